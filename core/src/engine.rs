@@ -1,0 +1,220 @@
+//! The [`ContainerEngine`] trait every engine crate implements.
+//!
+//! Required methods are the ones every engine has (identify, list, inspect, capabilities). Every
+//! other operation has a default that returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)
+//! naming the engine and the operation, so an engine that lacks one says so instead of panicking,
+//! and its [`Capabilities`] must say the same (the conformance suite checks both directions).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use serde::Serialize;
+
+use crate::capability::Capabilities;
+use crate::error::{Error, Result};
+use crate::model::{
+    ContainerDetail, ContainerSummary, CreateSpec, Event, EventOptions, ExecRequest, ExecResult, ExecSession,
+    ImageSummary, PodSpec, StopOptions,
+};
+
+/// A stream of bytes (tar archives, image tarballs).
+pub type ByteStream = BoxStream<'static, Result<Bytes>>;
+
+/// A stream of normalized events.
+pub type EventStream = BoxStream<'static, Result<Event>>;
+
+/// A shared, type-erased engine, as the facade holds it.
+pub type DynEngine = Arc<dyn ContainerEngine>;
+
+/// What an engine says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EngineInfo {
+    /// The registered engine name (`docker`, `containerd`, `pouch`, `rund`).
+    pub engine: String,
+    /// The daemon's own name for itself (`Docker Engine`, `containerd`, `pouchd`).
+    pub product: String,
+    pub version: String,
+    /// The API version in use, where the engine has one.
+    pub api_version: Option<String>,
+    /// Runtimes the daemon offers, where it says.
+    pub runtimes: Vec<String>,
+}
+
+/// Which containers [`ContainerEngine::list`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Include containers that are not running.
+    pub all: bool,
+    /// Label filters: `key` → `None` matches any value, `Some(v)` only `v`.
+    pub labels: BTreeMap<String, Option<String>>,
+}
+
+impl ListOptions {
+    /// Every container, running or not.
+    pub fn all() -> Self {
+        ListOptions { all: true, ..Default::default() }
+    }
+
+    /// Running containers only.
+    pub fn running() -> Self {
+        ListOptions::default()
+    }
+
+    /// Adds a label filter (`key=value`, or `key` for any value).
+    pub fn label(mut self, filter: &str) -> Self {
+        match filter.split_once('=') {
+            Some((k, v)) => self.labels.insert(k.to_owned(), Some(v.to_owned())),
+            None => self.labels.insert(filter.to_owned(), None),
+        };
+        self
+    }
+
+    /// Whether a container's labels pass the label filters (for engines that filter client-side).
+    pub fn matches_labels(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.labels.iter().all(|(k, want)| match (labels.get(k), want) {
+            (Some(have), Some(want)) => have == want,
+            (Some(_), None) => true,
+            (None, _) => false,
+        })
+    }
+}
+
+/// One container engine (a connected daemon). Engines implement it; the facade holds it as
+/// [`DynEngine`].
+///
+/// # Behaviour every engine keeps
+/// - Containers are named by full id, unique id prefix or name. An unknown one is `NotFound`, an
+///   ambiguous prefix `InvalidArgument` ([`resolve_container`](crate::resolve_container) does this).
+/// - Every call is bounded: a daemon that stops answering fails the call with `Timeout` or
+///   `EngineUnavailable`; nothing waits forever.
+/// - Bad input is refused with `InvalidArgument` before anything changes.
+#[async_trait]
+pub trait ContainerEngine: Send + Sync + 'static {
+    /// The registered engine name (`docker`, `containerd`, …).
+    fn name(&self) -> &str;
+
+    /// What the engine supports for a runc-class container.
+    fn capabilities(&self) -> Capabilities;
+
+    /// What the engine supports for this container: the engine's capabilities refined by the
+    /// container's runtime (a sandboxed container loses host access).
+    fn container_capabilities(&self, container: &ContainerDetail) -> Capabilities {
+        self.capabilities().for_runtime(&container.runtime)
+    }
+
+    /// Asks the daemon who it is. Also the health check.
+    async fn identify(&self) -> Result<EngineInfo>;
+
+    /// Lists containers.
+    async fn list(&self, options: &ListOptions) -> Result<Vec<ContainerSummary>>;
+
+    /// Inspects one container by id, unique id prefix or name.
+    async fn inspect(&self, container: &str) -> Result<ContainerDetail>;
+
+    /// Runs a command and collects its output. Requires capability `exec`.
+    ///
+    /// # Behaviour
+    /// - A non-zero exit code is a result; a program that cannot be started is `CommandNotFound`.
+    /// - stdout and stderr are kept apart, each capped at `output_limit` with true byte counts.
+    /// - Returns once the process exited, even if a background child keeps stdout open.
+    /// - A container that is not running is `Conflict`.
+    /// - On `timeout` the process is killed and the call fails with `Timeout`.
+    async fn exec(&self, container: &str, request: ExecRequest) -> Result<ExecResult> {
+        request.validate()?;
+        let (request, stdin) = request.split_stdin();
+        let (limit, timeout) = (request.output_limit, request.timeout);
+        let session = self.exec_stream(container, request, stdin.is_some()).await?;
+        crate::buffered_exec::run_to_completion(session, stdin, limit, timeout)
+            .await
+            .map_err(|e| e.in_context(self.name(), "exec").with_container(container))
+    }
+
+    /// Starts a command and returns a live session. Requires capability `exec_stream`.
+    /// `request.stdin` is ignored: with `open_stdin` the session carries a stdin writer.
+    async fn exec_stream(&self, container: &str, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {
+        let _ = (container, request, open_stdin);
+        Err(Error::unsupported(self.name(), "exec_stream"))
+    }
+
+    /// Unpacks a tar stream into directory `destination` of the container (created if missing).
+    /// Requires capability `copy_to`.
+    async fn copy_to(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
+        let _ = (container, destination, tar);
+        Err(Error::unsupported(self.name(), "copy_to"))
+    }
+
+    /// A tar stream of `path` in the container, whose single top-level entry is the path's last
+    /// component. A missing path is `NotFound`. Requires capability `copy_from`.
+    async fn copy_from(&self, container: &str, path: &str) -> Result<ByteStream> {
+        let _ = (container, path);
+        Err(Error::unsupported(self.name(), "copy_from"))
+    }
+
+    /// A stream of normalized events. Requires capability `events`.
+    async fn events(&self, options: EventOptions) -> Result<EventStream> {
+        let _ = options;
+        Err(Error::unsupported(self.name(), "events"))
+    }
+
+    /// Creates a pod sandbox; returns its id. Requires capability `pods` and `lifecycle`.
+    async fn create_pod(&self, spec: &PodSpec) -> Result<String> {
+        let _ = spec;
+        Err(Error::unsupported(self.name(), "create_pod"))
+    }
+
+    /// Stops and removes a pod sandbox with all its containers. Requires `pods` and `lifecycle`.
+    async fn remove_pod(&self, sandbox: &str) -> Result<()> {
+        let _ = sandbox;
+        Err(Error::unsupported(self.name(), "remove_pod"))
+    }
+
+    /// Creates a container; returns its id. Requires capability `lifecycle`.
+    async fn create(&self, spec: &CreateSpec) -> Result<String> {
+        let _ = spec;
+        Err(Error::unsupported(self.name(), "create"))
+    }
+
+    /// Starts a created container. Requires capability `lifecycle`.
+    async fn start(&self, container: &str) -> Result<()> {
+        let _ = container;
+        Err(Error::unsupported(self.name(), "start"))
+    }
+
+    /// Stops a container: SIGTERM, then SIGKILL after the grace period. Requires `lifecycle`.
+    async fn stop(&self, container: &str, options: StopOptions) -> Result<()> {
+        let _ = (container, options);
+        Err(Error::unsupported(self.name(), "stop"))
+    }
+
+    /// Sends a signal (`TERM`, `KILL`, `9`, …) to the container's main process. Requires `lifecycle`.
+    async fn kill(&self, container: &str, signal: &str) -> Result<()> {
+        let _ = (container, signal);
+        Err(Error::unsupported(self.name(), "kill"))
+    }
+
+    /// Removes a container; `force` kills it first if it runs. Requires `lifecycle`.
+    async fn remove(&self, container: &str, force: bool) -> Result<()> {
+        let _ = (container, force);
+        Err(Error::unsupported(self.name(), "remove"))
+    }
+
+    /// Waits until the container has exited; returns its exit code. Requires `lifecycle`.
+    async fn wait(&self, container: &str) -> Result<i64> {
+        let _ = container;
+        Err(Error::unsupported(self.name(), "wait"))
+    }
+
+    /// Loads images from a `docker save`/OCI tarball; returns the loaded references. Requires `images`.
+    async fn load_image(&self, tar: ByteStream) -> Result<Vec<String>> {
+        let _ = tar;
+        Err(Error::unsupported(self.name(), "load_image"))
+    }
+
+    /// Lists images. Requires `images`.
+    async fn list_images(&self) -> Result<Vec<ImageSummary>> {
+        Err(Error::unsupported(self.name(), "list_images"))
+    }
+}

@@ -1,0 +1,34 @@
+//! anyctr-core: the small, stable heart of anyctr.
+//!
+//! - [`ContainerEngine`]: the trait every engine crate implements.
+//! - [`Capabilities`]: what an engine, and one container's runtime, supports.
+//! - [`model`]: normalized containers, pods, exec requests and results, events, images.
+//! - [`Error`] / [`ErrorKind`]: the one error type.
+//! - [`Registry`] / [`register_engine!`]: compile-time engine registration.
+//! - [`EngineAddress`]: engine addresses, parsed without I/O.
+//! - engine-independent logic shared by every engine: buffered exec ([`buffered_exec`]),
+//!   container lookup ([`resolve_container`]), socket checks ([`socket_check`]).
+#![forbid(unsafe_code)]
+
+pub mod address;
+pub mod buffered_exec;
+pub mod capability;
+pub mod engine;
+pub mod error;
+pub mod lookup;
+pub mod model;
+pub mod registry;
+pub mod socket_check;
+
+pub use address::EngineAddress;
+pub use capability::{Capabilities, Support};
+pub use engine::{ByteStream, ContainerEngine, DynEngine, EngineInfo, EventStream, ListOptions};
+pub use error::{Error, ErrorKind, Result};
+pub use lookup::resolve_container;
+pub use registry::{EngineConfig, EngineRegistration, Registry, under_host_root};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait::async_trait;
+    pub use inventory;
+}

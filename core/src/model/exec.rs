@@ -1,0 +1,313 @@
+use std::fmt;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Default cap on each of stdout and stderr kept by a buffered exec: 16 MiB.
+pub const DEFAULT_OUTPUT_LIMIT: usize = 16 << 20;
+
+/// Default size of the output sample carried by errors and logs.
+pub const DEFAULT_SAMPLE_LEN: usize = 1024;
+
+/// Bytes for an exec's stdin: delivered, then EOF.
+pub enum ExecInput {
+    Bytes(Bytes),
+    Reader(Pin<Box<dyn AsyncRead + Send>>),
+}
+
+impl fmt::Debug for ExecInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecInput::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            ExecInput::Reader(_) => f.write_str("Reader(..)"),
+        }
+    }
+}
+
+impl From<Vec<u8>> for ExecInput {
+    fn from(v: Vec<u8>) -> Self {
+        ExecInput::Bytes(v.into())
+    }
+}
+
+impl From<&'static str> for ExecInput {
+    fn from(s: &'static str) -> Self {
+        ExecInput::Bytes(Bytes::from_static(s.as_bytes()))
+    }
+}
+
+impl From<Bytes> for ExecInput {
+    fn from(b: Bytes) -> Self {
+        ExecInput::Bytes(b)
+    }
+}
+
+/// A command to run in a container.
+#[derive(Debug)]
+pub struct ExecRequest {
+    /// Program and arguments; `argv[0]` is looked up in the container's `PATH`.
+    pub argv: Vec<String>,
+    /// Extra `KEY=VALUE` entries, added to the container's environment.
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    /// `user`, `uid`, `user:group` or `uid:gid`, as in a Dockerfile `USER`.
+    pub user: Option<String>,
+    /// Bytes for stdin, followed by EOF. Without it stdin is closed from the start.
+    pub stdin: Option<ExecInput>,
+    /// A bound on the whole exec; when it runs out the process is killed and the call fails with
+    /// [`ErrorKind::Timeout`].
+    pub timeout: Option<Duration>,
+    /// How many bytes of each of stdout and stderr a buffered exec keeps; the rest is counted and
+    /// dropped.
+    pub output_limit: usize,
+}
+
+impl ExecRequest {
+    /// A request for `argv` with no stdin, no timeout and the default output limit.
+    pub fn new<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ExecRequest {
+            argv: argv.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+            working_dir: None,
+            user: None,
+            stdin: None,
+            timeout: None,
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+        }
+    }
+
+    /// `sh -c script`.
+    pub fn shell(script: impl Into<String>) -> Self {
+        Self::new(["sh".to_owned(), "-c".to_owned(), script.into()])
+    }
+
+    pub fn env(mut self, entry: impl Into<String>) -> Self {
+        self.env.push(entry.into());
+        self
+    }
+
+    pub fn working_dir(mut self, dir: impl Into<String>) -> Self {
+        self.working_dir = Some(dir.into());
+        self
+    }
+
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    pub fn stdin(mut self, input: impl Into<ExecInput>) -> Self {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub fn output_limit(mut self, limit: usize) -> Self {
+        self.output_limit = limit;
+        self
+    }
+
+    /// Checks what every engine requires; bad input is refused before anything runs.
+    pub fn validate(&self) -> Result<()> {
+        if self.argv.is_empty() || self.argv[0].is_empty() {
+            return Err(Error::invalid_argument("exec needs a non-empty argv"));
+        }
+        if let Some(bad) = self.env.iter().find(|e| !e.contains('=') || e.starts_with('=')) {
+            return Err(Error::invalid_argument(format!("exec env entry {bad:?} is not KEY=VALUE")));
+        }
+        if let Some(dir) = &self.working_dir
+            && !dir.starts_with('/')
+        {
+            return Err(Error::invalid_argument(format!("exec working dir {dir:?} is not absolute")));
+        }
+        if self.argv.iter().chain(&self.env).any(|s| s.contains('\0')) {
+            return Err(Error::invalid_argument("exec argv and env must not contain NUL bytes"));
+        }
+        Ok(())
+    }
+
+    /// The request's options without stdin, for [`ContainerEngine::exec_stream`](crate::ContainerEngine::exec_stream).
+    pub fn split_stdin(mut self) -> (ExecRequest, Option<ExecInput>) {
+        let stdin = self.stdin.take();
+        (self, stdin)
+    }
+}
+
+/// Which output stream a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// A piece of an exec's output as it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputChunk {
+    pub stream: OutputStream,
+    pub data: Bytes,
+}
+
+/// The outcome of a finished exec. A non-zero exit code is a result, not an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExecResult {
+    pub exit_code: i64,
+    /// Up to the request's output limit.
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    /// Bytes the process wrote to stdout, kept or not.
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    pub duration: Duration,
+}
+
+impl ExecResult {
+    pub fn success(&self) -> bool {
+        self.exit_code == 0
+    }
+
+    /// stdout as text, invalid UTF-8 replaced.
+    pub fn stdout_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// stderr as text, invalid UTF-8 replaced.
+    pub fn stderr_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    /// The first `len` bytes of stdout and of stderr as text, for logs and error messages.
+    pub fn sample(&self, len: usize) -> (String, String) {
+        let cut = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(len)]).into_owned();
+        (cut(&self.stdout), cut(&self.stderr))
+    }
+
+    /// Turns a non-zero exit into an error carrying a sample of the output
+    /// ([`DEFAULT_SAMPLE_LEN`] bytes of each stream).
+    pub fn check(self) -> Result<Self> {
+        if self.success() {
+            return Ok(self);
+        }
+        let (out, err) = self.sample(DEFAULT_SAMPLE_LEN);
+        Err(Error::new(
+            ErrorKind::Unexpected,
+            format!("command exited with code {}; stdout: {out:?}; stderr: {err:?}", self.exit_code),
+        )
+        .with_operation("exec"))
+    }
+}
+
+/// The writing half of a streaming exec's stdin. `shutdown()` delivers EOF to the process.
+pub type ExecStdin = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// How an engine waits for and ends one exec process. Implemented by engines; used by
+/// [`ExecSession`].
+pub trait ExecControl: Send {
+    /// Resolves with the exit code once the process has exited. Must be safe to poll while the
+    /// output is still being read, and must not need the output drained to resolve.
+    fn wait(&mut self) -> BoxFuture<'_, Result<i64>>;
+
+    /// Ends the process (SIGKILL) and releases what the engine holds for it. Idempotent.
+    fn kill(&mut self) -> BoxFuture<'_, Result<()>>;
+
+    /// Called when the session is dropped before the exit was observed: must end the process
+    /// without blocking (typically by spawning [`kill`](Self::kill) on the runtime).
+    fn abandon(&mut self);
+}
+
+/// A running exec: stdin to write, output chunks as they come, and a wait for the exit code.
+///
+/// Dropping the session before [`wait`](Self::wait) returned kills the process inside the
+/// container, so a forgotten session never leaves a process behind.
+pub struct ExecSession {
+    stdin: Option<ExecStdin>,
+    output: Option<BoxStream<'static, Result<OutputChunk>>>,
+    control: Box<dyn ExecControl>,
+    exited: bool,
+}
+
+impl ExecSession {
+    /// Assembles a session from an engine's parts.
+    pub fn new(
+        stdin: Option<ExecStdin>,
+        output: BoxStream<'static, Result<OutputChunk>>,
+        control: Box<dyn ExecControl>,
+    ) -> Self {
+        ExecSession { stdin, output: Some(output), control, exited: false }
+    }
+
+    /// Takes the stdin writer (present when the session was started with stdin open).
+    pub fn take_stdin(&mut self) -> Option<ExecStdin> {
+        self.stdin.take()
+    }
+
+    /// The next output chunk; `None` once both streams are closed.
+    pub async fn next_output(&mut self) -> Option<Result<OutputChunk>> {
+        use futures_util::StreamExt;
+        let out = self.output.as_mut()?;
+        let next = out.next().await;
+        if next.is_none() {
+            self.output = None;
+        }
+        next
+    }
+
+    /// Waits for the exit code. Output not read yet is dropped.
+    pub async fn wait(mut self) -> Result<i64> {
+        self.stdin = None;
+        self.output = None;
+        let code = self.control.wait().await;
+        self.exited = true;
+        code
+    }
+
+    /// Kills the process and waits until the engine has cleaned up.
+    pub async fn kill(mut self) -> Result<()> {
+        self.stdin = None;
+        self.output = None;
+        let r = self.control.kill().await;
+        self.exited = true;
+        r
+    }
+
+    pub(crate) fn parts(
+        &mut self,
+    ) -> (Option<ExecStdin>, Option<BoxStream<'static, Result<OutputChunk>>>, &mut dyn ExecControl) {
+        (self.stdin.take(), self.output.take(), &mut *self.control)
+    }
+
+    pub(crate) fn mark_exited(&mut self) {
+        self.exited = true;
+    }
+}
+
+impl Drop for ExecSession {
+    fn drop(&mut self) {
+        if !self.exited {
+            self.control.abandon();
+        }
+    }
+}
+
+impl fmt::Debug for ExecSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecSession").field("stdin_open", &self.stdin.is_some()).field("exited", &self.exited).finish()
+    }
+}

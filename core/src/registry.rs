@@ -1,0 +1,214 @@
+//! The engine registry. Each engine crate submits one [`EngineRegistration`] with
+//! [`register_engine!`](crate::register_engine); the registry collects them once, in a
+//! deterministic order, and rejects duplicate names.
+//!
+//! rustc links only crates that code references, so a registration in a crate nobody names is
+//! silently dropped (inventory#7). The facade therefore also names every enabled engine crate;
+//! a program that uses engine crates without the facade must do the same (`use anyctr_engine_x as _;`).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use crate::address::EngineAddress;
+use crate::engine::{DynEngine, EngineInfo};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Default bound on a single daemon call, when the caller sets none.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What an engine needs to connect.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The address; its socket is a path as the host sees it.
+    pub address: EngineAddress,
+    /// Where the host's `/` is mounted when the agent runs in a container (`/hostfs`).
+    pub host_root: Option<PathBuf>,
+    /// Bound on ordinary daemon calls (not on exec, whose bound is the request's timeout).
+    pub call_timeout: Duration,
+}
+
+impl EngineConfig {
+    pub fn new(address: EngineAddress) -> Self {
+        EngineConfig { address, host_root: None, call_timeout: DEFAULT_CALL_TIMEOUT }
+    }
+
+    /// The socket path as this process can open it (host-root prefix applied), or
+    /// `InvalidArgument` when the address has none.
+    pub fn socket_path(&self) -> Result<PathBuf> {
+        let socket = self.address.socket.as_deref().ok_or_else(|| {
+            Error::invalid_argument(format!("engine address {} names no socket", self.address))
+        })?;
+        Ok(under_host_root(self.host_root.as_deref(), socket))
+    }
+
+    /// A host path as this process can open it.
+    pub fn host_path(&self, path: &Path) -> PathBuf {
+        under_host_root(self.host_root.as_deref(), path)
+    }
+}
+
+/// Joins an absolute host path under the host-root prefix (`/hostfs` + `/run/x` → `/hostfs/run/x`).
+pub fn under_host_root(root: Option<&Path>, path: &Path) -> PathBuf {
+    match root {
+        Some(root) if root != Path::new("/") => root.join(path.strip_prefix("/").unwrap_or(path)),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Connects to an engine.
+pub type ConnectFn = fn(EngineConfig) -> BoxFuture<'static, Result<DynEngine>>;
+
+/// Checks that a socket is served by this engine (and not, say, a look-alike speaking the same
+/// protocol: docker and pouch both speak the Docker API) and says what it is.
+pub type ProbeFn = fn(EngineConfig) -> BoxFuture<'static, Result<EngineInfo>>;
+
+/// One engine's entry in the registry.
+#[derive(Debug)]
+pub struct EngineRegistration {
+    /// The engine name used in addresses (`docker`).
+    pub name: &'static str,
+    /// Other scheme names accepted for it.
+    pub aliases: &'static [&'static str],
+    /// Sockets probed by detection, as host paths, most likely first.
+    pub default_sockets: &'static [&'static str],
+    /// Environment variables that name its address, most specific first.
+    pub env_vars: &'static [&'static str],
+    /// Probing order among engines sharing a socket: lower first.
+    pub priority: i32,
+    pub probe: ProbeFn,
+    pub connect: ConnectFn,
+}
+
+impl EngineRegistration {
+    /// Whether `name` is this engine's name or an alias (case-insensitive).
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name) || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    }
+}
+
+inventory::collect!(EngineRegistration);
+
+/// Registers an engine with the global registry. Use once per engine crate:
+/// `anyctr_core::register_engine!(EngineRegistration { … });`
+#[macro_export]
+macro_rules! register_engine {
+    ($registration:expr) => {
+        $crate::__private::inventory::submit! { $registration }
+    };
+}
+
+/// The registered engines, in probing order.
+#[derive(Debug)]
+pub struct Registry {
+    engines: Vec<&'static EngineRegistration>,
+}
+
+impl Registry {
+    /// The registry of every registration linked into this program, built once.
+    /// Fails (every time) with `Conflict` when two registrations share a name or alias.
+    pub fn global() -> Result<&'static Registry> {
+        static GLOBAL: OnceLock<std::result::Result<Registry, String>> = OnceLock::new();
+        GLOBAL
+            .get_or_init(|| Registry::build(inventory::iter::<EngineRegistration>()).map_err(|e| e.message().to_owned()))
+            .as_ref()
+            .map_err(|m| Error::new(ErrorKind::Conflict, m.clone()))
+    }
+
+    /// Builds a registry from registrations: sorted by priority then name, duplicates rejected.
+    pub fn build(registrations: impl IntoIterator<Item = &'static EngineRegistration>) -> Result<Registry> {
+        let mut engines: Vec<&'static EngineRegistration> = registrations.into_iter().collect();
+        engines.sort_by(|a, b| a.priority.cmp(&b.priority).then(a.name.cmp(b.name)));
+        for (i, a) in engines.iter().enumerate() {
+            for b in &engines[i + 1..] {
+                let clash = std::iter::once(a.name).chain(a.aliases.iter().copied()).find(|n| b.answers_to(n));
+                if let Some(name) = clash {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!("two engine registrations answer to the name `{name}` (`{}` and `{}`)", a.name, b.name),
+                    ));
+                }
+            }
+        }
+        Ok(Registry { engines })
+    }
+
+    /// The registration answering to `name` (name or alias).
+    pub fn find(&self, name: &str) -> Option<&'static EngineRegistration> {
+        self.engines.iter().copied().find(|r| r.answers_to(name))
+    }
+
+    /// Every registration, in probing order.
+    pub fn iter(&self) -> impl Iterator<Item = &'static EngineRegistration> + '_ {
+        self.engines.iter().copied()
+    }
+
+    /// Registered names, in probing order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.engines.iter().map(|r| r.name).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never_probe(_: EngineConfig) -> BoxFuture<'static, Result<EngineInfo>> {
+        Box::pin(async { Err(Error::unsupported("test", "probe")) })
+    }
+    fn never_connect(_: EngineConfig) -> BoxFuture<'static, Result<DynEngine>> {
+        Box::pin(async { Err(Error::unsupported("test", "connect")) })
+    }
+
+    const fn reg(name: &'static str, aliases: &'static [&'static str], priority: i32) -> EngineRegistration {
+        EngineRegistration {
+            name,
+            aliases,
+            default_sockets: &[],
+            env_vars: &[],
+            priority,
+            probe: never_probe,
+            connect: never_connect,
+        }
+    }
+
+    static A: EngineRegistration = reg("alpha", &["a"], 10);
+    static B: EngineRegistration = reg("beta", &[], 0);
+    static C: EngineRegistration = reg("gamma", &[], 10);
+    static DUP_NAME: EngineRegistration = reg("alpha", &[], 5);
+    static DUP_ALIAS: EngineRegistration = reg("delta", &["A"], 5);
+
+    #[test]
+    fn order_is_priority_then_name() {
+        let r = Registry::build([&C, &A, &B]).unwrap();
+        assert_eq!(r.names(), ["beta", "alpha", "gamma"]);
+        let r2 = Registry::build([&A, &B, &C]).unwrap();
+        assert_eq!(r2.names(), r.names());
+    }
+
+    #[test]
+    fn find_by_name_or_alias() {
+        let r = Registry::build([&A, &B]).unwrap();
+        assert_eq!(r.find("ALPHA").unwrap().name, "alpha");
+        assert_eq!(r.find("a").unwrap().name, "alpha");
+        assert!(r.find("zeta").is_none());
+    }
+
+    #[test]
+    fn duplicates_are_rejected() {
+        for dup in [&DUP_NAME, &DUP_ALIAS] {
+            let e = Registry::build([&A, &B, dup]).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Conflict);
+            assert!(e.message().contains("alpha") || e.message().contains("`a`"), "{e}");
+        }
+    }
+
+    #[test]
+    fn host_root_prefix() {
+        assert_eq!(under_host_root(Some(Path::new("/hostfs")), Path::new("/run/x.sock")), Path::new("/hostfs/run/x.sock"));
+        assert_eq!(under_host_root(Some(Path::new("/")), Path::new("/run/x.sock")), Path::new("/run/x.sock"));
+        assert_eq!(under_host_root(None, Path::new("/run/x.sock")), Path::new("/run/x.sock"));
+    }
+}
