@@ -78,7 +78,9 @@ impl EngineAddress {
             }
         };
         if engine.is_none() && socket.is_none() {
-            return Err(Error::invalid_argument(format!("engine address {input:?} names neither an engine nor a socket")));
+            return Err(Error::invalid_argument(format!(
+                "engine address {input:?} names neither an engine nor a socket"
+            )));
         }
         Ok(EngineAddress { engine, socket, params })
     }

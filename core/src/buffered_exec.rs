@@ -67,8 +67,9 @@ pub async fn run_to_completion(
             None
         }
         (None, Some(_)) => {
-            return Err(Error::invalid_argument("stdin given but the exec was started without stdin")
-                .with_operation("exec"));
+            return Err(
+                Error::invalid_argument("stdin given but the exec was started without stdin").with_operation("exec")
+            );
         }
         (None, None) => None,
     };

@@ -232,8 +232,14 @@ mod tests {
 
     #[test]
     fn display_carries_kind_message_and_context() {
-        let e = Error::not_found("no such container: abc").with_engine("docker").with_operation("inspect").with_container("abc");
-        assert_eq!(e.to_string(), "not found: no such container: abc [engine=docker, operation=inspect, container=abc]");
+        let e = Error::not_found("no such container: abc")
+            .with_engine("docker")
+            .with_operation("inspect")
+            .with_container("abc");
+        assert_eq!(
+            e.to_string(),
+            "not found: no such container: abc [engine=docker, operation=inspect, container=abc]"
+        );
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert_eq!(e.engine(), Some("docker"));
         assert_eq!(e.operation(), Some("inspect"));

@@ -38,9 +38,11 @@ impl EngineConfig {
     /// The socket path as this process can open it (host-root prefix applied), or
     /// `InvalidArgument` when the address has none.
     pub fn socket_path(&self) -> Result<PathBuf> {
-        let socket = self.address.socket.as_deref().ok_or_else(|| {
-            Error::invalid_argument(format!("engine address {} names no socket", self.address))
-        })?;
+        let socket = self
+            .address
+            .socket
+            .as_deref()
+            .ok_or_else(|| Error::invalid_argument(format!("engine address {} names no socket", self.address)))?;
         Ok(under_host_root(self.host_root.as_deref(), socket))
     }
 
@@ -112,7 +114,9 @@ impl Registry {
     pub fn global() -> Result<&'static Registry> {
         static GLOBAL: OnceLock<std::result::Result<Registry, String>> = OnceLock::new();
         GLOBAL
-            .get_or_init(|| Registry::build(inventory::iter::<EngineRegistration>()).map_err(|e| e.message().to_owned()))
+            .get_or_init(|| {
+                Registry::build(inventory::iter::<EngineRegistration>()).map_err(|e| e.message().to_owned())
+            })
             .as_ref()
             .map_err(|m| Error::new(ErrorKind::Conflict, m.clone()))
     }
@@ -207,7 +211,10 @@ mod tests {
 
     #[test]
     fn host_root_prefix() {
-        assert_eq!(under_host_root(Some(Path::new("/hostfs")), Path::new("/run/x.sock")), Path::new("/hostfs/run/x.sock"));
+        assert_eq!(
+            under_host_root(Some(Path::new("/hostfs")), Path::new("/run/x.sock")),
+            Path::new("/hostfs/run/x.sock")
+        );
         assert_eq!(under_host_root(Some(Path::new("/")), Path::new("/run/x.sock")), Path::new("/run/x.sock"));
         assert_eq!(under_host_root(None, Path::new("/run/x.sock")), Path::new("/run/x.sock"));
     }

@@ -72,7 +72,8 @@ impl RuntimeClass {
     pub fn from_name(name: &str) -> Self {
         let trimmed = name.trim();
         let base = trimmed.rsplit('/').next().unwrap_or(trimmed);
-        let key = base.strip_prefix("io.containerd.").map(|rest| rest.split('.').next().unwrap_or(rest)).unwrap_or(base);
+        let key =
+            base.strip_prefix("io.containerd.").map(|rest| rest.split('.').next().unwrap_or(rest)).unwrap_or(base);
         let key = key.to_ascii_lowercase();
         let key = key.strip_prefix("containerd-shim-").unwrap_or(&key);
         match key {

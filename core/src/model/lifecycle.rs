@@ -22,15 +22,30 @@ pub enum MountSpecKind {
 
 impl MountSpec {
     pub fn bind(source: impl Into<String>, destination: impl Into<String>) -> Self {
-        MountSpec { source: source.into(), destination: destination.into(), read_only: false, kind: MountSpecKind::Bind }
+        MountSpec {
+            source: source.into(),
+            destination: destination.into(),
+            read_only: false,
+            kind: MountSpecKind::Bind,
+        }
     }
 
     pub fn volume(name: impl Into<String>, destination: impl Into<String>) -> Self {
-        MountSpec { source: name.into(), destination: destination.into(), read_only: false, kind: MountSpecKind::Volume }
+        MountSpec {
+            source: name.into(),
+            destination: destination.into(),
+            read_only: false,
+            kind: MountSpecKind::Volume,
+        }
     }
 
     pub fn tmpfs(destination: impl Into<String>) -> Self {
-        MountSpec { source: String::new(), destination: destination.into(), read_only: false, kind: MountSpecKind::Tmpfs }
+        MountSpec {
+            source: String::new(),
+            destination: destination.into(),
+            read_only: false,
+            kind: MountSpecKind::Tmpfs,
+        }
     }
 
     pub fn read_only(mut self) -> Self {

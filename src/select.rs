@@ -1,0 +1,235 @@
+//! Picking and connecting an engine: from an address, from the environment, or by probing.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyctr_core::registry::DEFAULT_CALL_TIMEOUT;
+use anyctr_core::{EngineAddress, EngineConfig, EngineRegistration, Error, ErrorKind, Registry, Result};
+
+use crate::detect::{self, DetectReport};
+use crate::env::plan_from_env;
+use crate::handle::Engine;
+
+/// Every engine anyctr knows, with the cargo feature of `anyctr` that compiles it in.
+pub const KNOWN_ENGINES: &[(&str, &str)] =
+    &[("docker", "docker"), ("containerd", "containerd"), ("pouch", "pouch"), ("rund", "rund")];
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Where the host's `/` is mounted when the agent runs in a container.
+    pub host_root: Option<PathBuf>,
+    /// Bound on ordinary daemon calls.
+    pub call_timeout: Duration,
+    /// Bound on each probe of a candidate socket.
+    pub probe_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions { host_root: None, call_timeout: DEFAULT_CALL_TIMEOUT, probe_timeout: Duration::from_secs(3) }
+    }
+}
+
+/// Entry points: connect by address, from the environment, or by probing.
+pub struct Engines;
+
+impl Engines {
+    /// The engines compiled into this program, in probing order. Fails with `Conflict` when two
+    /// registrations share a name.
+    pub fn registry() -> Result<&'static Registry> {
+        Registry::global()
+    }
+
+    /// Connects to the engine an address names, e.g. `docker:///var/run/docker.sock`,
+    /// `containerd:///run/containerd/containerd.sock?namespace=k8s.io`, `unix:///…` (engine found by
+    /// probing the socket) or `docker://` (the engine's default sockets).
+    pub async fn connect(address: &str) -> Result<Engine> {
+        Self::connect_with(EngineAddress::parse(address)?, &ConnectOptions::default()).await
+    }
+
+    /// Connects to an address with options.
+    pub async fn connect_with(address: EngineAddress, options: &ConnectOptions) -> Result<Engine> {
+        let registry = Self::registry()?;
+        match address.engine.clone() {
+            Some(name) => {
+                let registration = find_registration(registry, &name)?;
+                let (address, choice) = match &address.socket {
+                    Some(_) => (address.clone(), format!("address {address}")),
+                    None => pick_default_socket(registration, address, options).await?,
+                };
+                connect_registration(registration, address, options, choice).await
+            }
+            None => {
+                // A bare socket: every engine probes it in priority order; the first that
+                // recognizes the daemon (from what it answers, not the socket's name) wins.
+                let mut reasons = Vec::new();
+                for registration in registry.iter() {
+                    let candidate = EngineAddress { engine: Some(registration.name.to_owned()), ..address.clone() };
+                    match probe(registration, &candidate, options).await {
+                        Ok(version) => {
+                            let choice = format!("{address} answered as {} {version}", registration.name);
+                            return connect_registration(registration, candidate, options, choice).await;
+                        }
+                        Err(e) => reasons.push(format!("{}: {}", registration.name, e.message())),
+                    }
+                }
+                Err(Error::new(
+                    ErrorKind::EngineUnavailable,
+                    format!("no registered engine recognized {address}; tried: {}", reasons.join("; ")),
+                ))
+            }
+        }
+    }
+
+    /// Connects as the environment says (see [`plan_from_env`]): an address from `ANYCTR_ADDRESS`,
+    /// `CONTAINER_RUNTIME_ENDPOINT`, `CONTAINERD_ADDRESS` (+ `CONTAINERD_NAMESPACE`), `DOCKER_HOST`
+    /// or `POUCH_SOCKET`, with the host-root prefix from `ANYCTR_HOST_ROOT`; with none of them set,
+    /// probes the known sockets.
+    pub async fn from_env() -> Result<Engine> {
+        let plan = plan_from_env(|k| std::env::var(k).ok())?;
+        let options = ConnectOptions { host_root: plan.host_root.clone(), ..Default::default() };
+        match plan.address {
+            Some(address) => {
+                let source = plan.source.unwrap_or("environment");
+                let mut engine = Self::connect_with(address, &options).await?;
+                engine.prefix_choice(&format!("from {source}: "));
+                Ok(engine)
+            }
+            None => Self::detect_and_connect(&options).await,
+        }
+    }
+
+    /// Probes every known socket of every compiled-in engine (under the host root) and reports
+    /// each candidate: path, exists, is a socket, permission, answered, version or why rejected.
+    pub async fn detect(options: &ConnectOptions) -> Result<DetectReport> {
+        Ok(detect::run(Self::registry()?, options).await)
+    }
+
+    /// [`detect`](Self::detect), then connects to the first engine that answered.
+    pub async fn detect_and_connect(options: &ConnectOptions) -> Result<Engine> {
+        let registry = Self::registry()?;
+        let report = detect::run(registry, options).await;
+        let Some(chosen) = report.chosen() else {
+            return Err(Error::new(ErrorKind::EngineUnavailable, format!("no container engine found\n{report}")));
+        };
+        let registration = find_registration(registry, chosen.engine)?;
+        let address = EngineAddress::new(chosen.engine, chosen.socket.clone());
+        let choice = format!(
+            "probed: {} answered on {} ({})",
+            chosen.engine,
+            chosen.socket.display(),
+            chosen.version.as_deref().unwrap_or("?")
+        );
+        connect_registration(registration, address, options, choice).await
+    }
+}
+
+/// The registration for `name`, or an error that says whether the engine is unknown or only
+/// compiled out (naming the feature that enables it).
+pub(crate) fn find_registration(registry: &Registry, name: &str) -> Result<&'static EngineRegistration> {
+    if let Some(r) = registry.find(name) {
+        return Ok(r);
+    }
+    if let Some((engine, feature)) = KNOWN_ENGINES.iter().find(|(e, _)| e.eq_ignore_ascii_case(name)) {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("engine `{engine}` is not compiled in: enable the cargo feature `{feature}` of anyctr"),
+        )
+        .with_engine(*engine));
+    }
+    Err(Error::invalid_argument(format!(
+        "unknown engine `{name}`; compiled-in engines: {}",
+        registry.names().join(", ")
+    )))
+}
+
+async fn pick_default_socket(
+    registration: &'static EngineRegistration,
+    address: EngineAddress,
+    options: &ConnectOptions,
+) -> Result<(EngineAddress, String)> {
+    let mut reasons = Vec::new();
+    for socket in registration.default_sockets {
+        let candidate = EngineAddress { socket: Some(PathBuf::from(socket)), ..address.clone() };
+        match probe(registration, &candidate, options).await {
+            Ok(version) => {
+                let choice = format!("default socket {socket} of {} answered ({version})", registration.name);
+                return Ok((candidate, choice));
+            }
+            Err(e) => reasons.push(format!("{socket}: {}", e.message())),
+        }
+    }
+    Err(Error::new(
+        ErrorKind::EngineUnavailable,
+        format!("no default socket of engine `{}` answered: {}", registration.name, reasons.join("; ")),
+    )
+    .with_engine(registration.name))
+}
+
+fn config_for(address: EngineAddress, options: &ConnectOptions) -> EngineConfig {
+    EngineConfig { address, host_root: options.host_root.clone(), call_timeout: options.call_timeout }
+}
+
+/// Checks the socket, then asks the registration's probe; returns the version.
+pub(crate) async fn probe(
+    registration: &'static EngineRegistration,
+    address: &EngineAddress,
+    options: &ConnectOptions,
+) -> Result<String> {
+    let config = config_for(address.clone(), options);
+    let path = config.socket_path()?;
+    let check = anyctr_core::socket_check::check_socket(&path, options.probe_timeout).await;
+    if let Some(problem) = check.problem() {
+        let kind = match check.connect {
+            anyctr_core::socket_check::ConnectOutcome::PermissionDenied => ErrorKind::PermissionDenied,
+            _ => ErrorKind::EngineUnavailable,
+        };
+        return Err(Error::new(kind, problem).with_engine(registration.name));
+    }
+    match tokio::time::timeout(options.probe_timeout, (registration.probe)(config)).await {
+        Ok(Ok(info)) => Ok(info.version),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::timeout("probe", options.probe_timeout).with_engine(registration.name)),
+    }
+}
+
+async fn connect_registration(
+    registration: &'static EngineRegistration,
+    address: EngineAddress,
+    options: &ConnectOptions,
+    choice: String,
+) -> Result<Engine> {
+    let config = config_for(address, options);
+    let timeout = options.call_timeout;
+    let engine = tokio::time::timeout(timeout, (registration.connect)(config.clone()))
+        .await
+        .map_err(|_| Error::timeout("connect", timeout).with_engine(registration.name))??;
+    let info = tokio::time::timeout(timeout, engine.identify())
+        .await
+        .map_err(|_| Error::timeout("identify", timeout).with_engine(registration.name))??;
+    Ok(Engine::new(engine, info, config, choice))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiled_out_engine_names_its_feature() {
+        let without_pouch = Registry::build(Registry::global().unwrap().iter().filter(|r| r.name != "pouch")).unwrap();
+        let e = find_registration(&without_pouch, "pouch").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert!(e.message().contains("feature `pouch`"), "{e}");
+        let e = find_registration(&without_pouch, "nosuch").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().contains("docker"), "lists the compiled-in engines: {e}");
+    }
+
+    #[test]
+    fn known_engines_match_features() {
+        for (engine, _) in KNOWN_ENGINES {
+            assert!(Registry::global().unwrap().find(engine).is_some(), "default features compile in {engine}");
+        }
+    }
+}

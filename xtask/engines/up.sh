@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# up.sh - start the real engines the tests run against, on a Debian 12 machine
+# (root, no systemd, cgroup v1, no container registry). Run by `cargo xtask engines up`,
+# which installs the Debian packages first and writes the env file afterwards.
+#
+#   containerd 1.6  CRI on (restrict_oom_score_adj); CRI runtime handlers runc, runsc
+#                   (gVisor) and rund (runtime_type io.containerd.rund.v2: a RunD
+#                   stand-in that is gVisor with the rootfs overlaid in sandbox memory)
+#   dockerd 20.10   on that containerd (namespace moby); runtimes runc, runsc, rund
+#
+# Everything lives on dedicated paths (/run/$NAME, /var/lib/$NAME) so it never
+# collides with daemons on the default sockets; down.sh stops only the daemons
+# whose pids this script recorded. Idempotent: a live daemon from an earlier run
+# is adopted, never restarted, and files it may be reading are only replaced
+# (atomically) when their content changes.
+# Images: busybox:local and localhost/pause:local, built by mkimage.py from
+# Debian's busybox-static (there is no registry to pull from).
+#
+# Knobs: ENGINES_NAME (anyctr-engines)  ENGINES_SMOKE (1)
+#        ENGINES_BRIDGE (engines0) ENGINES_BRIDGE_CIDR (172.31.250.1/24)          dockerd's bridge
+#        ENGINES_CRI_BRIDGE (engines-cri0) ENGINES_CRI_SUBNET (172.31.251.0/24)   CNI bridge for CRI pod networks
+set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin   # ip, and daemons that land in sbin, even under a minimal PATH
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NAME=${ENGINES_NAME:-anyctr-engines}
+RUN=/run/$NAME
+LIB=/var/lib/$NAME
+LOGD=$RUN/log
+BIN=$LIB/bin
+PY=/usr/bin/python3 # Debian's python: pyenv's python3 on PATH may be anything
+IMAGE=busybox:local
+PAUSE=localhost/pause:local
+CTD_SOCK=$RUN/containerd/containerd.sock
+DOCKER_SOCK=$RUN/docker.sock
+BRIDGE=${ENGINES_BRIDGE:-engines0}
+BRIDGE_CIDR=${ENGINES_BRIDGE_CIDR:-172.31.250.1/24}
+CRI_BRIDGE=${ENGINES_CRI_BRIDGE:-engines-cri0}
+CRI_SUBNET=${ENGINES_CRI_SUBNET:-172.31.251.0/24}
+SMOKE=${ENGINES_SMOKE:-1}
+
+T0=$(date +%s%N)
+el() { echo $((($(date +%s%N) - T0) / 1000000)); }
+log() { printf '[engines up %6sms] %s\n' "$(el)" "$*"; }
+die() {
+  log "ERROR: $*" >&2
+  exit 1
+}
+# alive PIDFILE COMM: the recorded pid still runs and is that daemon (not a reused pid)
+alive() { [ -s "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$2" ]; }
+wait_for() { # wait_for WHAT SECONDS PIDFILE COMM CMD...  (gives up at once if the daemon died)
+  local what=$1 secs=$2 pf=$3 comm=$4 end
+  shift 4
+  end=$(($(date +%s) + secs))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    "$@" >/dev/null 2>&1 && return 0
+    alive "$pf" "$comm" || die "$what exited at start; last log lines:$(printf '\n'; tail -15 "$LOGD/$comm.log")"
+    sleep 0.05
+  done
+  die "timed out after ${secs}s waiting for $what (see $LOGD/$comm.log)"
+}
+ping_sock() { curl -sf --max-time 2 --unix-socket "$1" http://d/_ping >/dev/null 2>&1; }
+# put DEST MODE <CONTENT: replace DEST atomically and only when CONTENT differs.
+# A running shim may be reading a wrapper script right now; rewriting it in place
+# (truncate + write) would let that shell read a half-written file.
+put() {
+  local dest=$1 mode=$2 tmp
+  tmp=$(mktemp "$dest.XXXXXX")
+  cat >"$tmp"
+  chmod "$mode" "$tmp"
+  if cmp -s "$tmp" "$dest"; then
+    rm -f "$tmp"
+    PUT_CHANGED=0
+  else
+    mv -f "$tmp" "$dest"
+    PUT_CHANGED=1
+  fi
+}
+
+[ "$(id -u)" = 0 ] || die "run as root"
+for c in containerd ctr containerd-shim-runc-v2 dockerd docker runsc busybox curl ip setsid timeout $PY; do
+  command -v "$c" >/dev/null || die "$c not found: run \`cargo xtask engines up\` (it installs the Debian packages)"
+done
+mkdir -p "$RUN" "$LOGD" "$LIB" "$BIN/rund-bin" "$LIB/images" "$RUN/containerd" "$RUN/docker" "$LIB/cni/net.d"
+
+# daemons on the default sockets are someone else's: mention them, never touch them
+for s in /run/containerd/containerd.sock /var/run/docker.sock /var/run/pouchd.sock; do
+  if [ -S "$s" ]; then log "note: a daemon not started by xtask listens on $s (left alone)"; fi
+done
+
+# ---------------------------------------------------------------- images
+if [ ! -s "$LIB/images/busybox.tar" ]; then $PY "$HERE/mkimage.py" "$LIB/images/busybox.tar" "$IMAGE" >/dev/null; fi
+if [ ! -s "$LIB/images/pause.tar" ]; then
+  # the CRI sandbox process: a shell that sleeps until told to stop
+  $PY "$HERE/mkimage.py" "$LIB/images/pause.tar" "$PAUSE" --cmd '[]' \
+    --entrypoint '["/bin/sh","-c","trap \"exit 0\" TERM INT; while :; do sleep 3600 & wait $!; done"]' >/dev/null
+fi
+
+# ---------------------------------------------------------------- gVisor wrappers
+# runsc behind containerd's runc shim (BinaryName): Debian ships no
+# containerd-shim-runsc-v1, and through the runc shim runsc would put a CRI
+# container into its pod's sandbox and StartContainer would hang; so the CRI
+# sandbox annotations are dropped and every CRI container gets its own sandbox.
+# --network=host: use the netns it is started in (runsc's netstack refuses the root netns).
+put "$BIN/runsc-cri" 755 <<'EOF'
+#!/bin/sh
+bundle=""; prev=""; create=0; kill=0
+for a in "$@"; do
+  case "$prev" in --bundle|-b) bundle="$a";; esac
+  case "$a" in create) create=1;; kill) kill=1;; --bundle=*) bundle="${a#--bundle=}";; esac
+  prev="$a"
+done
+if [ "$kill" = 1 ]; then
+  # the runc shim takes "container not running" for already-exited; runsc says
+  # "sandbox is not running", which makes CRI's exit handling fail and retry
+  # (StopPodSandbox then takes ~60s and the container stays RUNNING in CRI)
+  out=$(/usr/bin/runsc --network=host "$@" 2>&1); rc=$?
+  if [ $rc != 0 ] && printf '%s' "$out" | grep -q 'is not running'; then
+    echo "container not running: $out" >&2; exit $rc
+  fi
+  [ -n "$out" ] && printf '%s\n' "$out" >&2
+  exit $rc
+fi
+if [ "$create" = 1 ] && [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
+  /usr/bin/python3 - "$bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p)); a = c.get("annotations") or {}
+for k in ("io.kubernetes.cri.container-type", "io.kubernetes.cri.sandbox-id"):
+    a.pop(k, None)
+json.dump(c, open(p, "w"))
+PY
+fi
+exec /usr/bin/runsc --network=host "$@"
+EOF
+# rund stand-in: runtime_type io.containerd.rund.v2 makes containerd run
+# containerd-shim-rund-v2 from its PATH; that is the runc shim whose "runc" is
+# gVisor with the rootfs overlaid in sandbox memory (the host cannot see the
+# container's writes, as with a VM-isolated runtime).
+put "$BIN/rund-bin/runc" 755 <<EOF
+#!/bin/sh
+exec $BIN/runsc-cri --overlay2=root:memory "\$@"
+EOF
+put "$BIN/containerd-shim-rund-v2" 755 <<EOF
+#!/bin/sh
+PATH=$BIN/rund-bin:\$PATH exec $(command -v containerd-shim-runc-v2) "\$@"
+EOF
+
+# ---------------------------------------------------------------- containerd
+CTR="ctr --address $CTD_SOCK"
+put "$LIB/cni/net.d/10-$NAME.conflist" 644 <<EOF
+{"cniVersion": "0.4.0", "name": "$NAME-cri",
+ "plugins": [{"type": "bridge", "bridge": "$CRI_BRIDGE", "isGateway": true, "ipMasq": false,
+              "ipam": {"type": "host-local", "ranges": [[{"subnet": "$CRI_SUBNET"}]],
+                       "dataDir": "$LIB/cni/ipam"}}]}
+EOF
+# The rund handler has no options table: CRI would pass generic options the runc shim cannot decode.
+put "$RUN/containerd/config.toml" 644 <<EOF
+version = 2
+root = "$LIB/containerd"
+state = "$RUN/containerd"
+[grpc]
+  address = "$CTD_SOCK"
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "$PAUSE"
+    # root here lacks CAP_SYS_RESOURCE: the sandbox's oom_score_adj -998 fails otherwise
+    restrict_oom_score_adj = true
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "/usr/lib/cni"
+      conf_dir = "$LIB/cni/net.d"
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      default_runtime_name = "runc"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+        runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc.options]
+          BinaryName = "$BIN/runsc-cri"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rund]
+        runtime_type = "io.containerd.rund.v2"
+EOF
+if alive "$RUN/containerd.pid" containerd; then
+  log "containerd already running (pid $(cat "$RUN/containerd.pid")), adopted"
+  if [ "$PUT_CHANGED" = 1 ]; then log "note: containerd config changed; it applies after \`cargo xtask engines down\` + up"; fi
+else
+  if [ -S "$CTD_SOCK" ] && timeout 5 $CTR version >/dev/null 2>&1; then
+    die "a containerd not started by xtask serves $CTD_SOCK"
+  fi
+  rm -f "$CTD_SOCK"
+  PATH="$BIN:$PATH" setsid containerd --config "$RUN/containerd/config.toml" </dev/null >>"$LOGD/containerd.log" 2>&1 &
+  echo $! >"$RUN/containerd.pid"
+  wait_for containerd 30 "$RUN/containerd.pid" containerd timeout 5 $CTR version
+  log "containerd started (pid $(cat "$RUN/containerd.pid"))"
+fi
+grep -q 'io.containerd.grpc.v1 *cri .* ok' <<<"$(timeout 10 $CTR plugins ls 2>/dev/null)" ||
+  die "containerd's CRI plugin is not ok (see $LOGD/containerd.log)"
+for ns in k8s.io default; do
+  grep -qx "docker.io/library/$IMAGE" <<<"$(timeout 30 $CTR -n $ns images ls -q)" ||
+    timeout 60 $CTR -n $ns images import "$LIB/images/busybox.tar" >/dev/null
+done
+grep -qx "$PAUSE" <<<"$(timeout 30 $CTR -n k8s.io images ls -q)" ||
+  timeout 60 $CTR -n k8s.io images import "$LIB/images/pause.tar" >/dev/null
+log "containerd ready: CRI ok; images $IMAGE (k8s.io, default), $PAUSE (k8s.io)"
+
+# ---------------------------------------------------------------- dockerd
+if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+  # its own bridge, not docker0: another dockerd may own that one
+  ip link add "$BRIDGE" type bridge
+  touch "$RUN/bridge.created"
+  ip addr add "$BRIDGE_CIDR" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+fi
+# "runc" is built in: dockerd exits at once if daemon.json redefines it
+put "$RUN/docker/daemon.json" 644 <<EOF
+{
+  "hosts": ["unix://$DOCKER_SOCK"],
+  "data-root": "$LIB/docker",
+  "exec-root": "$RUN/docker/exec",
+  "pidfile": "$RUN/docker/docker.pid",
+  "containerd": "$CTD_SOCK",
+  "bridge": "$BRIDGE",
+  "iptables": false,
+  "runtimes": {
+    "runsc": {"path": "$BIN/runsc-cri"},
+    "rund": {"path": "$BIN/runsc-cri", "runtimeArgs": ["--overlay2=root:memory"]}
+  }
+}
+EOF
+if alive "$RUN/dockerd.pid" dockerd; then
+  log "dockerd already running (pid $(cat "$RUN/dockerd.pid")), adopted"
+  if [ "$PUT_CHANGED" = 1 ]; then
+    kill -HUP "$(cat "$RUN/dockerd.pid")" # reloads runtimes without a restart
+    log "daemon.json changed: dockerd reloaded (SIGHUP)"
+  fi
+else
+  if ping_sock "$DOCKER_SOCK"; then die "a dockerd not started by xtask serves $DOCKER_SOCK"; fi
+  rm -f "$DOCKER_SOCK"
+  setsid dockerd --config-file "$RUN/docker/daemon.json" </dev/null >>"$LOGD/dockerd.log" 2>&1 &
+  echo $! >"$RUN/dockerd.pid"
+  wait_for dockerd 60 "$RUN/dockerd.pid" dockerd ping_sock "$DOCKER_SOCK"
+  log "dockerd started (pid $(cat "$RUN/dockerd.pid"))"
+fi
+DOCKER="docker -H unix://$DOCKER_SOCK"
+timeout 30 $DOCKER image inspect "$IMAGE" >/dev/null 2>&1 || timeout 60 $DOCKER load -i "$LIB/images/busybox.tar" >/dev/null
+log "dockerd ready: image $IMAGE"
+
+# ---------------------------------------------------------------- smoke
+# One real container per runtime that matters: a broken runtime shows up here,
+# with its name, instead of as a puzzling test failure later.
+if [ "$SMOKE" = 1 ]; then
+  for r in runc rund; do
+    out=$(timeout 60 $DOCKER run --rm --label anyctr.test=xtask-smoke --runtime "$r" "$IMAGE" echo ok 2>&1) ||
+      die "smoke: docker run --runtime $r failed: $out"
+    [ "$out" = ok ] || die "smoke: docker run --runtime $r printed '$out', expected 'ok'"
+  done
+  log "smoke: docker run (runc, rund) ok"
+fi
+log "ready"
