@@ -13,8 +13,11 @@
 pub mod address;
 pub mod buffered_exec;
 pub mod capability;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod engine;
 pub mod error;
+pub mod host_path;
 pub mod lookup;
 pub mod model;
 pub mod registry;

@@ -80,15 +80,19 @@ if alive "$RUN/containerd.pid" containerd; then
     while read -r ns; do NETNS+=("$ns"); done < <(timeout 20 $CTR -n k8s.io c info "$c" 2>/dev/null |
       grep -o '"/var/run/netns/[A-Za-z0-9_.-]*"\|"/run/netns/[A-Za-z0-9_.-]*"' | tr -d '"' | sort -u)
   done
+  # Errors of single removals are not reported: CRI deletes the tasks of killed
+  # containers itself, racing with us. What still exists afterwards is.
   for ns in $(timeout 30 $CTR ns ls -q 2>/dev/null); do
     for t in $(timeout 30 $CTR -n "$ns" t ls -q 2>/dev/null); do
       timeout 20 $CTR -n "$ns" t kill -s KILL "$t" >/dev/null 2>&1
       sleep 0.2
-      timeout 20 $CTR -n "$ns" t rm -f "$t" >/dev/null 2>&1 || warn "could not remove task $ns/$t"
+      timeout 20 $CTR -n "$ns" t rm -f "$t" >/dev/null 2>&1
     done
     for c in $(timeout 30 $CTR -n "$ns" c ls -q 2>/dev/null); do
-      timeout 20 $CTR -n "$ns" c rm "$c" >/dev/null 2>&1 || warn "could not remove container $ns/$c"
+      timeout 20 $CTR -n "$ns" c rm "$c" >/dev/null 2>&1
     done
+    left=$(timeout 30 $CTR -n "$ns" c ls -q 2>/dev/null)
+    if [ -n "$left" ]; then warn "containers left in namespace $ns: $(echo $left)"; fi
   done
   log "containerd tasks and containers removed"
 fi

@@ -1,1 +1,88 @@
-fn main() {}
+#![forbid(unsafe_code)]
+//! `cargo xtask …`: the project's tasks, above all the real-engine harness the tests run on.
+//!
+//! This crate depends on no workspace crate on purpose: those need protoc to build, and
+//! installing protoc on a fresh machine is one of the things `cargo xtask ci` does.
+
+mod apt;
+mod ci;
+mod cmd;
+mod engines;
+mod status;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::engines::Layout;
+
+/// Project tasks. Engines live on dedicated paths named by ENGINES_NAME
+/// (default anyctr-engines: /run/anyctr-engines, /var/lib/anyctr-engines).
+#[derive(Parser)]
+#[command(name = "xtask", bin_name = "cargo xtask", version)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Manage the real containerd (with CRI) and dockerd the integration tests use
+    #[command(subcommand)]
+    Engines(EnginesAction),
+    /// Engines up, then `cargo test --workspace [ARGS]` with the engines' env
+    Test {
+        /// Passed on to `cargo test --workspace` (e.g. `-p anyctr-engine-docker -- --nocapture`)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Exactly what CI runs: prerequisites, fmt, clippy, build, engines up, test, engines down
+    Ci,
+    /// Engines up, then the conformance runner (`cargo run --release -p anyctr --example conformance -- ARGS`)
+    Conformance {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Engines up, then `cargo bench --workspace [ARGS]`
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnginesAction {
+    /// Install what is missing, start (or adopt) containerd and dockerd, load the images,
+    /// smoke-test, write the env file. Idempotent and fast when everything is up.
+    Up {
+        /// Skip the `docker run` smoke test (runc and rund)
+        #[arg(long)]
+        no_smoke: bool,
+    },
+    /// Remove the harness's containers, stop the daemons `up` started, delete its dirs and bridges
+    Down,
+    /// Per daemon: pid, alive, socket, answering, version. Exits 1 unless all are up and answering
+    Status,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let layout = Layout::from_env();
+    let result = match cli.task {
+        Task::Engines(EnginesAction::Up { no_smoke }) => engines::up(&layout, !no_smoke),
+        Task::Engines(EnginesAction::Down) => engines::down(&layout),
+        Task::Engines(EnginesAction::Status) if status::status(&layout) => Ok(()),
+        Task::Engines(EnginesAction::Status) => return ExitCode::FAILURE,
+        Task::Test { args } => ci::test(&layout, &args),
+        Task::Ci => ci::ci(&layout),
+        Task::Conformance { args } => ci::conformance(&layout, &args),
+        Task::Bench { args } => ci::bench(&layout, &args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Where a container path lives on the host, or why the host cannot see it.
+//!
+//! [`host_path`] maps a path as the container sees it to a path this process can open:
+//!
+//! 1. The mount table first: the longest matching destination wins (nested mounts, single-file
+//!    mounts), the later of two mounts on the same destination wins, and a read-only mount says
+//!    so through [`HostPath::writable`]. Mounts are shared with the host even for sandboxed
+//!    runtimes, so paths in volumes get real answers everywhere.
+//! 2. Otherwise the rootfs: the merged dir where the engine reports a live one
+//!    ([`RootfsView::Merged`]), else `/proc/<pid>/root` of a running runc-class container
+//!    ([`ContainerDetail::proc_root_pid`]).
+//! 3. Every host path gets the host-root prefix when the agent runs in a container (`/hostfs`).
+//!
+//! Symlinks are resolved component by component *inside the container's view*: each component
+//! is looked up on the host through the current mapping (`lstat`, `readlink`), a link's target is
+//! read in the container's namespace (absolute targets restart at the container's `/`, relative
+//! ones at the link's directory), the mount table is consulted again for every resolved prefix,
+//! `..` stops at the container's root and at most [`MAX_SYMLINK_HOPS`] links are followed. No
+//! input (`../../etc/shadow`, a link to `/`, a link loop) yields a path outside the container's
+//! view. Missing components are fine (a copy destination need not exist yet); the rest of the
+//! path is then taken literally.
+//!
+//! # Errors
+//! - [`ErrorKind::Unsupported`]: the host cannot see this path (a sandboxed runtime's rootfs, a
+//!   tmpfs without a proc root, a rootfs or mount source this process cannot reach). This is the
+//!   one "not host-visible" answer: callers fall back to the engine or to exec. The message says
+//!   why.
+//! - [`ErrorKind::InvalidArgument`]: a relative path, a NUL byte, or more than
+//!   [`MAX_SYMLINK_HOPS`] links (a loop).
+//! - [`ErrorKind::NotFound`]: a component that must be a directory is not one.
+//! - [`ErrorKind::PermissionDenied`]: this process may not look at a component.
+//!
+//! # Limits
+//! The answer is a path, valid when it was computed: a container that swaps a directory for a
+//! symlink afterwards can redirect a later open. Writers therefore create files with
+//! `O_NOFOLLOW`-style care (see the copy module) and never trust the path for longer than one
+//! operation. A mount source that is itself a symlink on the host is followed with the host's
+//! semantics, as the kernel did when it mounted it.
+
+mod mounts;
+mod walk;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::{ContainerDetail, RootfsView};
+use crate::registry::under_host_root;
+
+pub use walk::MAX_SYMLINK_HOPS;
+
+/// Where a host path came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostPathSource {
+    /// A mount: `destination` in the container, `source` on the host (as the engine reported it).
+    Mount { destination: PathBuf, source: PathBuf },
+    /// The engine's merged rootfs directory.
+    MergedRootfs,
+    /// `/proc/<pid>/root` of the container's init.
+    ProcRoot { pid: u32 },
+}
+
+/// A container path's place on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostPath {
+    /// The path as this process opens it (host-root prefix applied).
+    pub path: PathBuf,
+    /// The container path after symlinks were resolved, normalized.
+    pub container_path: PathBuf,
+    pub source: HostPathSource,
+    /// `false` for a read-only mount. A read-only rootfs is not reported by engines uniformly, so
+    /// rootfs answers say `true`.
+    pub writable: bool,
+}
+
+/// Resolves `path` (absolute, as the container sees it) to its place on the host. See the module
+/// docs for the rules and the errors.
+pub fn host_path(container: &ContainerDetail, path: &str, host_root: Option<&Path>) -> Result<HostPath> {
+    HostPathResolver::new(container, host_root).resolve(path)
+}
+
+/// The container's view, prepared once for several lookups.
+#[derive(Debug)]
+pub struct HostPathResolver<'a> {
+    container_id: &'a str,
+    mounts: Vec<mounts::MountEntry<'a>>,
+    rootfs: Rootfs,
+    /// `/proc/<pid>/root` when the container has one, for mounts without a host source (tmpfs).
+    proc_root: Option<(u32, PathBuf)>,
+}
+
+/// What backs paths that no mount covers.
+#[derive(Debug, Clone)]
+enum Rootfs {
+    Visible {
+        base: PathBuf,
+        source: HostPathSource,
+    },
+    /// Why the host cannot see it.
+    Invisible(String),
+}
+
+impl<'a> HostPathResolver<'a> {
+    /// Prepares the view of `container`; `host_root` is where the host's `/` is mounted when the
+    /// agent runs in a container.
+    pub fn new(container: &'a ContainerDetail, host_root: Option<&Path>) -> Self {
+        let reachable = |p: PathBuf| std::fs::metadata(&p).is_ok_and(|m| m.is_dir()).then_some(p);
+        let proc_root = container.proc_root_pid().and_then(|pid| {
+            reachable(under_host_root(host_root, &Path::new("/proc").join(pid.to_string()).join("root")))
+                .map(|p| (pid, p))
+        });
+        let merged = match &container.rootfs {
+            // A sandboxed runtime's host-side rootfs is stale or not the container's at all.
+            RootfsView::Merged(dir) if !container.runtime.is_sandboxed() => {
+                reachable(under_host_root(host_root, dir)).ok_or_else(|| dir.clone())
+            }
+            _ => Err(PathBuf::new()),
+        };
+        let rootfs = match (merged, &proc_root) {
+            (Ok(base), _) => Rootfs::Visible { base, source: HostPathSource::MergedRootfs },
+            (Err(_), Some((pid, base))) => {
+                Rootfs::Visible { base: base.clone(), source: HostPathSource::ProcRoot { pid: *pid } }
+            }
+            (Err(missing), None) => Rootfs::Invisible(invisible_reason(container, &missing, host_root)),
+        };
+        HostPathResolver {
+            container_id: &container.id,
+            mounts: mounts::table(&container.mounts, host_root),
+            rootfs,
+            proc_root,
+        }
+    }
+
+    /// Resolves one container path. See [`host_path`].
+    pub fn resolve(&self, path: &str) -> Result<HostPath> {
+        walk::resolve(self, path).map_err(|e| e.with_operation("host_path").with_container(self.container_id))
+    }
+}
+
+fn invisible_reason(container: &ContainerDetail, missing_merged: &Path, host_root: Option<&Path>) -> String {
+    if container.runtime.is_sandboxed() || container.rootfs == RootfsView::NotHostVisible {
+        return format!(
+            "not host-visible: runtime `{}` keeps the container's rootfs out of the host's reach; only mounts are shared",
+            container.runtime_name
+        );
+    }
+    if !missing_merged.as_os_str().is_empty() {
+        return format!(
+            "not host-visible: the merged rootfs {} is not reachable from this process (host root {:?})",
+            missing_merged.display(),
+            host_root
+        );
+    }
+    if container.state.status.is_running() {
+        "not host-visible: the engine reports no rootfs directory and no usable pid for /proc/<pid>/root".to_owned()
+    } else {
+        "not host-visible: the engine reports no rootfs directory and the container is not running".to_owned()
+    }
+}
+
+fn unsupported(message: String) -> Error {
+    Error::new(crate::ErrorKind::Unsupported, message)
+}

@@ -1,0 +1,216 @@
+//! Runs the conformance suite against every setup this node offers and prints the engine × trial
+//! matrix (and a JSON report). `cargo xtask conformance` starts the engines and runs this.
+//!
+//! Sockets come from the environment, defaulting to the harness's:
+//! `ANYCTR_DOCKER_SOCKET`, `ANYCTR_CONTAINERD_SOCKET`, `ANYCTR_CONTAINERD_STATE_DIR`,
+//! `POUCH_SOCKET` (else `/var/run/pouchd.sock`), `ANYCTR_TEST_IMAGE`. To certify your own node, point
+//! them at its sockets (add `ANYCTR_HOST_ROOT` when running inside a container).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyctr::conformance::{
+    EngineFixtures, Expectations, Fixture, FixtureFactory, FixtureSetup, SetupReport, render_matrix, run_setup,
+};
+use anyctr::model::{CreateSpec, LogFormat, RuntimeClass};
+use anyctr::{ConnectOptions, DynEngine, EngineAddress, Engines, Result};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "Run the anyctr conformance suite against real engines")]
+struct Args {
+    /// Only setups whose name contains this (`docker`, `containerd-cri/rund`, `pouch`, …).
+    #[arg(long)]
+    engine: Option<String>,
+    /// Only trials whose name contains this (`exec.`, `lookup.name`, …).
+    #[arg(long)]
+    trial: Option<String>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+fn env_or(var: &str, default: &str) -> String {
+    std::env::var(var).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+}
+
+/// Where a setup's engine lives and how its fixtures are made.
+struct Plan {
+    name: &'static str,
+    address: String,
+    runtime: Option<&'static str>,
+    expect: Expectations,
+    /// Fixtures are made through docker and observed through this engine (containerd/moby).
+    made_by_docker: bool,
+    /// A setup that may legitimately be absent (pouch): "not reachable", not a failure.
+    optional: bool,
+}
+
+fn plans() -> Vec<Plan> {
+    let docker = env_or("ANYCTR_DOCKER_SOCKET", "/run/anyctr-engines/docker.sock");
+    let containerd = env_or("ANYCTR_CONTAINERD_SOCKET", "/run/anyctr-engines/containerd/containerd.sock");
+    let state = env_or("ANYCTR_CONTAINERD_STATE_DIR", "/run/anyctr-engines/containerd");
+    let pouch = env_or("POUCH_SOCKET", "/var/run/pouchd.sock");
+    let cri = format!("containerd://{containerd}?namespace=k8s.io&state_dir={state}");
+    let expect = |runtime: RuntimeClass, log: Option<LogFormat>, pod: bool| Expectations {
+        runtime: Some(runtime),
+        log_format: log,
+        pod,
+    };
+    vec![
+        Plan {
+            name: "docker/runc",
+            address: format!("docker://{docker}"),
+            runtime: Some("runc"),
+            expect: expect(RuntimeClass::Runc, Some(LogFormat::JsonFile), true),
+            made_by_docker: false,
+            optional: false,
+        },
+        Plan {
+            name: "docker/rund",
+            address: format!("docker://{docker}"),
+            runtime: Some("rund"),
+            expect: expect(RuntimeClass::Rund, Some(LogFormat::JsonFile), true),
+            made_by_docker: false,
+            optional: false,
+        },
+        Plan {
+            name: "containerd-cri/runc",
+            address: cri.clone(),
+            runtime: Some("runc"),
+            expect: expect(RuntimeClass::Runc, Some(LogFormat::Cri), true),
+            made_by_docker: false,
+            optional: false,
+        },
+        Plan {
+            name: "containerd-cri/rund",
+            address: cri,
+            runtime: Some("rund"),
+            expect: expect(RuntimeClass::Rund, Some(LogFormat::Cri), true),
+            made_by_docker: false,
+            optional: false,
+        },
+        Plan {
+            name: "containerd/moby",
+            address: format!("containerd://{containerd}?namespace=moby&state_dir={state}"),
+            runtime: Some("runc"),
+            expect: expect(RuntimeClass::Runc, None, false),
+            made_by_docker: true,
+            optional: false,
+        },
+        Plan {
+            name: "pouch",
+            address: format!("pouch://{pouch}"),
+            runtime: None,
+            expect: Expectations::default(),
+            made_by_docker: false,
+            optional: true,
+        },
+    ]
+}
+
+/// Fixtures made by one engine (docker) and observed through another (containerd in namespace
+/// `moby`): the suite checks what the observer reports about containers it did not create.
+struct ObservedFixtures {
+    maker: EngineFixtures,
+    observer: DynEngine,
+}
+
+#[async_trait::async_trait]
+impl FixtureFactory for ObservedFixtures {
+    async fn create_main(&self, run_id: &str) -> Result<Fixture> {
+        let mut fixture = self.maker.create_main(run_id).await?;
+        fixture.name = self.observer.inspect(&fixture.id).await?.name;
+        Ok(fixture)
+    }
+    async fn create_extra(&self, spec: CreateSpec) -> Result<String> {
+        self.maker.create_extra(spec).await
+    }
+    async fn remove_extra(&self, id: &str) -> Result<()> {
+        self.maker.remove_extra(id).await
+    }
+    async fn remove(&self, fixture: &Fixture) -> Result<()> {
+        self.maker.remove(fixture).await
+    }
+}
+
+async fn connect(address: &str) -> Result<DynEngine> {
+    let engine = Engines::connect_with(EngineAddress::parse(address)?, &ConnectOptions::default()).await?;
+    Ok(engine.into_dyn())
+}
+
+async fn setup_for(plan: &Plan, image: &str, docker_address: &str) -> Result<FixtureSetup> {
+    let engine = connect(&plan.address).await?;
+    let factory: Arc<dyn FixtureFactory> = if plan.made_by_docker {
+        let docker = connect(docker_address).await?;
+        let maker = EngineFixtures {
+            engine: docker,
+            image: image.into(),
+            runtime: plan.runtime.map(Into::into),
+            pods: false,
+            expect: plan.expect.clone(),
+        };
+        Arc::new(ObservedFixtures { maker, observer: engine.clone() })
+    } else {
+        let pods = engine.capabilities().pods.is_supported() && plan.expect.pod;
+        let mut expect = plan.expect.clone();
+        expect.pod = pods;
+        Arc::new(EngineFixtures {
+            engine: engine.clone(),
+            image: image.into(),
+            runtime: plan.runtime.map(Into::into),
+            pods,
+            expect,
+        })
+    };
+    Ok(FixtureSetup { name: plan.name.into(), engine, factory })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let image = env_or("ANYCTR_TEST_IMAGE", "busybox:local");
+    let all = plans();
+    let docker_address = all[0].address.clone();
+    let mut reports: Vec<SetupReport> = Vec::new();
+    let mut failed = false;
+    for plan in all.iter().filter(|p| args.engine.as_deref().is_none_or(|e| p.name.contains(e))) {
+        eprintln!("== {} ({})", plan.name, plan.address);
+        let report = match setup_for(plan, &image, &docker_address).await {
+            Ok(setup) => {
+                let name = plan.name;
+                run_setup(setup, args.trial.as_deref(), |t| {
+                    eprintln!(
+                        "[{name}] {:<40} {:<5} {:>6} ms  {}",
+                        t.name,
+                        t.outcome.symbol(),
+                        t.millis,
+                        t.detail.lines().next().unwrap_or("")
+                    )
+                })
+                .await
+            }
+            Err(e) => {
+                let mut r = SetupReport::new(plan.name, plan.address.split(':').next().unwrap_or("?"));
+                r.detail = Some(format!("not reachable: {e}"));
+                r
+            }
+        };
+        if !report.reachable {
+            eprintln!("[{}] not reachable: {}", plan.name, report.detail.as_deref().unwrap_or(""));
+            failed |= !plan.optional;
+        }
+        failed |= report.failed();
+        reports.push(report);
+    }
+    println!("{}", render_matrix(&reports));
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({ "setups": reports });
+        if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&json).unwrap()) {
+            eprintln!("writing {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("JSON report: {}", path.display());
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}

@@ -1,0 +1,149 @@
+//! `cargo xtask ci|test|conformance|bench`: cargo runs that need the real engines.
+
+use std::ffi::OsString;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::engines::{self, Layout};
+use crate::{apt, cmd};
+
+const MINUTE: Duration = Duration::from_secs(60);
+// Generous bounds, each well inside CI's 90 minutes: a hung step must end with a message
+// naming it (and still bring the engines down), not with CI killing everything.
+const FMT_LIMIT: Duration = Duration::from_secs(5 * 60);
+const BUILD_LIMIT: Duration = Duration::from_secs(40 * 60);
+const TEST_LIMIT: Duration = Duration::from_secs(30 * 60);
+const TOOL_LIMIT: Duration = Duration::from_secs(10 * 60);
+
+/// The cargo that runs xtask (`cargo run` sets CARGO), so every step uses one toolchain.
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
+}
+
+/// `cargo <args>` with the engines' env, so integration tests find the engines.
+fn cargo_with_engines(layout: &Layout, args: &[String]) -> Command {
+    let mut c = cargo();
+    c.args(args).envs(layout.test_env());
+    c
+}
+
+/// Numbered steps with a header (name, time since start) and a result line (duration).
+struct Steps {
+    total: usize,
+    done: usize,
+    start: Instant,
+}
+
+impl Steps {
+    fn run(&mut self, name: &str, step: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+        self.done += 1;
+        let n = format!("[{}/{}]", self.done, self.total);
+        println!("\n==> {n} {name}   (ci +{})", cmd::secs(self.start.elapsed()));
+        let began = Instant::now();
+        let result = step();
+        let took = cmd::secs(began.elapsed());
+        match &result {
+            Ok(()) => println!("<== {n} {name}: ok in {took}"),
+            Err(e) => println!("<== {n} {name}: FAILED after {took}: {e}"),
+        }
+        result.map_err(|e| format!("step {n} `{name}` failed: {e}"))
+    }
+
+    fn skip(&mut self, name: &str, why: &str) {
+        self.done += 1;
+        println!("\n==> [{}/{}] {name}: skipped ({why})", self.done, self.total);
+    }
+}
+
+/// Exactly what CI runs, in order, stopping at the first failure. The engines come down
+/// at the end (also after a failure) only if this run brought them up.
+pub fn ci(layout: &Layout) -> Result<(), String> {
+    let mut steps = Steps { total: 7, done: 0, start: Instant::now() };
+    let args = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    steps.run("prerequisites: protoc, rustfmt, clippy", || prerequisites(layout))?;
+    steps.run("cargo fmt --all -- --check", || {
+        cmd::run_ok(cargo().args(["fmt", "--all", "--", "--check"]), FMT_LIMIT)
+    })?;
+    let clippy = ["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"];
+    steps.run("cargo clippy --workspace --all-targets -- -D warnings", || {
+        cmd::run_ok(cargo().args(clippy), BUILD_LIMIT)
+    })?;
+    let build = ["build", "--workspace", "--all-targets"];
+    steps.run("cargo build --workspace --all-targets", || cmd::run_ok(cargo().args(build), BUILD_LIMIT))?;
+
+    let were_up = layout.any_running();
+    let mut result = steps.run("engines up", || engines::up(layout, true));
+    if result.is_ok() {
+        let test = args(&["test", "--workspace"]);
+        result =
+            steps.run("cargo test --workspace", || cmd::run_ok(&mut cargo_with_engines(layout, &test), TEST_LIMIT));
+    } else {
+        steps.skip("cargo test --workspace", "engines up failed");
+    }
+    if were_up {
+        steps.skip("engines down", "the engines were up before this run, so they stay up");
+    } else {
+        let down = steps.run("engines down", || engines::down(layout));
+        result = result.and(down);
+    }
+    if result.is_ok() {
+        println!("\nci: passed in {}", cmd::secs(steps.start.elapsed()));
+    }
+    result
+}
+
+/// What building needs beyond cargo: protoc (the workspace's gRPC crates compile .proto
+/// files) and the rustfmt and clippy components the next steps run.
+fn prerequisites(layout: &Layout) -> Result<(), String> {
+    let protoc = std::env::var_os("PROTOC").unwrap_or_else(|| OsString::from("protoc"));
+    let has_protoc = cmd::capture(Command::new(&protoc).arg("--version"), MINUTE).is_ok_and(|o| o.status.success());
+    if has_protoc {
+        println!("protoc: present");
+    } else {
+        apt::ensure(&["protobuf-compiler"], &layout.run.join("log/apt.log"))?;
+    }
+    let has = |sub: &str| cmd::capture(cargo().args([sub, "--version"]), MINUTE).is_ok_and(|o| o.status.success());
+    if has("fmt") && has("clippy") {
+        println!("rustfmt, clippy: present");
+        return Ok(());
+    }
+    cmd::run_ok(Command::new("rustup").args(["component", "add", "rustfmt", "clippy"]), TOOL_LIMIT)
+        .map_err(|e| format!("rustfmt or clippy is missing and could not be added: {e}"))
+}
+
+/// Engines up, then `cargo test --workspace [args]` with the engines' env. The engines
+/// stay up afterwards (a developer runs this again and again).
+pub fn test(layout: &Layout, extra: &[String]) -> Result<(), String> {
+    engines::up(layout, true)?;
+    let mut args = vec!["test".to_owned(), "--workspace".to_owned()];
+    args.extend_from_slice(extra);
+    run_timed(&mut cargo_with_engines(layout, &args), TEST_LIMIT)
+}
+
+/// Engines up, then the conformance runner (the `conformance` example of the anyctr crate).
+pub fn conformance(layout: &Layout, extra: &[String]) -> Result<(), String> {
+    engines::up(layout, true)?;
+    let mut args = ["run", "--release", "-p", "anyctr", "--example", "conformance", "--"].map(String::from).to_vec();
+    args.extend_from_slice(extra);
+    run_timed(&mut cargo_with_engines(layout, &args), TEST_LIMIT)
+}
+
+/// Engines up, then `cargo bench --workspace [args]`.
+pub fn bench(layout: &Layout, extra: &[String]) -> Result<(), String> {
+    engines::up(layout, true)?;
+    let mut args = vec!["bench".to_owned(), "--workspace".to_owned()];
+    args.extend_from_slice(extra);
+    run_timed(&mut cargo_with_engines(layout, &args), BUILD_LIMIT)
+}
+
+fn run_timed(command: &mut Command, limit: Duration) -> Result<(), String> {
+    let started = Instant::now();
+    println!("\n==> {}", cmd::describe(command));
+    let result = cmd::run_ok(command, limit);
+    let took = cmd::secs(started.elapsed());
+    match &result {
+        Ok(()) => println!("<== ok in {took}"),
+        Err(e) => println!("<== FAILED after {took}: {e}"),
+    }
+    result
+}

@@ -1,0 +1,183 @@
+//! `cargo xtask engines up|down|status`: the real containerd and dockerd the tests use.
+//!
+//! The daemon work is in `xtask/engines/up.sh` and `down.sh` (shell is the natural
+//! language for starting daemons and writing their configs); this side installs the
+//! packages, bounds the scripts in time, writes the env file and reports.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::{apt, cmd};
+
+/// Everything `engines up` needs on a bare Debian 12. python3 gives /usr/bin/python3
+/// (mkimage.py, the runsc wrapper); a pyenv python3 on PATH does not count.
+/// protobuf-compiler is here because the workspace crates need protoc to build.
+pub const PACKAGES: &[&str] = &[
+    "docker.io",
+    "containerd",
+    "runc",
+    "runsc",
+    "busybox-static",
+    "protobuf-compiler",
+    "iptables",
+    "iproute2",
+    "curl",
+    "containernetworking-plugins",
+    "python3",
+];
+
+pub const TEST_IMAGE: &str = "busybox:local";
+pub const PAUSE_IMAGE: &str = "localhost/pause:local";
+const UP_LIMIT: Duration = Duration::from_secs(10 * 60);
+const DOWN_LIMIT: Duration = Duration::from_secs(10 * 60);
+
+/// A daemon `up.sh` starts: its pid file is `<run>/<name>.pid`, and `/proc/<pid>/comm`
+/// must equal `name` (so a pid reused after a crash is never mistaken for it).
+#[derive(Clone, Copy)]
+pub enum Daemon {
+    Containerd,
+    Dockerd,
+}
+
+impl Daemon {
+    pub const ALL: [Daemon; 2] = [Daemon::Containerd, Daemon::Dockerd];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Daemon::Containerd => "containerd",
+            Daemon::Dockerd => "dockerd",
+        }
+    }
+}
+
+/// The dedicated paths of one harness instance, named by ENGINES_NAME (default
+/// `anyctr-engines`): /run/<name> and /var/lib/<name>. A second instance with another
+/// name (and other bridges) can run beside the first.
+pub struct Layout {
+    pub name: String,
+    pub run: PathBuf,
+    pub lib: PathBuf,
+}
+
+impl Layout {
+    pub fn from_env() -> Layout {
+        let name = std::env::var("ENGINES_NAME").ok().filter(|n| !n.is_empty());
+        let name = name.unwrap_or_else(|| "anyctr-engines".to_owned());
+        Layout { run: Path::new("/run").join(&name), lib: Path::new("/var/lib").join(&name), name }
+    }
+
+    pub fn docker_socket(&self) -> PathBuf {
+        self.run.join("docker.sock")
+    }
+
+    pub fn containerd_state(&self) -> PathBuf {
+        self.run.join("containerd")
+    }
+
+    pub fn containerd_socket(&self) -> PathBuf {
+        self.containerd_state().join("containerd.sock")
+    }
+
+    pub fn env_file(&self) -> PathBuf {
+        self.run.join("env")
+    }
+
+    pub fn pid_file(&self, daemon: Daemon) -> PathBuf {
+        self.run.join(format!("{}.pid", daemon.name()))
+    }
+
+    /// The pid of `daemon` if its pid file names a live process that is that daemon.
+    pub fn live_pid(&self, daemon: Daemon) -> Option<u32> {
+        let pid: u32 = fs::read_to_string(self.pid_file(daemon)).ok()?.trim().parse().ok()?;
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (comm.trim() == daemon.name()).then_some(pid)
+    }
+
+    /// True if any daemon of this instance runs: then someone else brought it up,
+    /// and a run that found it so must not bring it down.
+    pub fn any_running(&self) -> bool {
+        Daemon::ALL.iter().any(|&d| self.live_pid(d).is_some())
+    }
+
+    /// What the integration tests read to find the engines; `cargo xtask test` exports exactly these.
+    pub fn test_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("ANYCTR_DOCKER_SOCKET", self.docker_socket().display().to_string()),
+            ("ANYCTR_CONTAINERD_SOCKET", self.containerd_socket().display().to_string()),
+            ("ANYCTR_CONTAINERD_STATE_DIR", self.containerd_state().display().to_string()),
+            ("ANYCTR_TEST_IMAGE", TEST_IMAGE.to_owned()),
+            ("ANYCTR_PAUSE_IMAGE", PAUSE_IMAGE.to_owned()),
+        ]
+    }
+
+    /// For a human's shell: the test variables, plus what the docker and ctr CLIs read.
+    /// Not exported to `cargo test`: DOCKER_HOST and CONTAINERD_ADDRESS steer the facade's
+    /// `Engines::from_env`, and tests must not depend on which one a caller happened to set.
+    fn shell_env(&self) -> Vec<(&'static str, String)> {
+        let mut vars = self.test_env();
+        vars.push(("DOCKER_HOST", format!("unix://{}", self.docker_socket().display())));
+        vars.push(("CONTAINERD_ADDRESS", self.containerd_socket().display().to_string()));
+        vars.push(("ENGINES_RUN", self.run.display().to_string()));
+        vars
+    }
+}
+
+fn scripts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("engines")
+}
+
+fn require_root(what: &str) -> Result<(), String> {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next());
+    if uid == Some("0") {
+        Ok(())
+    } else {
+        Err(format!("{what} must run as root (it installs packages and runs daemons)"))
+    }
+}
+
+/// Installs what is missing, starts (or adopts) the daemons, loads the images,
+/// smoke-tests docker with runc and rund, and writes the env file.
+pub fn up(layout: &Layout, smoke: bool) -> Result<(), String> {
+    require_root("engines up")?;
+    let started = Instant::now();
+    apt::ensure(PACKAGES, &layout.run.join("log/apt.log"))?;
+    cmd::run_ok(
+        Command::new("bash")
+            .arg(scripts_dir().join("up.sh"))
+            .env("ENGINES_NAME", &layout.name)
+            .env("ENGINES_SMOKE", if smoke { "1" } else { "0" }),
+        UP_LIMIT,
+    )
+    .map_err(|e| format!("{e}\nengines up failed; daemon logs are in {}", layout.run.join("log").display()))?;
+    write_env_file(layout)?;
+    println!("engines up in {}: containerd (CRI) and dockerd answer", cmd::secs(started.elapsed()));
+    println!("  docker:     {}   runtimes runc runsc rund", layout.docker_socket().display());
+    println!("  containerd: {}   CRI handlers runc runsc rund", layout.containerd_socket().display());
+    println!("  images:     {TEST_IMAGE}, {PAUSE_IMAGE}");
+    println!("  env file:   . {}", layout.env_file().display());
+    Ok(())
+}
+
+/// Removes all containers of this instance, stops its daemons (only those whose pid
+/// files it wrote) and deletes its directories and bridges.
+pub fn down(layout: &Layout) -> Result<(), String> {
+    require_root("engines down")?;
+    cmd::run_ok(Command::new("bash").arg(scripts_dir().join("down.sh")).env("ENGINES_NAME", &layout.name), DOWN_LIMIT)
+        .map_err(|e| format!("{e}\nengines down did not finish cleanly (see the warnings above)"))
+}
+
+/// Written atomically: tests and shells may source it while `up` runs again.
+fn write_env_file(layout: &Layout) -> Result<(), String> {
+    let mut text = format!("# written by `cargo xtask engines up`; source me: . {}\n", layout.env_file().display());
+    for (key, value) in layout.shell_env() {
+        text.push_str(&format!("export {key}='{value}'\n"));
+    }
+    let path = layout.env_file();
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, text)
+        .and_then(|()| fs::rename(&tmp, &path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
