@@ -18,10 +18,13 @@ pub mod conformance;
 pub mod engine;
 pub mod error;
 pub mod host_path;
+pub mod index;
 pub mod lookup;
 pub mod model;
+pub mod pods;
 pub mod registry;
 pub mod socket_check;
+pub mod tar_safety;
 
 pub use address::EngineAddress;
 pub use capability::{Capabilities, Support};

@@ -7,6 +7,7 @@ use anyctr_core::model::{ExecStdin, OutputChunk, OutputStream};
 use anyctr_core::{Error, Result};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use http_body_util::BodyExt;
 use futures_util::stream::BoxStream;
 use http::{Method, StatusCode};
 use hyper_util::rt::TokioIo;

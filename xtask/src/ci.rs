@@ -44,9 +44,9 @@ impl Steps {
         let took = cmd::secs(began.elapsed());
         match &result {
             Ok(()) => println!("<== {n} {name}: ok in {took}"),
-            Err(e) => println!("<== {n} {name}: FAILED after {took}: {e}"),
+            Err(_) => println!("<== {n} {name}: FAILED after {took}"),
         }
-        result.map_err(|e| format!("step {n} `{name}` failed: {e}"))
+        result.map_err(|e| format!("ci stopped at step {n} ({name}): {e}"))
     }
 
     fn skip(&mut self, name: &str, why: &str) {

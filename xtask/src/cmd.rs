@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::io::Read;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,9 +18,11 @@ pub struct Captured {
     pub stderr: String,
 }
 
-/// A shell-like rendering of the command, for messages.
+/// A shell-like rendering of the command, for messages. The program by its file name:
+/// "cargo", not the toolchain path `cargo run` hands over in CARGO.
 pub fn describe(cmd: &Command) -> String {
-    let mut words = vec![cmd.get_program().to_string_lossy().into_owned()];
+    let program = Path::new(cmd.get_program());
+    let mut words = vec![program.file_name().unwrap_or(program.as_os_str()).to_string_lossy().into_owned()];
     words.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
     words.join(" ")
 }
@@ -136,4 +139,38 @@ fn timeout_error(cmd: &Command, limit: Duration) -> String {
 /// Seconds as "12.3s", for step timings.
 pub fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_returns_output_and_exit_code() {
+        let out = capture(Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]), Duration::from_secs(30))
+            .expect("sh runs");
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(out.stdout, "out\n");
+        assert_eq!(out.stderr, "err\n");
+    }
+
+    #[test]
+    fn missing_program_is_named() {
+        let err = run(&mut Command::new("xtask-no-such-program"), Duration::from_secs(5)).unwrap_err();
+        assert!(err.contains("xtask-no-such-program") && err.contains("not found"), "{err}");
+    }
+
+    #[test]
+    fn timeout_kills_the_child_and_its_descendants() {
+        let pid_file = std::env::temp_dir().join(format!("xtask-timeout-test-{}", std::process::id()));
+        let script = format!("sleep 600 & echo $! > {}; wait", pid_file.display());
+        let err = run(Command::new("sh").args(["-c", &script]), Duration::from_secs(1)).unwrap_err();
+        assert!(err.contains("did not finish within 1s"), "{err}");
+        let grandchild = fs::read_to_string(&pid_file).expect("the shell wrote its child's pid");
+        let _ = fs::remove_file(&pid_file);
+        // Killed, and reaped by init (or a zombie until then): either way no longer sleeping.
+        let stat = fs::read_to_string(format!("/proc/{}/stat", grandchild.trim())).unwrap_or_default();
+        let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+        assert!(matches!(state, None | Some("Z") | Some("X")), "grandchild still there: {stat}");
+    }
 }

@@ -133,6 +133,15 @@ impl<'a> HostPathResolver<'a> {
         }
     }
 
+    /// The mounts whose destination is `container_path` or lies below it (normalized), in mount
+    /// order: what a host-side copy of that path would miss or shadow.
+    pub fn mounts_at_or_below(&self, container_path: &Path) -> Vec<&'a crate::model::Mount> {
+        let Some(path) = mounts::normalize_absolute(container_path) else {
+            return Vec::new();
+        };
+        self.mounts.iter().filter(|e| e.destination.starts_with(&path)).map(|e| e.mount).collect()
+    }
+
     /// Resolves one container path. See [`host_path`].
     pub fn resolve(&self, path: &str) -> Result<HostPath> {
         walk::resolve(self, path).map_err(|e| e.with_operation("host_path").with_container(self.container_id))

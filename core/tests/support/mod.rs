@@ -51,3 +51,4 @@ pub fn bind(source: impl Into<PathBuf>, destination: &str, read_only: bool) -> M
         name: None,
     }
 }
+pub mod tar;

@@ -1,0 +1,161 @@
+//! The live container index: what an agent queries a thousand times a second.
+//!
+//! Built by one list plus bounded-concurrency inspects, then kept current from the engine's event
+//! stream (re-inspecting the container an event names), with a periodic full resync that repairs
+//! anything missed (a dropped stream, an engine without events). Readers get immutable
+//! [`Snapshot`]s; subscribers get [`IndexChange`]s; [`ContainerIndex::get_newer_than`] waits until
+//! an entry is at least as fresh as asked.
+
+mod snapshot;
+mod worker;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+pub use snapshot::{Entry, Snapshot};
+
+use crate::engine::{DynEngine, ListOptions};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::ContainerDetail;
+use crate::pods::MainContainerRule;
+
+/// How the index works.
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    /// Time between full resyncs.
+    pub resync_interval: Duration,
+    /// Inspects run at once during a full build.
+    pub inspect_concurrency: usize,
+    /// Which containers to index.
+    pub list: ListOptions,
+    pub main_rule: MainContainerRule,
+    /// Bound on one list or inspect call.
+    pub call_timeout: Duration,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            resync_interval: Duration::from_secs(60),
+            inspect_concurrency: 16,
+            list: ListOptions::all(),
+            main_rule: MainContainerRule::default(),
+            call_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What changed in the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexChange {
+    ContainerAdded(String),
+    ContainerUpdated(String),
+    ContainerRemoved(String),
+    /// By pod uid (or sandbox id for pods without a uid).
+    PodAdded(String),
+    PodUpdated(String),
+    PodRemoved(String),
+}
+
+pub(crate) enum Command {
+    /// Re-inspect one container now (from `get_newer_than`).
+    Refresh(String),
+    Resync(oneshot::Sender<Result<()>>),
+}
+
+/// A live index of one engine's containers and pods. Dropping it (or [`shutdown`](Self::shutdown))
+/// stops the background task.
+pub struct ContainerIndex {
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    changes: broadcast::Sender<IndexChange>,
+    commands: mpsc::Sender<Command>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ContainerIndex {
+    /// Builds the index (one list plus inspects) and starts keeping it current. Fails if the first
+    /// build fails.
+    pub async fn start(engine: DynEngine, options: IndexOptions) -> Result<ContainerIndex> {
+        let (changes, _) = broadcast::channel(4096);
+        let first = worker::full_build(&engine, &options, None).await?;
+        let (tx, snapshots) = watch::channel(Arc::new(first));
+        let (commands, command_rx) = mpsc::channel(256);
+        let (stop, stop_rx) = oneshot::channel();
+        let worker = worker::Worker { engine, options, snapshots: tx, changes: changes.clone() };
+        let task = tokio::spawn(worker.run(command_rx, stop_rx));
+        Ok(ContainerIndex { snapshots, changes, commands, stop: Some(stop), task: Some(task) })
+    }
+
+    /// The current state; cheap (an `Arc` clone).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshots.borrow().clone()
+    }
+
+    /// Changes from now on. A receiver that falls more than 4096 changes behind gets `Lagged`
+    /// and should re-read [`snapshot`](Self::snapshot).
+    pub fn subscribe(&self) -> broadcast::Receiver<IndexChange> {
+        self.changes.subscribe()
+    }
+
+    /// A watch on snapshots, for consumers that want the latest state rather than each change.
+    pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
+    }
+
+    /// Waits until the container's entry was confirmed with the engine at or after `instant`,
+    /// asking for a re-inspect if needed. `NotFound` if the engine says it does not exist,
+    /// `Timeout` after `timeout`.
+    pub async fn get_newer_than(&self, container: &str, instant: Instant, timeout: Duration) -> Result<Arc<ContainerDetail>> {
+        let mut rx = self.snapshots.clone();
+        let wait = async {
+            let mut asked = false;
+            loop {
+                let current = rx.borrow_and_update().clone();
+                if let Some(e) = current.entry(container)
+                    && e.updated >= instant
+                {
+                    return Ok(e.detail.clone());
+                }
+                if current.missing_since(container).is_some_and(|t| t >= instant) {
+                    return Err(Error::not_found(format!("container {container} is not on the engine")));
+                }
+                if !asked {
+                    let _ = self.commands.send(Command::Refresh(container.to_owned())).await;
+                    asked = true;
+                }
+                if rx.changed().await.is_err() {
+                    return Err(Error::new(ErrorKind::EngineUnavailable, "the index has shut down"));
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.map_err(|_| Error::timeout("get_newer_than", timeout))?
+    }
+
+    /// Runs a full resync now and waits for it.
+    pub async fn resync(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Resync(tx)).await.map_err(|_| Error::unexpected("the index has shut down"))?;
+        rx.await.map_err(|_| Error::unexpected("the index has shut down"))?
+    }
+
+    /// Stops the background task and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ContainerIndex {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

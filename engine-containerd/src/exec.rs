@@ -1,0 +1,241 @@
+//! Exec through the Tasks service, following the recipe that works on containerd 1.6:
+//! FIFOs made here (read ends opened before Start), `Tasks.Exec`, a `Tasks.Wait` issued before
+//! `Tasks.Start` (dockerd deletes every exited exec in namespace `moby`, so a later Wait can find
+//! nothing), stdin EOF through `Tasks.CloseIO` (the shim keeps its own write end open, so closing
+//! ours is not an EOF), and kill + `DeleteProcess` on timeout or drop.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyctr_core::buffered_exec::oci_start_failure;
+use anyctr_core::model::{ExecRequest, ExecSession};
+use anyctr_core::{Error, ErrorKind, Result};
+use containerd_client::services::v1::{ExecProcessRequest, StartRequest, WaitRequest};
+use prost_types::Any;
+use serde_json::{Value, json};
+
+use crate::ContainerdEngine;
+use crate::client::status_error;
+use crate::exec_io::{ExecProcess, StdinWriter, output_stream};
+use crate::fifo::FifoDir;
+use crate::user::{ResolvedUser, UserSpec};
+
+/// The type URL containerd expects for an exec's process spec.
+const PROCESS_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+
+/// Task status RUNNING and PAUSED: the states in which an exec can start.
+const TASK_RUNNING: i32 = 2;
+const TASK_PAUSED: i32 = 4;
+
+impl ContainerdEngine {
+    /// Starts `request` in `container` and returns a live session (see the module docs).
+    pub async fn exec_session(&self, container: &str, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {
+        request.validate()?;
+        let located = self.locate(container).await?;
+        let (ns, id) = (located.namespace.clone(), located.record.id.clone());
+        let task = self.task(&ns, &id).await?;
+        let task = match task {
+            Some(t) if t.status == TASK_RUNNING || t.status == TASK_PAUSED => t,
+            _ => {
+                return Err(Error::new(ErrorKind::Conflict, format!("container {id} is not running"))
+                    .with_engine(self.client.engine())
+                    .with_operation("exec")
+                    .with_container(container));
+            }
+        };
+        let spec = crate::convert::spec_json(&located.record);
+        let base = spec.get("process").cloned().unwrap_or_else(|| json!({}));
+        let user = match &request.user {
+            Some(u) => Some(self.resolve_user(&located, task.pid, &UserSpec::parse(u)?).await?),
+            None => None,
+        };
+        let process = process_spec(&base, &request, user.as_ref());
+        self.start_exec(&ns, &id, process, open_stdin)
+            .await
+            .map_err(|e| e.in_context(self.client.engine(), "exec").with_container(container))
+    }
+
+    async fn start_exec(&self, ns: &str, id: &str, process: Value, open_stdin: bool) -> Result<ExecSession> {
+        let c = &self.client;
+        let exec_id = new_exec_id();
+        let fifo_local = self.host_path(&self.options.fifo_dir);
+        let fifos = FifoDir::create(&self.options.fifo_dir, &fifo_local, &exec_id, open_stdin)?;
+        let stdout = fifos.open_reader("stdout")?;
+        let stderr = fifos.open_reader("stderr")?;
+        let spec = Any { type_url: PROCESS_TYPE_URL.to_owned(), value: serde_json::to_vec(&process).map_err(json_error)? };
+        let req = ExecProcessRequest {
+            container_id: id.to_owned(),
+            stdin: fifos.host_path("stdin"),
+            stdout: fifos.host_path("stdout"),
+            stderr: fifos.host_path("stderr"),
+            terminal: false,
+            spec: Some(spec),
+            exec_id: exec_id.clone(),
+        };
+        c.call("exec", c.tasks().exec(c.request(Some(ns), req))).await.map_err(|e| match e.kind() {
+            // The task went away between the state check and the exec.
+            ErrorKind::NotFound => Error::new(ErrorKind::Conflict, format!("container {id} is not running: {e}")),
+            _ => e,
+        })?;
+        let mut proc = ExecProcess::new(c.clone(), ns, id, &exec_id);
+
+        // Wait before Start: see the module docs. The request goes out when the spawned task
+        // first runs; the short pause lets it leave before Start does.
+        let mut tasks = c.tasks();
+        let wait_req = c.unbounded_request(Some(ns), WaitRequest { container_id: id.to_owned(), exec_id: exec_id.clone() });
+        proc.set_waiter(tokio::spawn(async move { tasks.wait(wait_req).await.map(|r| r.into_inner()) }));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+
+        let start = StartRequest { container_id: id.to_owned(), exec_id: exec_id.clone() };
+        if let Err(status) = tokio::time::timeout(c.call_timeout(), c.tasks().start(c.request(Some(ns), start))).await
+            .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("start did not answer in time")))
+        {
+            proc.discard().await;
+            if oci_start_failure(status.message()) {
+                return Err(Error::new(ErrorKind::CommandNotFound, status.message().to_owned())
+                    .with_engine(c.engine())
+                    .with_operation("exec")
+                    .with_source(status));
+            }
+            return Err(status_error(status, c.engine(), "exec"));
+        }
+        let stdin = if open_stdin {
+            match fifos.open_writer() {
+                Ok(pipe) => Some(Box::pin(StdinWriter::new(pipe, proc.closer())) as anyctr_core::model::ExecStdin),
+                Err(e) => {
+                    proc.discard().await;
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
+        // Every end is open now: the names are no longer needed.
+        drop(fifos);
+        Ok(ExecSession::new(stdin, output_stream(stdout, stderr), Box::new(proc)))
+    }
+
+    /// Resolves a user against the container's passwd and group files: through
+    /// `/proc/<pid>/root` for a runc-class container, else by running `cat` in the container.
+    async fn resolve_user(&self, located: &crate::records::Located, pid: u32, spec: &UserSpec) -> Result<ResolvedUser> {
+        if !spec.needs_files() {
+            return spec.resolve(None, None);
+        }
+        let facts = self.facts(located.clone()).await?;
+        let (passwd, group) = if facts.runtime_class().is_sandboxed() {
+            (None, None)
+        } else {
+            let root = self.host_path(&std::path::Path::new("/proc").join(pid.to_string()).join("root/etc"));
+            (tokio::fs::read_to_string(root.join("passwd")).await.ok(), tokio::fs::read_to_string(root.join("group")).await.ok())
+        };
+        let (passwd, group) = match (passwd, group) {
+            (Some(p), g) => (Some(p), g),
+            (None, _) => {
+                let target = format!("{}/{}", located.namespace, located.record.id);
+                (self.cat(&target, "/etc/passwd").await, self.cat(&target, "/etc/group").await)
+            }
+        };
+        spec.resolve(passwd.as_deref(), group.as_deref())
+    }
+
+    /// A small file of the container, read by exec (as the container's default user).
+    async fn cat(&self, container: &str, path: &str) -> Option<String> {
+        let req = ExecRequest::new(["cat", path]).timeout(self.client.call_timeout()).output_limit(1 << 20);
+        let result = anyctr_core::ContainerEngine::exec(self, container, req).await.ok()?;
+        result.success().then(|| result.stdout_lossy())
+    }
+}
+
+/// The exec's process: the container's process with the request's argv, env, cwd and user.
+pub fn process_spec(base: &Value, request: &ExecRequest, user: Option<&ResolvedUser>) -> Value {
+    let mut p = base.clone();
+    if !p.is_object() {
+        p = json!({});
+    }
+    let env: Vec<String> = p
+        .get("env")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    p["args"] = json!(request.argv);
+    p["env"] = json!(merge_env(env, &request.env));
+    p["terminal"] = json!(false);
+    if let Some(obj) = p.as_object_mut() {
+        obj.remove("consoleSize");
+    }
+    if p.get("cwd").and_then(Value::as_str).is_none_or(str::is_empty) {
+        p["cwd"] = json!("/");
+    }
+    if let Some(dir) = &request.working_dir {
+        p["cwd"] = json!(dir);
+    }
+    if let Some(u) = user {
+        p["user"] = json!({ "uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids });
+    }
+    p
+}
+
+/// The container's env with the request's entries added; a request entry replaces the same key.
+pub fn merge_env(mut base: Vec<String>, extra: &[String]) -> Vec<String> {
+    for entry in extra {
+        let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
+        match base.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key) {
+            Some(slot) => *slot = entry.clone(),
+            None => base.push(entry.clone()),
+        }
+    }
+    base
+}
+
+/// A process-unique exec id containerd accepts (`[A-Za-z0-9]+([._-][A-Za-z0-9]+)*`, ≤ 76).
+pub fn new_exec_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("anyctr-{:x}-{:x}-{:x}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+fn json_error(e: serde_json::Error) -> Error {
+    Error::unexpected(format!("cannot encode the exec process spec: {e}")).with_source(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_spec_overrides_only_what_the_request_says() {
+        let base = json!({"user": {"uid": 0, "gid": 0}, "args": ["sleep", "600"], "env": ["PATH=/bin", "FOO=bar"],
+                          "cwd": "/", "terminal": true, "consoleSize": {"height": 1, "width": 1},
+                          "capabilities": {"bounding": ["CAP_KILL"]}, "noNewPrivileges": true});
+        let req = ExecRequest::new(["sh", "-c", "echo hi"]).env("FOO=baz").env("NEW=1").working_dir("/tmp");
+        let p = process_spec(&base, &req, None);
+        assert_eq!(p["args"], json!(["sh", "-c", "echo hi"]));
+        assert_eq!(p["env"], json!(["PATH=/bin", "FOO=baz", "NEW=1"]));
+        assert_eq!(p["cwd"], "/tmp");
+        assert_eq!(p["terminal"], false);
+        assert!(p.get("consoleSize").is_none());
+        assert_eq!(p["capabilities"], base["capabilities"]);
+        assert_eq!(p["noNewPrivileges"], true);
+        assert_eq!(p["user"], base["user"]);
+        let u = ResolvedUser { uid: 65534, gid: 65534, additional_gids: vec![65534] };
+        let p = process_spec(&base, &ExecRequest::new(["id"]), Some(&u));
+        assert_eq!(p["user"], json!({"uid": 65534, "gid": 65534, "additionalGids": [65534]}));
+        assert_eq!(p["cwd"], "/");
+        assert_eq!(process_spec(&Value::Null, &ExecRequest::new(["id"]), None)["cwd"], "/");
+    }
+
+    #[test]
+    fn exec_ids_are_unique_and_valid() {
+        let a = new_exec_id();
+        let b = new_exec_id();
+        assert_ne!(a, b);
+        assert!(a.len() <= 76);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+
+    #[test]
+    fn env_merge() {
+        let merged = merge_env(vec!["A=1".into(), "B=2".into()], &["B=3".into(), "C=4".into()]);
+        assert_eq!(merged, ["A=1", "B=3", "C=4"]);
+    }
+}

@@ -1,0 +1,365 @@
+//! Streaming exec over docker's exec API, and how an exec is ended.
+//!
+//! Docker has no call that kills an exec. Every exec therefore carries a unique token in its
+//! environment (`ANYCTR_EXEC_TOKEN=<token>`), which every process it starts inherits (also a
+//! background child that outlives its parent). Ending an exec means signalling every process that
+//! carries the token:
+//! - runc-class runtimes: the processes are host processes. We scan the host's `/proc` (only
+//!   processes in the container's pid namespace), check each `environ` for the token and SIGKILL
+//!   them. This needs nothing inside the container (works for distroless images). The pid docker
+//!   reports (`exec inspect` → `Pid`) is only used through this check, so a recycled pid is never hit.
+//! - sandboxed runtimes (gVisor/rund/kata), or when the host scan could not end it (the agent does
+//!   not see the host's pid namespace): the host pid is a runtime helper (`runsc exec`), killing it
+//!   leaves the process inside the sandbox running. We run a second exec in the container that
+//!   does the same scan over the container's own `/proc` and `kill -9`s the matches. It needs `sh`
+//!   and `grep -z` in the image (busybox and GNU both have it; busybox's `grep -F` cannot match
+//!   NUL-separated input, hence `-zxF`).
+//!
+//! A token beats matching argv (two identical commands would be confused) and beats a wrapper
+//! script that records `$$` (it changes argv and needs a writable filesystem). A process that
+//! scrubs its environment escapes; that is the documented limit.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyctr_core::buffered_exec::{oci_start_failure, run_to_completion};
+use anyctr_core::model::{ExecControl, ExecRequest, ExecSession, OutputChunk, OutputStream};
+use anyctr_core::{Error, ErrorKind, Result};
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
+
+use crate::client::{Client, ENGINE};
+use crate::containers;
+
+/// The environment variable that marks every process of one exec.
+pub(crate) const TOKEN_VAR: &str = "ANYCTR_EXEC_TOKEN";
+
+/// Output kept to recognize an OCI start failure.
+const SNIFF_LEN: usize = 4096;
+
+/// Read buffer of the hijacked connection.
+const OUTPUT_CAPACITY: usize = 64 * 1024;
+
+/// Kills every process of the container whose environment holds `$1` (the `KEY=token` entry).
+const KILL_SCRIPT: &str = r#"n=0
+for d in /proc/[0-9]*; do
+  p=${d#/proc/}
+  [ "$p" = "$$" ] && continue
+  if grep -qzxF "$1" "$d/environ" 2>/dev/null; then kill -9 "$p" 2>/dev/null && n=$((n+1)); fi
+done
+echo "$n""#;
+
+/// The container an exec runs in, as far as ending it matters.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub id: String,
+    pub sandboxed: bool,
+    pub runtime: String,
+    /// The container init's host pid (identifies the pid namespace for the host scan).
+    pub init_pid: Option<u32>,
+}
+
+pub(crate) async fn exec_stream(
+    client: &Client,
+    container: &str,
+    request: ExecRequest,
+    open_stdin: bool,
+) -> Result<ExecSession> {
+    request.validate()?;
+    let detail = containers::inspect(client, container).await?;
+    if !detail.state.status.is_running() {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!("container {} is not running (status {:?}): cannot exec in it", detail.name, detail.state.status),
+        )
+        .with_engine(ENGINE)
+        .with_operation("exec")
+        .with_container(container));
+    }
+    let target = Target {
+        id: detail.id.clone(),
+        sandboxed: detail.runtime.is_sandboxed(),
+        runtime: detail.runtime_name.clone(),
+        init_pid: detail.state.pid,
+    };
+    start(client, target, request, open_stdin).await.map_err(|e| e.in_context(ENGINE, "exec").with_container(container))
+}
+
+async fn start(client: &Client, target: Target, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {
+    let token = new_token();
+    let mut env = request.env.clone();
+    env.push(format!("{TOKEN_VAR}={token}"));
+    let options = CreateExecOptions {
+        attach_stdin: Some(open_stdin),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        tty: Some(false),
+        env: Some(env),
+        cmd: Some(request.argv.clone()),
+        user: request.user.clone(),
+        working_dir: request.working_dir.clone(),
+        ..Default::default()
+    };
+    // Setting the exec up is an ordinary call, but never longer than the exec may take at all.
+    let setup = request.timeout.map_or(client.call_timeout, |t| t.min(client.call_timeout));
+    let created = client.call_within(setup, "exec", client.docker.create_exec(&target.id, options)).await?;
+    let shared = Arc::new(Shared {
+        client: client.clone(),
+        exec_id: created.id.clone(),
+        token,
+        target,
+        argv0: request.argv[0].clone(),
+        sniff: Mutex::new(Vec::new()),
+        output_done: AtomicBool::new(false),
+    });
+    let start_options = StartExecOptions { detach: false, tty: false, output_capacity: Some(OUTPUT_CAPACITY) };
+    let started = client.call_within(setup, "exec", client.docker.start_exec(&created.id, Some(start_options))).await;
+    let (output, input) = match started {
+        Ok(StartExecResults::Attached { output, input }) => (output, input),
+        Ok(StartExecResults::Detached) => {
+            return Err(Error::unexpected("dockerd started the exec detached although it was asked to attach"));
+        }
+        Err(e) => {
+            // The process may have started before the call failed: end it.
+            spawn_kill(shared);
+            return Err(e);
+        }
+    };
+    let sniffer = shared.clone();
+    let output = output
+        .filter_map(move |item| {
+            let chunk = match item {
+                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                    Some(Ok(OutputChunk { stream: OutputStream::Stdout, data: message }))
+                }
+                Ok(LogOutput::StdErr { message }) => Some(Ok(OutputChunk { stream: OutputStream::Stderr, data: message })),
+                Ok(LogOutput::StdIn { .. }) => None,
+                Err(e) => Some(Err(crate::client::map_bollard(e, "exec"))),
+            };
+            if let Some(Ok(c)) = &chunk {
+                sniffer.sniff(&c.data);
+            }
+            futures_util::future::ready(chunk)
+        })
+        .chain(futures_util::stream::poll_fn({
+            let done = shared.clone();
+            move |_| {
+                done.output_done.store(true, Ordering::SeqCst);
+                std::task::Poll::Ready(None)
+            }
+        }))
+        .boxed();
+    let stdin = if open_stdin { Some(input) } else { None };
+    Ok(ExecSession::new(stdin, output, Box::new(DockerExecControl { shared })))
+}
+
+/// What the control, the output stream and a background kill share about one exec.
+struct Shared {
+    client: Client,
+    exec_id: String,
+    token: String,
+    target: Target,
+    argv0: String,
+    /// The first bytes of output, to recognize docker's report of a program that could not start.
+    sniff: Mutex<Vec<u8>>,
+    output_done: AtomicBool,
+}
+
+impl Shared {
+    fn sniff(&self, data: &[u8]) {
+        let mut s = self.sniff.lock().unwrap_or_else(|p| p.into_inner());
+        let room = SNIFF_LEN.saturating_sub(s.len());
+        s.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    fn sniffed(&self) -> String {
+        String::from_utf8_lossy(&self.sniff.lock().unwrap_or_else(|p| p.into_inner())).trim().to_owned()
+    }
+
+    async fn inspect(&self) -> Result<ExecState> {
+        let info = self.client.call("exec", self.client.docker.inspect_exec(&self.exec_id)).await?;
+        Ok(ExecState {
+            running: info.running.unwrap_or(false),
+            exit_code: info.exit_code,
+            pid: info.pid.and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ExecState {
+    running: bool,
+    exit_code: Option<i64>,
+    pid: Option<u32>,
+}
+
+struct DockerExecControl {
+    shared: Arc<Shared>,
+}
+
+impl ExecControl for DockerExecControl {
+    fn wait(&mut self) -> BoxFuture<'_, Result<i64>> {
+        wait(self.shared.clone()).boxed()
+    }
+
+    fn kill(&mut self) -> BoxFuture<'_, Result<()>> {
+        kill(self.shared.clone()).boxed()
+    }
+
+    fn abandon(&mut self) {
+        spawn_kill(self.shared.clone());
+    }
+}
+
+fn spawn_kill(shared: Arc<Shared>) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            if let Err(e) = kill(shared).await {
+                tracing::warn!(error = %e, "ending an abandoned docker exec failed");
+            }
+        });
+    }
+}
+
+/// Polls exec inspect until the process has exited: docker's exit is the process's, not the end of
+/// the output, so a background child holding stdout open does not delay it.
+async fn wait(shared: Arc<Shared>) -> Result<i64> {
+    let mut interval = Duration::from_millis(5);
+    let mut ended_without_code: Option<Instant> = None;
+    loop {
+        let state = shared.inspect().await?;
+        match (state.running, state.exit_code) {
+            (false, Some(code)) => return exit_result(&shared, state, code).await,
+            (false, None) if shared.output_done.load(Ordering::SeqCst) => {
+                // Not started yet, or dockerd failed it without a code: give it a moment after the
+                // output ended, then report what it printed.
+                let since = *ended_without_code.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_secs(2) {
+                    return Err(Error::unexpected(format!(
+                        "the exec ended without an exit code; its output began: {:?}",
+                        shared.sniffed()
+                    ))
+                    .with_engine(ENGINE)
+                    .with_operation("exec"));
+                }
+            }
+            _ => {}
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// A process that never started (docker reports exit 126/127, pid 0 and the OCI runtime's message
+/// as output) is `CommandNotFound`; anything else is the exit code.
+async fn exit_result(shared: &Shared, state: ExecState, code: i64) -> Result<i64> {
+    if !matches!(code, 126 | 127) || state.pid.is_some() {
+        return Ok(code);
+    }
+    // The message is in the output; let it arrive if the reader is still at it.
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while !shared.output_done.load(Ordering::SeqCst) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let text = shared.sniffed();
+    if text.is_empty() || oci_start_failure(&text) {
+        let message = if text.is_empty() {
+            format!("`{}` could not be started in the container (exit {code})", shared.argv0)
+        } else {
+            text
+        };
+        return Err(Error::new(ErrorKind::CommandNotFound, message)
+            .with_engine(ENGINE)
+            .with_operation("exec")
+            .with_container(shared.target.id.clone()));
+    }
+    Ok(code)
+}
+
+/// Ends the exec's processes (see the module docs) and waits until docker reports it exited.
+async fn kill(shared: Arc<Shared>) -> Result<()> {
+    let deadline = Instant::now() + shared.client.call_timeout;
+    let mut state = shared.inspect().await?;
+    // Docker answers the start call before the process runs: give it a moment to appear.
+    let appear = Instant::now() + Duration::from_secs(2);
+    while !state.running && state.exit_code.is_none() && Instant::now() < appear {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        state = shared.inspect().await?;
+    }
+    if !state.running {
+        return Ok(());
+    }
+    if !shared.target.sandboxed {
+        let needle = format!("{TOKEN_VAR}={}", shared.token);
+        let (init_pid, token) = (shared.target.init_pid, needle.clone());
+        let killed = tokio::task::spawn_blocking(move || crate::procscan::kill_marked(init_pid, &token))
+            .await
+            .unwrap_or(0);
+        if killed > 0 && wait_not_running(&shared, Instant::now() + Duration::from_secs(2)).await? {
+            return Ok(());
+        }
+    }
+    kill_inside(&shared).await?;
+    if wait_not_running(&shared, deadline).await? {
+        return Ok(());
+    }
+    Err(Error::unexpected("the exec was signalled but docker still reports it running")
+        .with_engine(ENGINE)
+        .with_operation("exec")
+        .with_container(shared.target.id.clone()))
+}
+
+async fn wait_not_running(shared: &Shared, until: Instant) -> Result<bool> {
+    loop {
+        if !shared.inspect().await?.running {
+            return Ok(true);
+        }
+        if Instant::now() >= until {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The second exec that kills the marked processes from inside the container.
+async fn kill_inside(shared: &Shared) -> Result<()> {
+    let needle = format!("{TOKEN_VAR}={}", shared.token);
+    let request = ExecRequest::new(["sh", "-c", KILL_SCRIPT, "sh", needle.as_str()]);
+    let limit = shared.client.call_timeout;
+    // Boxed: this exec's own control could, in principle, call back into kill.
+    let session = Box::pin(start(&shared.client, shared.target.clone(), request, false)).await?;
+    let result = run_to_completion(session, None, 4096, Some(limit)).await?;
+    if !result.success() {
+        let (out, err) = result.sample(512);
+        return Err(Error::unexpected(format!(
+            "killing the exec from inside the container failed (exit {}): {out} {err}",
+            result.exit_code
+        ))
+        .with_engine(ENGINE)
+        .with_operation("exec"));
+    }
+    Ok(())
+}
+
+/// A token unique to this exec (not a secret: it only has to differ from every other exec's).
+fn new_token() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:x}-{:x}-{:x}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_differ() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(a, b);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-'));
+    }
+}
