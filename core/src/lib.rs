@@ -13,6 +13,7 @@
 pub mod address;
 pub mod buffered_exec;
 pub mod capability;
+pub mod copy;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod engine;
@@ -31,6 +32,7 @@ pub use capability::{Capabilities, Support};
 pub use engine::{ByteStream, ContainerEngine, DynEngine, EngineInfo, EventStream, ListOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use lookup::resolve_container;
+pub use model::*;
 pub use registry::{EngineConfig, EngineRegistration, Registry, under_host_root};
 
 #[doc(hidden)]

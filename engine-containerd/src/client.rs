@@ -140,10 +140,18 @@ impl Client {
     where
         F: Future<Output = std::result::Result<Response<T>, Status>>,
     {
-        match tokio::time::timeout(self.call_timeout, call).await {
+        self.call_within(operation, self.call_timeout, call).await
+    }
+
+    /// Like [`call`](Self::call) with another bound (a stop that waits out a grace period).
+    pub async fn call_within<T, F>(&self, operation: &'static str, bound: Duration, call: F) -> Result<T>
+    where
+        F: Future<Output = std::result::Result<Response<T>, Status>>,
+    {
+        match tokio::time::timeout(bound, call).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) => Err(status_error(status, &self.engine, operation)),
-            Err(_) => Err(Error::timeout(operation, self.call_timeout).with_engine(self.engine.as_ref())),
+            Err(_) => Err(Error::timeout(operation, bound).with_engine(self.engine.as_ref())),
         }
     }
 }

@@ -2,7 +2,6 @@
 //! shutdown is `Tasks.CloseIO`, and its control (wait, kill, abandon) that always ends with
 //! `DeleteProcess` so no exec id is left in the task.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;

@@ -59,6 +59,7 @@ impl FifoDir {
     }
 
     /// The directory as this process sees it.
+    #[cfg(test)]
     pub fn local_dir(&self) -> &Path {
         &self.local_dir
     }

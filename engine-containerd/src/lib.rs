@@ -18,10 +18,12 @@ mod client;
 mod convert;
 mod copy;
 mod cri;
+mod cri_config;
 mod events;
 mod exec;
 mod exec_io;
 mod fifo;
+mod image_archive;
 mod images;
 mod lifecycle;
 mod options;
@@ -40,7 +42,6 @@ use anyctr_core::{
     ListOptions, Result, Support,
 };
 use async_trait::async_trait;
-use containerd_client::services::v1::GetContainerRequest;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
@@ -93,7 +94,7 @@ impl ContainerdEngine {
         let mut path = convert::rootfs_path(facts, &self.options.state_dir);
         let mut exists = tokio::fs::try_exists(self.host_path(&path)).await.unwrap_or(false);
         if !exists && path.starts_with(&self.options.state_dir) {
-            for alt in [DEFAULT_STATE_DIR, K3S_STATE_DIR].map(Path::new).filter(|d| *d != self.options.state_dir) {
+            for alt in [DEFAULT_STATE_DIR, K3S_STATE_DIR].map(Path::new).into_iter().filter(|d| *d != self.options.state_dir) {
                 let candidate = convert::rootfs_path(facts, alt);
                 if tokio::fs::try_exists(self.host_path(&candidate)).await.unwrap_or(false) {
                     (path, exists) = (candidate, true);
@@ -182,7 +183,7 @@ impl ContainerEngine for ContainerdEngine {
     async fn events(&self, options: EventOptions) -> Result<EventStream> {
         let _ = options.since; // containerd keeps no event history
         let filter = (!self.options.namespaces.is_empty()).then(|| self.options.namespaces.clone());
-        Ok(events::subscribe(self.client.clone(), filter))
+        events::subscribe(self.client.clone(), filter).await.map_err(|e| e.in_context(self.name(), "events"))
     }
 
     async fn create_pod(&self, spec: &PodSpec) -> Result<String> {
@@ -233,8 +234,6 @@ fn probe(config: EngineConfig) -> BoxFuture<'static, Result<EngineInfo>> {
         // daemons speak HTTP/1 and fail the call.
         let c = engine.client();
         let v = c.call("probe", c.version().version(c.request(None, ()))).await?;
-        // A namespace-scoped call proves the containers service too (and the namespace header).
-        let _ = c.call("probe", c.containers().get(c.request(Some("default"), GetContainerRequest { id: "-".into() }))).await;
         Ok(EngineInfo {
             engine: "containerd".to_owned(),
             product: "containerd".to_owned(),

@@ -222,7 +222,10 @@ pub(crate) fn map_bollard(err: bollard::errors::Error, operation: &'static str) 
             let kind = if denied { ErrorKind::PermissionDenied } else { ErrorKind::EngineUnavailable };
             Error::new(kind, "the connection to dockerd failed")
         }
-        B::IOError { err: io } => Error::new(Error::from(std::io::Error::new(io.kind(), "")).kind(), "I/O error"),
+        B::IOError { err: io } => {
+            let kind = Error::from(std::io::Error::from(io.kind())).kind();
+            Error::new(kind, format!("I/O error talking to dockerd: {io}"))
+        }
         B::DockerStreamError { error } => Error::unexpected(format!("dockerd reported: {error}")),
         B::JsonDataError { message, .. } => Error::unexpected(format!("unexpected JSON from dockerd: {message}")),
         _ => Error::unexpected("docker request failed"),

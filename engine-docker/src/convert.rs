@@ -423,7 +423,7 @@ mod tests {
         assert_eq!(d.network_mode.as_deref(), Some("default"));
         assert_eq!(d.pid_mode, None);
         assert_eq!(d.log_format, Some(LogFormat::JsonFile));
-        assert!(d.log_path.unwrap().to_string_lossy().ends_with("-json.log"));
+        assert!(d.log_path.as_ref().unwrap().to_string_lossy().ends_with("-json.log"));
         assert!(matches!(&d.rootfs, RootfsView::Merged(p) if p.ends_with("merged")));
         assert_eq!(d.env_var("APP"), Some("demo"));
         let data = d.mounts.iter().find(|m| m.destination == PathBuf::from("/data")).unwrap();

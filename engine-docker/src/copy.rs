@@ -237,6 +237,6 @@ mod tests {
                 (e.path().unwrap().to_string_lossy().into_owned(), e.header().mode().unwrap(), e.header().entry_type().is_dir())
             })
             .collect();
-        assert_eq!(entries, [("a/".to_owned(), 0o755, true), ("a/b/".to_owned(), 0o755, true)]);
+        assert_eq!(entries, [("a".to_owned(), 0o755, true), ("a/b".to_owned(), 0o755, true)]);
     }
 }

@@ -35,7 +35,7 @@ use crate::client::{Client, ENGINE};
 use crate::containers;
 
 /// The environment variable that marks every process of one exec.
-pub(crate) const TOKEN_VAR: &str = "ANYCTR_EXEC_TOKEN";
+pub const TOKEN_VAR: &str = "ANYCTR_EXEC_TOKEN";
 
 /// Output kept to recognize an OCI start failure.
 const SNIFF_LEN: usize = 4096;
@@ -57,7 +57,6 @@ echo "$n""#;
 pub(crate) struct Target {
     pub id: String,
     pub sandboxed: bool,
-    pub runtime: String,
     /// The container init's host pid (identifies the pid namespace for the host scan).
     pub init_pid: Option<u32>,
 }
@@ -82,7 +81,6 @@ pub(crate) async fn exec_stream(
     let target = Target {
         id: detail.id.clone(),
         sandboxed: detail.runtime.is_sandboxed(),
-        runtime: detail.runtime_name.clone(),
         init_pid: detail.state.pid,
     };
     start(client, target, request, open_stdin).await.map_err(|e| e.in_context(ENGINE, "exec").with_container(container))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyctr_core::{Error, ErrorKind, Result};
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -95,9 +95,11 @@ impl Client {
         let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream))
             .await
             .map_err(|e| unavailable("HTTP handshake with pouchd failed", e))?;
+        let (conn_result_tx, conn_result) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            // Ends when the response (or the upgraded stream) is done with the connection.
-            let _ = conn.with_upgrades().await;
+            // Ends when the response (or the upgraded stream) is done with the connection; its
+            // error explains a request that was cancelled because the connection failed.
+            let _ = conn_result_tx.send(conn.with_upgrades().await);
         });
         let mut request = Request::builder()
             .method(method)
@@ -108,11 +110,34 @@ impl Client {
             request = request.header(*k, *v);
         }
         let request = request.body(body).map_err(|e| Error::invalid_argument(format!("bad request {path}: {e}")))?;
-        sender.send_request(request).await.map_err(|e| unavailable("request to pouchd failed", e))
+        match sender.send_request(request).await {
+            Ok(response) => Ok(response),
+            Err(e) if e.is_canceled() => match tokio::time::timeout(Duration::from_secs(1), conn_result).await {
+                Ok(Ok(Err(conn_error))) => Err(self.request_error(conn_error)),
+                _ => Err(self.request_error(e)),
+            },
+            Err(e) => Err(self.request_error(e)),
+        }
+    }
+
+    fn request_error(&self, e: hyper::Error) -> Error {
+        if e.is_parse() {
+            // Somebody answers, but not in HTTP/1.1 (containerd's gRPC socket, say): not pouchd.
+            let message = format!("{} does not answer HTTP/1.1 like pouchd: {e}", self.socket.display());
+            Error::invalid_argument(message).with_engine(ENGINE).with_source(e)
+        } else {
+            unavailable("request to pouchd failed", e)
+        }
     }
 
     /// [`send`](Self::send) bounded by the call timeout; non-2xx answers become errors.
-    pub async fn call(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Body) -> Result<Response<Incoming>> {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Result<Response<Incoming>> {
         let response = tokio::time::timeout(self.call_timeout, self.send(method, path, headers, body))
             .await
             .map_err(|_| Error::timeout("pouchd call", self.call_timeout))??;
@@ -212,7 +237,9 @@ fn connect_error(socket: &Path, e: std::io::Error) -> Error {
         // A missing socket file means no daemon, not a missing container.
         _ => ErrorKind::EngineUnavailable,
     };
-    Error::new(kind, format!("cannot connect to pouchd at {}: {e}", socket.display())).with_engine(ENGINE).with_source(e)
+    Error::new(kind, format!("cannot connect to pouchd at {}: {e}", socket.display()))
+        .with_engine(ENGINE)
+        .with_source(e)
 }
 
 pub fn unavailable(what: &str, e: impl Into<BoxError>) -> Error {

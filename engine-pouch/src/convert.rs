@@ -170,7 +170,10 @@ fn mount(m: &models::MountPoint, binds: &[String]) -> Mount {
         other => MountKind::Other(other.to_owned()),
     };
     let propagation = non_empty(&m.propagation).or_else(|| {
-        mode_flags.iter().find(|f| f.ends_with("private") || f.ends_with("shared") || f.ends_with("slave")).map(|f| f.to_string())
+        mode_flags
+            .iter()
+            .find(|f| f.ends_with("private") || f.ends_with("shared") || f.ends_with("slave"))
+            .map(|f| f.to_string())
     });
     Mount {
         source: PathBuf::from(&m.source),

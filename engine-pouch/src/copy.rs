@@ -124,7 +124,10 @@ pub async fn copy_to(client: &Client, container_id: &str, destination: &str, tar
     let Some(replay) = retained.take_for_retry() else {
         return Err(Error::new(
             ErrorKind::NotFound,
-            format!("{} (the destination is missing and the tar was too large to send again after creating it)", err.message()),
+            format!(
+                "{} (the destination is missing and the tar was too large to send again after creating it)",
+                err.message()
+            ),
         ));
     };
     create_dirs(client, container_id, destination).await?;
@@ -178,7 +181,8 @@ struct RetainedState {
 
 impl Retained {
     fn new(inner: ByteStream) -> Self {
-        let state = RetainedState { inner: Some(inner), kept: Vec::new(), kept_len: 0, overflow: false, detached: false };
+        let state =
+            RetainedState { inner: Some(inner), kept: Vec::new(), kept_len: 0, overflow: false, detached: false };
         Retained { shared: Arc::new(Mutex::new(state)) }
     }
 

@@ -159,9 +159,12 @@ async fn next(mut s: State) -> Option<(Result<Event>, State)> {
                     s.failures += 1;
                     if s.failures >= MAX_RECONNECT_FAILURES {
                         s.ended = true;
-                        let e = Error::new(ErrorKind::EngineUnavailable, format!("reopening pouchd's event stream failed: {e}"))
-                            .with_engine(crate::ENGINE)
-                            .with_operation("events");
+                        let e = Error::new(
+                            ErrorKind::EngineUnavailable,
+                            format!("reopening pouchd's event stream failed: {e}"),
+                        )
+                        .with_engine(crate::ENGINE)
+                        .with_operation("events");
                         return Some((Err(e), s));
                     }
                 }

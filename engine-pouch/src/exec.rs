@@ -61,7 +61,12 @@ pub fn new_token() -> String {
 }
 
 /// The exec create body for `request` in a container whose env is `container_env`.
-pub fn create_body(request: &ExecRequest, container_env: &[String], token: Option<&str>, open_stdin: bool) -> serde_json::Value {
+pub fn create_body(
+    request: &ExecRequest,
+    container_env: &[String],
+    token: Option<&str>,
+    open_stdin: bool,
+) -> serde_json::Value {
     let has_path = |env: &[String]| env.iter().any(|e| e.starts_with("PATH="));
     let mut env = request.env.clone();
     if !has_path(container_env) && !has_path(&request.env) {
@@ -112,12 +117,15 @@ pub async fn start(
     client: &Client,
     container_id: &str,
     container_env: &[String],
-    request: &ExecRequest,
+    request: ExecRequest,
     open_stdin: bool,
 ) -> Result<ExecSession> {
     request.validate()?;
     let token = new_token();
-    let exec_id = create(client, container_id, &create_body(request, container_env, Some(&token), open_stdin)).await?;
+    // Built before any await: a request (its stdin reader) is not Sync.
+    let body = create_body(&request, container_env, Some(&token), open_stdin);
+    drop(request);
+    let exec_id = create(client, container_id, &body).await?;
     let attached = hijack::start(client, &exec_id, open_stdin).await?;
     let waiter = ExecWaiter::new(client.clone(), exec_id, attached.closed);
     let control = PouchExec { waiter, container_id: container_id.to_owned(), token };
@@ -200,9 +208,11 @@ impl PouchExec {
         }
         match tokio::time::timeout(KILL_WAIT, self.waiter.wait()).await {
             Ok(r) => r.map(|_| ()),
-            Err(_) => Err(Error::new(ErrorKind::Timeout, format!("exec still running {KILL_WAIT:?} after it was killed"))
-                .with_engine(ENGINE)
-                .with_operation("exec kill")),
+            Err(_) => {
+                Err(Error::new(ErrorKind::Timeout, format!("exec still running {KILL_WAIT:?} after it was killed"))
+                    .with_engine(ENGINE)
+                    .with_operation("exec kill"))
+            }
         }
     }
 }
@@ -214,7 +224,9 @@ impl ExecControl for PouchExec {
 
     fn kill(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            self.kill_now().await.map_err(|e| e.in_context(ENGINE, "exec kill").with_container(self.container_id.clone()))
+            self.kill_now()
+                .await
+                .map_err(|e| e.in_context(ENGINE, "exec kill").with_container(self.container_id.clone()))
         })
     }
 
@@ -224,7 +236,11 @@ impl ExecControl for PouchExec {
             return;
         };
         let mut me = PouchExec {
-            waiter: ExecWaiter::new(self.waiter.client.clone(), self.waiter.exec_id.clone(), self.waiter.closed.clone()),
+            waiter: ExecWaiter::new(
+                self.waiter.client.clone(),
+                self.waiter.exec_id.clone(),
+                self.waiter.closed.clone(),
+            ),
             container_id: self.container_id.clone(),
             token: self.token.clone(),
         };
@@ -263,7 +279,8 @@ async fn kill_by_token(client: &Client, container_id: &str, token: &str) -> Resu
     };
     tokio::time::timeout(KILL_WAIT, collect).await.map_err(|_| Error::timeout("exec kill", KILL_WAIT))??;
     let mut waiter = ExecWaiter::new(client.clone(), exec_id, attached.closed);
-    let code = tokio::time::timeout(KILL_WAIT, waiter.wait()).await.map_err(|_| Error::timeout("exec kill", KILL_WAIT))??;
+    let code =
+        tokio::time::timeout(KILL_WAIT, waiter.wait()).await.map_err(|_| Error::timeout("exec kill", KILL_WAIT))??;
     if code != 0 {
         let text = String::from_utf8_lossy(&output);
         return Err(Error::unexpected(format!(

@@ -1,1 +1,334 @@
-//! placeholder
+//! anyctr engine for PouchContainer (`pouchd`).
+//!
+//! pouchd speaks a Docker-style HTTP API at version 1.24 on `/var/run/pouchd.sock`, with
+//! differences that break Docker clients: the state `stopped`, an `overlayfs` graph driver plus a
+//! `Snapshotter` copy, the merged dir under the containerd v1 runtime state dir, `RuntimeType`,
+//! `Mounts[].Named`, exec start failures as stdout text with exit 126, exec ignoring `WorkingDir`,
+//! no exec kill, and events as JSON lines. This crate therefore has its own small client
+//! ([`client`]) with lenient models ([`models`]), and recognizes pouchd from `/version` (never from
+//! the socket's name), rejecting a Docker daemon.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyctr_core::model::{
+    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, StopOptions,
+};
+use anyctr_core::{
+    ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, Error,
+    ErrorKind, EventStream, ListOptions, Result, Support, resolve_container,
+};
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use http::Method;
+
+mod client;
+mod convert;
+mod copy;
+mod events;
+mod exec;
+mod hijack;
+mod images;
+mod lifecycle;
+pub mod models;
+
+pub use copy::PathStat;
+pub use exec::TOKEN_VAR as EXEC_TOKEN_VAR;
+
+use client::Client;
+
+/// The registered engine name.
+pub const ENGINE: &str = "pouch";
+
+/// A connected pouchd.
+#[derive(Debug, Clone)]
+pub struct PouchEngine {
+    client: Client,
+}
+
+/// Connects to the pouchd of `config` and checks that it is one (a Docker daemon is refused).
+pub async fn connect(config: EngineConfig) -> Result<PouchEngine> {
+    let engine = PouchEngine::unchecked(&config)?;
+    engine.identify().await?;
+    Ok(engine)
+}
+
+fn probe(config: EngineConfig) -> BoxFuture<'static, Result<EngineInfo>> {
+    Box::pin(async move { PouchEngine::unchecked(&config)?.identify().await })
+}
+
+fn connect_dyn(config: EngineConfig) -> BoxFuture<'static, Result<DynEngine>> {
+    Box::pin(async move { Ok(Arc::new(connect(config).await?) as DynEngine) })
+}
+
+anyctr_core::register_engine!(EngineRegistration {
+    name: ENGINE,
+    aliases: &["pouchd"],
+    default_sockets: &["/var/run/pouchd.sock"],
+    env_vars: &["POUCH_SOCKET"],
+    // Before docker: both speak the Docker API, and pouchd must never be taken for dockerd.
+    priority: 5,
+    probe,
+    connect: connect_dyn,
+});
+
+impl PouchEngine {
+    /// An engine for `config` without asking the daemon anything.
+    fn unchecked(config: &EngineConfig) -> Result<Self> {
+        let socket = config.socket_path()?;
+        Ok(PouchEngine { client: Client::new(socket, config.call_timeout) })
+    }
+
+    /// The socket this engine talks to (host-root prefix applied).
+    pub fn socket(&self) -> &Path {
+        self.client.socket()
+    }
+
+    /// Inspects by exact id, name or unique id prefix. pouchd resolves names and prefixes itself;
+    /// when it does not find the container, the common resolution over the list decides, so an
+    /// ambiguous prefix is reported the same way on every engine.
+    async fn resolve(&self, query: &str) -> Result<(models::ContainerInspect, serde_json::Value)> {
+        let q = query.trim().trim_start_matches('/');
+        if q.is_empty() {
+            return Err(Error::invalid_argument("empty container id or name"));
+        }
+        match self.inspect_by(q).await {
+            Ok(found) => Ok(found),
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidArgument) => {
+                let all = self.list(&ListOptions::all()).await?;
+                match resolve_container(q, &all) {
+                    Ok(c) if c.id != q => self.inspect_by(&c.id.clone()).await,
+                    Ok(_) => Err(e),
+                    Err(not_found) if not_found.kind() == ErrorKind::NotFound => Err(e),
+                    Err(other) => Err(other),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn inspect_by(&self, id: &str) -> Result<(models::ContainerInspect, serde_json::Value)> {
+        let raw: serde_json::Value =
+            self.client.get_json(&format!("/containers/{}/json", client::encode_segment(id))).await?;
+        let parsed = serde_json::from_value(raw.clone())
+            .map_err(|e| Error::unexpected(format!("pouchd's inspect of {id} does not parse: {e}")).with_source(e))?;
+        Ok((parsed, raw))
+    }
+
+    async fn resolve_id(&self, query: &str) -> Result<String> {
+        Ok(self.resolve(query).await?.0.id)
+    }
+
+    /// The stat of a path in the container (`HEAD` archive). A missing path is `NotFound`.
+    pub async fn stat_path(&self, container: &str, path: &str) -> Result<PathStat> {
+        let id = self.resolve_id(container).await.map_err(|e| ctx(e, "stat_path", container))?;
+        copy::stat(&self.client, &id, path).await.map_err(|e| ctx(e, "stat_path", container))
+    }
+
+    /// `PUT` archive exactly as pouchd does it: unlike [`ContainerEngine::copy_to`], a missing
+    /// destination directory is an error (`NotFound`) rather than created.
+    pub async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
+        let id = self.resolve_id(container).await.map_err(|e| ctx(e, "put_archive", container))?;
+        copy::put_archive(&self.client, &id, destination, tar).await.map_err(|e| ctx(e, "put_archive", container))
+    }
+}
+
+fn ctx(e: Error, operation: &'static str, container: &str) -> Error {
+    let e = e.in_context(ENGINE, operation);
+    if e.container().is_some() { e } else { e.with_container(container) }
+}
+
+/// Whether a `/version` answer comes from Docker rather than pouchd: Docker sends a `Server:
+/// Docker/…` header and `Components`, `Platform` and `MinAPIVersion`, none of which pouchd has.
+fn docker_markers(server_header: Option<&str>, version: &models::Version) -> Option<String> {
+    if let Some(server) = server_header.filter(|s| s.to_ascii_lowercase().starts_with("docker")) {
+        return Some(format!("Server header {server:?}"));
+    }
+    if version.components.is_some() || version.platform.is_some() || version.min_api_version.is_some() {
+        return Some("Components/Platform/MinAPIVersion in /version".to_owned());
+    }
+    None
+}
+
+#[async_trait]
+impl ContainerEngine for PouchEngine {
+    fn name(&self) -> &str {
+        ENGINE
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            inspect: Support::Native,
+            exec: Support::Native,
+            exec_with_stdin: Support::Native,
+            exec_with_user: Support::Native,
+            // pouch ignores an exec's WorkingDir: a `sh` wrapper changes directory first.
+            exec_with_workdir: Support::Emulated,
+            exec_with_env: Support::Native,
+            // No exec kill in pouch: the host pid if reported, else a second exec (see `exec`).
+            exec_kill: Support::Emulated,
+            exec_stream: Support::Native,
+            copy_to: Support::Native,
+            copy_from: Support::Native,
+            events: Support::Native,
+            host_rootfs: Support::Native,
+            proc_root: Support::Native,
+            nsenter: Support::Emulated,
+            lifecycle: Support::Native,
+            images: Support::Native,
+            // Pod identity is read from pouch's CRI labels, but pods cannot be made through this API.
+            pods: Support::Unsupported,
+        }
+    }
+
+    async fn identify(&self) -> Result<EngineInfo> {
+        let response = self.client.call(Method::GET, "/version", &[], client::empty()).await?;
+        let server = response.headers().get(http::header::SERVER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = client::read_body(response.into_body(), self.client.call_timeout()).await?;
+        let version: models::Version = client::parse_json(&body, "/version").map_err(|e| {
+            Error::invalid_argument(format!(
+                "{} does not answer /version like pouchd: {}",
+                self.socket().display(),
+                e.message()
+            ))
+        })?;
+        if let Some(marker) = docker_markers(server.as_deref(), &version) {
+            return Err(Error::invalid_argument(format!(
+                "{} is served by Docker {} ({marker}), not pouchd",
+                self.socket().display(),
+                version.version
+            ))
+            .with_engine(ENGINE)
+            .with_operation("identify"));
+        }
+        if version.version.is_empty() || version.api_version.is_empty() {
+            return Err(Error::invalid_argument(format!(
+                "{} answers /version without Version and ApiVersion: not pouchd",
+                self.socket().display()
+            )));
+        }
+        // The runtimes are a nicety: a failing /info does not make the daemon less pouchd.
+        let runtimes = match self.client.get_json::<models::Info>("/info").await {
+            Ok(info) => info.runtimes.into_keys().collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, "pouchd /info failed");
+                Vec::new()
+            }
+        };
+        Ok(EngineInfo {
+            engine: ENGINE.to_owned(),
+            product: "pouchd".to_owned(),
+            version: version.version,
+            api_version: Some(version.api_version),
+            runtimes,
+        })
+    }
+
+    async fn list(&self, options: &ListOptions) -> Result<Vec<ContainerSummary>> {
+        let path = if options.all { "/containers/json?all=1" } else { "/containers/json" };
+        // Elements one by one: one odd container must not fail the list.
+        let items: Vec<serde_json::Value> =
+            self.client.get_json(path).await.map_err(|e| e.in_context(ENGINE, "list"))?;
+        Ok(items
+            .iter()
+            .filter_map(|v| match serde_json::from_value::<models::ContainerListItem>(v.clone()) {
+                Ok(item) => Some(convert::summary(item)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a pouch container list element does not parse; keeping its id");
+                    convert::summary_from_value(v)
+                }
+            })
+            .filter(|c| options.matches_labels(&c.labels))
+            .collect())
+    }
+
+    async fn inspect(&self, container: &str) -> Result<ContainerDetail> {
+        let (parsed, raw) = self.resolve(container).await.map_err(|e| ctx(e, "inspect", container))?;
+        Ok(convert::detail(parsed, raw))
+    }
+
+    async fn exec_stream(&self, container: &str, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {
+        let run = async move {
+            let (found, _) = self.resolve(container).await?;
+            exec::start(&self.client, &found.id, &found.config.env, request, open_stdin).await
+        };
+        run.await.map_err(|e| ctx(e, "exec", container))
+    }
+
+    async fn copy_to(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
+        let run = async {
+            let id = self.resolve_id(container).await?;
+            copy::copy_to(&self.client, &id, destination, tar).await
+        };
+        run.await.map_err(|e| ctx(e, "copy_to", container))
+    }
+
+    async fn copy_from(&self, container: &str, path: &str) -> Result<ByteStream> {
+        let run = async {
+            let id = self.resolve_id(container).await?;
+            copy::copy_from(&self.client, &id, path).await
+        };
+        run.await.map_err(|e| ctx(e, "copy_from", container))
+    }
+
+    async fn events(&self, options: EventOptions) -> Result<EventStream> {
+        events::events(self.client.clone(), options).await.map_err(|e| e.in_context(ENGINE, "events"))
+    }
+
+    async fn create(&self, spec: &CreateSpec) -> Result<String> {
+        lifecycle::create(&self.client, spec).await.map_err(|e| e.in_context(ENGINE, "create"))
+    }
+
+    async fn start(&self, container: &str) -> Result<()> {
+        let run = async { lifecycle::start(&self.client, &self.resolve_id(container).await?).await };
+        run.await.map_err(|e| ctx(e, "start", container))
+    }
+
+    async fn stop(&self, container: &str, options: StopOptions) -> Result<()> {
+        let run = async { lifecycle::stop(&self.client, &self.resolve_id(container).await?, options).await };
+        run.await.map_err(|e| ctx(e, "stop", container))
+    }
+
+    async fn kill(&self, container: &str, signal: &str) -> Result<()> {
+        let run = async { lifecycle::kill(&self.client, &self.resolve_id(container).await?, signal).await };
+        run.await.map_err(|e| ctx(e, "kill", container))
+    }
+
+    async fn remove(&self, container: &str, force: bool) -> Result<()> {
+        let run = async { lifecycle::remove(&self.client, &self.resolve_id(container).await?, force).await };
+        run.await.map_err(|e| ctx(e, "remove", container))
+    }
+
+    async fn wait(&self, container: &str) -> Result<i64> {
+        let run = async { lifecycle::wait(&self.client, &self.resolve_id(container).await?).await };
+        run.await.map_err(|e| ctx(e, "wait", container))
+    }
+
+    async fn load_image(&self, tar: ByteStream) -> Result<Vec<String>> {
+        images::load(&self.client, tar).await.map_err(|e| e.in_context(ENGINE, "load_image"))
+    }
+
+    async fn list_images(&self) -> Result<Vec<ImageSummary>> {
+        images::list(&self.client).await.map_err(|e| e.in_context(ENGINE, "list_images"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_version_is_recognized() {
+        let docker: models::Version = serde_json::from_str(
+            r#"{"Platform":{"Name":""},"Components":[],"Version":"20.10.24","ApiVersion":"1.41","MinAPIVersion":"1.12"}"#,
+        )
+        .unwrap();
+        assert!(docker_markers(None, &docker).is_some());
+        let pouch: models::Version =
+            serde_json::from_str(r#"{"ApiVersion":"1.24","Arch":"amd64","GoVersion":"go1.19.8","Version":"1.3.0"}"#)
+                .unwrap();
+        assert!(docker_markers(None, &pouch).is_none());
+        assert!(docker_markers(Some("Docker/20.10.24+dfsg1 (linux)"), &pouch).is_some());
+    }
+}

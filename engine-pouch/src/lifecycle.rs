@@ -88,8 +88,7 @@ pub async fn create(client: &Client, spec: &CreateSpec) -> Result<String> {
 /// A POST whose `304 Not Modified` (already started, already stopped) is success.
 async fn post_idempotent(client: &Client, path: &str, timeout: std::time::Duration) -> Result<StatusCode> {
     let call = client.send(Method::POST, path, &[("content-type", "application/json")], client::empty());
-    let response =
-        tokio::time::timeout(timeout, call).await.map_err(|_| Error::timeout("pouchd call", timeout))??;
+    let response = tokio::time::timeout(timeout, call).await.map_err(|_| Error::timeout("pouchd call", timeout))??;
     let status = response.status();
     if status.is_success() || status == StatusCode::NOT_MODIFIED {
         return Ok(status);
@@ -116,8 +115,7 @@ pub async fn kill(client: &Client, id: &str, signal: &str) -> Result<()> {
     let path = format!("{}?signal={number}", container_path(id, "/kill"));
     let call = client.send(Method::POST, &path, &[("content-type", "application/json")], client::empty());
     let timeout = client.call_timeout();
-    let response =
-        tokio::time::timeout(timeout, call).await.map_err(|_| Error::timeout("pouchd call", timeout))??;
+    let response = tokio::time::timeout(timeout, call).await.map_err(|_| Error::timeout("pouchd call", timeout))??;
     let status = response.status();
     if status.is_success() {
         return Ok(());
@@ -134,7 +132,7 @@ pub async fn kill(client: &Client, id: &str, signal: &str) -> Result<()> {
 }
 
 pub async fn remove(client: &Client, id: &str, force: bool) -> Result<()> {
-    let path = format!("/containers/{}?force={}&v=1", client::encode_segment(id), u8::from(force));
+    let path = format!("/containers/{}?force={}", client::encode_segment(id), u8::from(force));
     client.call_bytes(Method::DELETE, &path, client::empty()).await.map(|_| ())
 }
 
@@ -146,7 +144,8 @@ pub async fn wait(client: &Client, id: &str) -> Result<i64> {
     if !response.status().is_success() {
         return Err(client.error_from(response).await);
     }
-    let body = response.into_body().collect().await.map_err(|e| client::unavailable("waiting for the container failed", e))?;
+    let body =
+        response.into_body().collect().await.map_err(|e| client::unavailable("waiting for the container failed", e))?;
     let answer: models::WaitResponse = client::parse_json(&body.to_bytes(), "wait")?;
     answer.status_code.ok_or_else(|| Error::unexpected("pouchd's wait answer has no StatusCode"))
 }

@@ -115,9 +115,18 @@ fn prerequisites(layout: &Layout) -> Result<(), String> {
 /// stay up afterwards (a developer runs this again and again).
 pub fn test(layout: &Layout, extra: &[String]) -> Result<(), String> {
     engines::up(layout, true)?;
-    let mut args = vec!["test".to_owned(), "--workspace".to_owned()];
+    let mut args = vec!["test".to_owned()];
+    // cargo lets --workspace override -p; a developer who names packages wants just those
+    if !selects_packages(extra) {
+        args.push("--workspace".to_owned());
+    }
     args.extend_from_slice(extra);
     run_timed(&mut cargo_with_engines(layout, &args), TEST_LIMIT)
+}
+
+/// Whether cargo arguments (before a `--`) choose packages with -p/--package.
+fn selects_packages(args: &[String]) -> bool {
+    args.iter().take_while(|a| *a != "--").any(|a| a.starts_with("-p") || a.starts_with("--package"))
 }
 
 /// Engines up, then the conformance runner (the `conformance` example of the anyctr crate).
@@ -146,4 +155,22 @@ fn run_timed(command: &mut Command, limit: Duration) -> Result<(), String> {
         Err(e) => println!("<== FAILED after {took}: {e}"),
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selects_packages;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn package_selection_is_seen_only_before_the_test_binary_args() {
+        assert!(selects_packages(&args(&["-p", "anyctr-engine-docker"])));
+        assert!(selects_packages(&args(&["--package=anyctr", "--", "--nocapture"])));
+        assert!(selects_packages(&args(&["-panyctr"])));
+        assert!(!selects_packages(&args(&["--no-fail-fast", "--", "-p"])));
+        assert!(!selects_packages(&[]));
+    }
 }

@@ -10,17 +10,17 @@
 
 mod writer;
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use tar::EntryType;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 pub use writer::{LinkPolicy, TreeWriter, WriteStats};
-pub(crate) use writer::{checked_relative, io_err};
+pub(crate) use writer::{check_link_target, checked_relative, io_err};
 
 /// How [`unpack`] places entries.
 #[derive(Debug, Clone, Default)]
@@ -34,12 +34,24 @@ pub struct UnpackOptions {
 /// module docs.
 pub fn unpack<R: Read>(archive: R, dest: &Path, options: &UnpackOptions) -> Result<WriteStats> {
     let mut writer = TreeWriter::new(dest, LinkPolicy::Confined)?;
+    unpack_into(archive, &mut writer, options)?;
+    writer.finish()
+}
+
+/// Unpacks `archive` through `writer`, leaving the caller to [`TreeWriter::finish`] it (after a
+/// verification, say) or to drop it, which removes what was written.
+///
+/// With [`UnpackOptions::rename_top`], links must also stay inside the top-level entry, and a
+/// top-level symlink is `Unsupported`: the caller asked for a path that is a link, whose target
+/// only the container can resolve.
+pub fn unpack_into<R: Read>(archive: R, writer: &mut TreeWriter, options: &UnpackOptions) -> Result<()> {
+    let dest = writer.root().to_path_buf();
     let mut top: Option<OsString> = None;
     let mut archive = tar::Archive::new(archive);
-    let entries = archive.entries().map_err(|e| bad_archive(e, dest))?;
+    let entries = archive.entries().map_err(|e| io_err(e, &dest))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| bad_archive(e, dest))?;
-        let raw_path = entry.path().map_err(|e| bad_archive(e, dest))?.into_owned();
+        let mut entry = entry.map_err(|e| io_err(e, &dest))?;
+        let raw_path = entry.path().map_err(|e| io_err(e, &dest))?.into_owned();
         let kind = entry.header().entry_type();
         if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink)
         {
@@ -58,6 +70,16 @@ pub fn unpack<R: Read>(archive: R, dest: &Path, options: &UnpackOptions) -> Resu
             }
             EntryType::Symlink => {
                 let target = link_name(&entry, &raw_path)?;
+                if options.rename_top.is_some() {
+                    let below_top: PathBuf = rel.components().skip(1).collect();
+                    if below_top.as_os_str().is_empty() {
+                        return Err(Error::new(
+                            ErrorKind::Unsupported,
+                            format!("the source is a symlink to {}; copy its target instead", target.display()),
+                        ));
+                    }
+                    check_link_target(&below_top, &target)?;
+                }
                 writer.symlink(&rel, &target)?;
             }
             EntryType::Link => {
@@ -70,7 +92,7 @@ pub fn unpack<R: Read>(archive: R, dest: &Path, options: &UnpackOptions) -> Resu
             _ => writer.skip(),
         }
     }
-    writer.finish()
+    Ok(())
 }
 
 /// Where an entry goes, relative to the destination: validated, with the top-level component
@@ -95,7 +117,7 @@ fn placed(raw: &Path, options: &UnpackOptions, top: &mut Option<OsString>) -> Re
         None => *top = Some(first.to_os_string()),
     }
     let mut out = PathBuf::from(new_top);
-    out.extend(rest.iter().map(|p: &&OsStr| *p));
+    out.extend(rest.iter().copied());
     Ok(Some(out))
 }
 
@@ -106,8 +128,3 @@ fn link_name<R: Read>(entry: &tar::Entry<'_, R>, raw: &Path) -> Result<PathBuf> 
         .map(|l| l.into_owned())
         .ok_or_else(|| Error::invalid_argument(format!("tar entry {} is a link without a target", raw.display())))
 }
-
-fn bad_archive(e: std::io::Error, dest: &Path) -> Error {
-    io_err(e, dest)
-}
-

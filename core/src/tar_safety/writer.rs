@@ -55,6 +55,7 @@ pub struct TreeWriter {
     temp_counter: u64,
     finished: bool,
     stats: WriteStats,
+    files_written: Vec<PathBuf>,
 }
 
 impl TreeWriter {
@@ -72,6 +73,7 @@ impl TreeWriter {
             temp_counter: 0,
             finished: false,
             stats: WriteStats::default(),
+            files_written: Vec::new(),
         })
     }
 
@@ -132,8 +134,9 @@ impl TreeWriter {
             }
         };
         if !existed {
-            self.created.push(path);
+            self.created.push(path.clone());
         }
+        self.files_written.push(path);
         self.stats.files += 1;
         self.stats.bytes += n;
         Ok(n)
@@ -169,8 +172,11 @@ impl TreeWriter {
         let path = self.prepare(rel)?;
         let existed = self.replaceable(&path)?;
         let temp = self.temp_name(&path);
-        if let Err(e) = fs::hard_link(&source, &temp).and_then(|()| fs::rename(&temp, &path)) {
-            let _ = fs::remove_file(&temp);
+        let linked = fs::hard_link(&source, &temp).and_then(|()| fs::rename(&temp, &path));
+        // rename(2) between two names of one inode succeeds without doing anything, which would
+        // leave the temporary name behind.
+        let _ = fs::remove_file(&temp);
+        if let Err(e) = linked {
             return Err(io_err(e, &path));
         }
         if !existed {
@@ -178,6 +184,16 @@ impl TreeWriter {
         }
         self.stats.links += 1;
         Ok(())
+    }
+
+    /// The regular files written so far (full paths), in order.
+    pub fn files_written(&self) -> &[PathBuf] {
+        &self.files_written
+    }
+
+    /// What was written so far.
+    pub fn stats(&self) -> WriteStats {
+        self.stats
     }
 
     /// Counts an entry left out on purpose.

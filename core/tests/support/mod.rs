@@ -52,3 +52,6 @@ pub fn bind(source: impl Into<PathBuf>, destination: &str, read_only: bool) -> M
     }
 }
 pub mod tar;
+pub mod fake;
+pub mod docker_cli;
+pub mod docker;

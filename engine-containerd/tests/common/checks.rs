@@ -1,0 +1,157 @@
+//! Checks every container kind goes through: exec (all its edges), copy, events.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use anyctr_core::model::{EventKind, EventOptions, ExecRequest, OutputStream};
+use anyctr_core::{ContainerEngine, ErrorKind};
+use anyctr_engine_containerd::ContainerdEngine;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::{BOUND, fifo_leftovers, no_exec_left, tar_with, untar};
+
+async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(BOUND, f).await.unwrap_or_else(|_| panic!("{what} did not finish within {BOUND:?}"))
+}
+
+/// `target` is how the container is named to the engine; `ns`/`id` name its task.
+pub async fn exec_checks(engine: &ContainerdEngine, target: &str, ns: &str, id: &str, fifo: &std::path::Path) {
+    let run = |req: ExecRequest| async move { bounded("exec", engine.exec(target, req)).await };
+
+    let r = run(ExecRequest::new(["echo", "hi"])).await.unwrap();
+    assert_eq!((r.exit_code, r.stdout_lossy().as_str()), (0, "hi\n"));
+
+    let r = run(ExecRequest::shell("echo out; echo to-err >&2; exit 3")).await.unwrap();
+    assert_eq!(r.exit_code, 3, "a non-zero exit is a result");
+    assert_eq!(r.stdout_lossy(), "out\n");
+    assert_eq!(r.stderr_lossy(), "to-err\n");
+
+    let r = run(ExecRequest::shell("echo $ANYCTR_X; pwd").env("ANYCTR_X=yes").working_dir("/etc")).await.unwrap();
+    assert_eq!(r.stdout_lossy(), "yes\n/etc\n");
+    let r = run(ExecRequest::shell("echo $PATH")).await.unwrap();
+    assert!(r.stdout_lossy().contains("/bin"), "the container's env is kept: {r:?}");
+
+    let r = run(ExecRequest::shell("id -u; id -g").user("nobody")).await.unwrap();
+    assert_eq!(r.stdout_lossy(), "65534\n65534\n", "{r:?}");
+    let r = run(ExecRequest::shell("id -u; id -g").user("1234:5678")).await.unwrap();
+    assert_eq!(r.stdout_lossy(), "1234\n5678\n");
+    let e = run(ExecRequest::new(["id"]).user("no-such-user")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+
+    let r = run(ExecRequest::new(["cat"]).stdin("piped via stdin fifo")).await.unwrap();
+    assert_eq!((r.exit_code, r.stdout_lossy().as_str()), (0, "piped via stdin fifo"));
+    let r = run(ExecRequest::shell("wc -c").stdin(vec![b'x'; 3 << 20])).await.unwrap();
+    assert_eq!(r.stdout_lossy().trim(), (3 << 20).to_string(), "3 MiB of stdin, then EOF");
+
+    let e = run(ExecRequest::new(["/no/such/binary"])).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");
+    assert_eq!(e.engine(), Some("containerd"));
+    let e = run(ExecRequest::new(["no-such-command-anyctr"])).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");
+
+    // A background child keeps stdout open: the exec still returns on the shell's exit.
+    let r = run(ExecRequest::shell("sleep 30 & echo started")).await.unwrap();
+    assert_eq!((r.exit_code, r.stdout_lossy().as_str()), (0, "started\n"));
+
+    // 200 MiB under a 1 MiB limit: counted, not kept.
+    let r = run(ExecRequest::shell("head -c 209715200 /dev/zero").output_limit(1 << 20)).await.unwrap();
+    assert_eq!(r.exit_code, 0);
+    assert_eq!(r.stdout_bytes, 200 << 20);
+    assert_eq!(r.stdout.len(), 1 << 20);
+    assert!(r.stdout_truncated && !r.stderr_truncated);
+
+    // A timeout kills the process and leaves nothing behind.
+    let e = run(ExecRequest::new(["sleep", "600"]).timeout(Duration::from_secs(2))).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert_eq!(no_exec_left(engine, ns, id).await, Vec::<String>::new(), "exec processes left after a timeout");
+
+    // Streaming: chunks arrive as they are written, then the exit code.
+    let mut s = bounded("exec_stream", engine.exec_stream(target, ExecRequest::shell("echo a; sleep 1; echo b >&2"), false))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Some(chunk) = bounded("output", s.next_output()).await {
+        let c = chunk.unwrap();
+        seen.push((c.stream, c.data));
+    }
+    assert_eq!(seen, vec![(OutputStream::Stdout, Bytes::from("a\n")), (OutputStream::Stderr, Bytes::from("b\n"))]);
+    assert_eq!(bounded("wait", s.wait()).await.unwrap(), 0);
+
+    // A streaming session with stdin: written piecewise, EOF on shutdown.
+    let mut s = engine.exec_stream(target, ExecRequest::new(["cat"]), true).await.unwrap();
+    let mut stdin = s.take_stdin().unwrap();
+    use tokio::io::AsyncWriteExt;
+    stdin.write_all(b"one ").await.unwrap();
+    stdin.write_all(b"two").await.unwrap();
+    stdin.shutdown().await.unwrap();
+    let mut out = Vec::new();
+    while let Some(c) = bounded("output", s.next_output()).await {
+        out.extend_from_slice(&c.unwrap().data);
+    }
+    assert_eq!(out, b"one two");
+    assert_eq!(bounded("wait", s.wait()).await.unwrap(), 0);
+
+    // Dropping a session kills its process.
+    let s = engine.exec_stream(target, ExecRequest::new(["sleep", "600"]), false).await.unwrap();
+    drop(s);
+    assert_eq!(no_exec_left(engine, ns, id).await, Vec::<String>::new(), "a dropped session left its process");
+
+    // Many quick execs (dockerd deletes exited execs in moby by itself: Wait must be early).
+    for i in 0..10 {
+        let r = run(ExecRequest::shell(format!("exit {i}"))).await.unwrap();
+        assert_eq!(r.exit_code, i);
+    }
+
+    assert_eq!(no_exec_left(engine, ns, id).await, Vec::<String>::new());
+    assert_eq!(fifo_leftovers(fifo), Vec::<String>::new(), "FIFOs left in {}", fifo.display());
+}
+
+pub async fn copy_checks(engine: &ContainerdEngine, target: &str) {
+    let data = b"copied by anyctr\n".repeat(1000);
+    let tar = tar_with("hello.txt", &data);
+    let stream = futures_util::stream::once(async move { Ok(Bytes::from(tar)) }).boxed();
+    bounded("copy_to", engine.copy_to(target, "/anyctr-copy/dir", stream)).await.unwrap();
+    let r = engine.exec(target, ExecRequest::new(["cat", "/anyctr-copy/dir/hello.txt"])).await.unwrap();
+    assert_eq!(r.stdout, data);
+
+    let stream = bounded("copy_from", engine.copy_from(target, "/anyctr-copy/dir/hello.txt")).await.unwrap();
+    let chunks: Vec<_> = bounded("copy_from stream", stream.collect::<Vec<_>>()).await;
+    let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
+    assert_eq!(untar(&bytes), vec![("hello.txt".to_owned(), data.clone())]);
+
+    let stream = bounded("copy_from dir", engine.copy_from(target, "/anyctr-copy/dir/")).await.unwrap();
+    let bytes: Vec<u8> = bounded("stream", stream.collect::<Vec<_>>()).await.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
+    let names: Vec<String> = untar(&bytes).into_iter().map(|(n, _)| n.trim_end_matches('/').to_owned()).collect();
+    assert!(names.contains(&"dir".to_owned()) && names.contains(&"dir/hello.txt".to_owned()), "{names:?}");
+
+    let e = bounded("copy_from missing", engine.copy_from(target, "/no/such/path")).await.err().expect("missing path");
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert_eq!(e.operation(), Some("copy_from"));
+    let e = engine.copy_from(target, "relative").await.err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+}
+
+/// Subscribes, runs an exec, and expects its start and exit among the container's events.
+/// Every event seen must be of namespace `ns` (the engine's only one).
+pub async fn exec_events(engine: &ContainerdEngine, target: &str, ns: &str, id: &str) {
+    let mut events = bounded("events", engine.events(EventOptions::default())).await.unwrap();
+    let r = engine.exec(target, ExecRequest::shell("exit 7")).await.unwrap();
+    assert_eq!(r.exit_code, 7);
+    let (mut started, mut exited) = (false, false);
+    while !(started && exited) {
+        let e = bounded("event", events.next()).await.expect("event stream ended").unwrap();
+        assert_eq!(e.namespace.as_deref(), Some(ns), "events are filtered to the engine's namespaces: {e:?}");
+        if e.container_id != id {
+            continue;
+        }
+        match e.kind {
+            EventKind::ExecStart => started = true,
+            EventKind::ExecExit if e.exit_code == Some(7) => {
+                assert!(e.exec_id.is_some());
+                exited = true;
+            }
+            _ => {}
+        }
+    }
+}

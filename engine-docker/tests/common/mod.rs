@@ -1,0 +1,153 @@
+//! Shared helpers for the integration tests on the real dockerd (see CONTEXT: unique names, a
+//! unique `anyctr.test` label, cleanup through a guard, every wait bounded).
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use anyctr_core::model::{CreateSpec, ExecRequest, ExecResult};
+use anyctr_core::{ContainerEngine, EngineAddress, EngineConfig, ListOptions};
+use anyctr_engine_docker::DockerEngine;
+
+/// Bound on anything a test waits for.
+pub const BOUND: Duration = Duration::from_secs(120);
+
+pub fn socket() -> String {
+    std::env::var("ANYCTR_DOCKER_SOCKET").unwrap_or_else(|_| "/run/anyctr-engines/docker.sock".into())
+}
+
+pub fn image() -> String {
+    std::env::var("ANYCTR_TEST_IMAGE").unwrap_or_else(|_| "busybox:local".into())
+}
+
+pub fn config_for(socket: &str) -> EngineConfig {
+    EngineConfig::new(EngineAddress::new("docker", socket))
+}
+
+pub async fn engine() -> Arc<DockerEngine> {
+    let socket = socket();
+    match tokio::time::timeout(BOUND, anyctr_engine_docker::connect(config_for(&socket))).await {
+        Ok(Ok(e)) => Arc::new(e),
+        Ok(Err(e)) => panic!("engines not up: run `cargo xtask engines up` (docker at {socket}: {e})"),
+        Err(_) => panic!("engines not up: run `cargo xtask engines up` (docker at {socket} does not answer)"),
+    }
+}
+
+/// A name unique across concurrent test runs.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}-{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Bounds a future; a hang fails the test.
+pub async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(BOUND, fut).await.unwrap_or_else(|_| panic!("{what} did not finish within {BOUND:?}"))
+}
+
+/// Removes every container carrying this guard's label when dropped (also on a failed assertion).
+pub struct Guard {
+    pub label: String,
+    pub engine: Arc<DockerEngine>,
+}
+
+impl Guard {
+    pub fn new(engine: &Arc<DockerEngine>, test: &str) -> Guard {
+        Guard { label: unique(test), engine: engine.clone() }
+    }
+
+    pub fn label_filter(&self) -> ListOptions {
+        ListOptions::all().label(&format!("anyctr.test={}", self.label))
+    }
+
+    /// A spec carrying the guard's label and a unique name.
+    pub fn spec(&self, runtime: &str, argv: &[&str]) -> CreateSpec {
+        let mut spec = CreateSpec::new(image());
+        spec.name = Some(unique(&format!("anyctr-{runtime}")));
+        spec.argv = argv.iter().map(|s| s.to_string()).collect();
+        spec.runtime = Some(runtime.to_owned());
+        spec.labels.insert("anyctr.test".into(), self.label.clone());
+        spec
+    }
+
+    /// Creates and starts a container; returns its id.
+    pub async fn run_spec(&self, spec: &CreateSpec) -> String {
+        let id = bounded("create", self.engine.create(spec)).await.expect("create");
+        bounded("start", self.engine.start(&id)).await.expect("start");
+        id
+    }
+
+    /// A running `sleep` container of `runtime`.
+    pub async fn sleeper(&self, runtime: &str) -> String {
+        self.run_spec(&self.spec(runtime, &["sleep", "3600"])).await
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let label = self.label.clone();
+        // The test's runtime may be gone or panicking: clean up on a runtime of our own.
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let Ok(Ok(engine)) =
+                    tokio::time::timeout(BOUND, anyctr_engine_docker::connect(config_for(&socket()))).await
+                else {
+                    return;
+                };
+                let filter = ListOptions::all().label(&format!("anyctr.test={label}"));
+                if let Ok(Ok(list)) = tokio::time::timeout(BOUND, engine.list(&filter)).await {
+                    for c in list {
+                        let _ = tokio::time::timeout(BOUND, engine.remove(&c.id, true)).await;
+                    }
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Runs a buffered exec, bounded.
+pub async fn exec(engine: &DockerEngine, id: &str, request: ExecRequest) -> anyctr_core::Result<ExecResult> {
+    bounded("exec", engine.exec(id, request)).await
+}
+
+/// `sh -c script` must succeed; returns stdout.
+pub async fn sh(engine: &DockerEngine, id: &str, script: &str) -> String {
+    let r = exec(engine, id, ExecRequest::shell(script)).await.unwrap_or_else(|e| panic!("{script}: {e}"));
+    assert_eq!(r.exit_code, 0, "{script}: {}", r.stderr_lossy());
+    r.stdout_lossy()
+}
+
+/// Processes of the container whose command line contains `needle` (read from inside).
+pub async fn processes_matching(engine: &DockerEngine, id: &str, needle: &str) -> Vec<String> {
+    let script = format!(
+        "for d in /proc/[0-9]*; do c=$(tr '\\0' ' ' < $d/cmdline 2>/dev/null); case \"$c\" in *'{needle}'*) \
+         case \"$c\" in *'for d in'*) ;; *) echo \"${{d#/proc/}} $c\";; esac;; esac; done"
+    );
+    sh(engine, id, &script).await.lines().map(str::to_owned).collect()
+}
+
+/// Generates a `#[tokio::test]` per runtime (runc and rund) from `async fn name(runtime: &str)`.
+#[macro_export]
+macro_rules! per_runtime {
+    ($($name:ident),* $(,)?) => {
+        mod runc {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name("runc").await
+                }
+            )*
+        }
+        mod rund {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name("rund").await
+                }
+            )*
+        }
+    };
+}
