@@ -101,10 +101,6 @@ fn container(bases: &[PathBuf; 3]) -> ContainerDetail {
         pod: PodIdentity::default(),
         created: None,
         namespace: None,
-        raw: serde_json_null(),
+        raw: serde_json::Value::Null,
     }
-}
-
-fn serde_json_null() -> anyctr_core::__private::serde_json::Value {
-    anyctr_core::__private::serde_json::Value::Null
 }
