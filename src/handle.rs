@@ -1,7 +1,12 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use anyctr_core::{ContainerEngine, DynEngine, EngineConfig, EngineInfo};
+use std::path::Path;
+
+use anyctr_core::copy::{CopyOptions, CopyReport, copy_from_container, copy_to_container};
+use anyctr_core::host_path::{HostPath, host_path};
+use anyctr_core::index::{ContainerIndex, IndexOptions};
+use anyctr_core::{ContainerEngine, DynEngine, EngineConfig, EngineInfo, Result};
 
 /// A connected engine, with the reason it was chosen.
 ///
@@ -36,6 +41,40 @@ impl Engine {
 
     pub(crate) fn prefix_choice(&mut self, prefix: &str) {
         self.choice.insert_str(0, prefix);
+    }
+
+    /// Where container `path` lives on the host, as this process can open it (host root applied),
+    /// with where the answer came from and whether it is writable. A sandboxed container's rootfs
+    /// answers `Unsupported` ("not host-visible"); its shared volumes answer normally.
+    pub async fn host_path(&self, container: &str, path: &str) -> Result<HostPath> {
+        let detail = self.inner.inspect(container).await?;
+        host_path(&detail, path, self.config.host_root.as_deref())
+            .map_err(|e| e.in_context(self.inner.name(), "host_path").with_container(container))
+    }
+
+    /// Copies a local file or directory into the container (to `container_dest`, the path the copy
+    /// will have), picking the first strategy that works for this container — host path for
+    /// runc-class runtimes, the engine's archive API, tar over exec — and reporting which ran and
+    /// why the others were skipped.
+    pub async fn copy_into(&self, container: &str, local_src: &Path, container_dest: &str) -> Result<CopyReport> {
+        let detail = self.inner.inspect(container).await?;
+        copy_to_container(&*self.inner, &detail, local_src, container_dest, &self.copy_options()).await
+    }
+
+    /// Copies a file or directory out of the container to `local_dest` (the path the copy will
+    /// have); strategies as for [`copy_into`](Self::copy_into).
+    pub async fn copy_out(&self, container: &str, container_src: &str, local_dest: &Path) -> Result<CopyReport> {
+        let detail = self.inner.inspect(container).await?;
+        copy_from_container(&*self.inner, &detail, container_src, local_dest, &self.copy_options()).await
+    }
+
+    fn copy_options(&self) -> CopyOptions {
+        CopyOptions { host_root: self.config.host_root.clone(), ..Default::default() }
+    }
+
+    /// Starts a live index of this engine's containers and pods.
+    pub async fn index(&self, options: IndexOptions) -> Result<ContainerIndex> {
+        ContainerIndex::start(self.inner.clone(), options).await
     }
 
     /// The shared engine object.

@@ -63,7 +63,8 @@ async fn round_trip(runtime: &[&str], strategy: CopyStrategy) {
     assert_eq!(fs::metadata(out.join("sub/run.sh")).unwrap().permissions().mode() & 0o777, 0o750);
     assert_eq!(fs::read_link(out.join("run")).unwrap(), std::path::Path::new("sub/run.sh"));
 
-    let e = copy_from_container(&engine, &c, "/no/such/path", &base.join("missing"), &only(strategy)).await.unwrap_err();
+    let e =
+        copy_from_container(&engine, &c, "/no/such/path", &base.join("missing"), &only(strategy)).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert!(fs::symlink_metadata(base.join("missing")).is_err());
 
@@ -103,7 +104,8 @@ async fn rund_ladder_picks_tar_over_exec_and_says_why() {
     let _guard = run(&name, &["--runtime", "rund"]);
     let c = detail_from_inspect(&name);
     let engine = DockerCli { socket: socket() };
-    let report = copy_to_container(&engine, &c, &src.join("big.bin"), "/tmp/big.bin", &CopyOptions::default()).await.unwrap();
+    let report =
+        copy_to_container(&engine, &c, &src.join("big.bin"), "/tmp/big.bin", &CopyOptions::default()).await.unwrap();
     assert_eq!(report.strategy, CopyStrategy::TarOverExec);
     let skipped: Vec<_> = report.skipped.iter().map(|s| s.strategy).collect();
     assert_eq!(skipped, [CopyStrategy::HostPath, CopyStrategy::EngineArchive]);

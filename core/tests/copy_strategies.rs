@@ -56,8 +56,9 @@ async fn runc_with_host_access_copies_through_the_host_path() {
     let s = setup();
     let engine = FakeEngine::new(docker_like());
     let c = runc_merged(&s.rootfs);
-    let report =
-        copy_to_container(&engine, &c, &s.base.join("local/tool"), "/opt/new/tool", &CopyOptions::default()).await.unwrap();
+    let report = copy_to_container(&engine, &c, &s.base.join("local/tool"), "/opt/new/tool", &CopyOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.strategy, CopyStrategy::HostPath);
     assert!(report.skipped.is_empty());
     assert!(matches!(report.verification, Verification::Skipped(_)));
@@ -119,7 +120,11 @@ async fn without_host_rootfs_the_engine_archive_runs() {
         ["copy_to /opt [tool,tool/conf,tool/conf/a,tool/run.sh,tool/sh]"],
         "one top-level entry named after the destination"
     );
-    assert!(matches!(&report.verification, Verification::Skipped(r) if r.contains("exec")), "{:?}", report.verification);
+    assert!(
+        matches!(&report.verification, Verification::Skipped(r) if r.contains("exec")),
+        "{:?}",
+        report.verification
+    );
 }
 
 #[tokio::test]
@@ -139,13 +144,20 @@ async fn sandboxed_containers_skip_host_and_native_and_reach_tar_over_exec() {
     assert!(text.contains("tar_over_exec: failed"), "{text}");
     let calls = engine.calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
-    assert!(calls[0].starts_with("exec_stream sh -c ") && calls[0].contains("tar -x") && calls[0].ends_with(" /vol"), "{calls:?}");
+    assert!(
+        calls[0].starts_with("exec_stream sh -c ") && calls[0].contains("tar -x") && calls[0].ends_with(" /vol"),
+        "{calls:?}"
+    );
 }
 
 #[tokio::test]
 async fn read_only_and_nested_mounts_skip_the_host_path() {
     let s = setup();
-    let engine = FakeEngine::new(Capabilities { copy_to: Support::Unsupported, exec_stream: Support::Unsupported, ..docker_like() });
+    let engine = FakeEngine::new(Capabilities {
+        copy_to: Support::Unsupported,
+        exec_stream: Support::Unsupported,
+        ..docker_like()
+    });
     let ro = s.base.join("ro");
     let inner = s.base.join("inner");
     fs::create_dir_all(&ro).unwrap();
@@ -171,9 +183,10 @@ async fn a_single_file_mount_is_rewritten_in_place() {
     let inode = fs::metadata(&mounted).unwrap().ino();
     let mut c = runc_merged(&s.rootfs);
     c.mounts.push(bind(&mounted, "/etc/hosts", false));
-    let report = copy_to_container(&engine, &c, &s.base.join("local/tool/conf/a"), "/etc/hosts", &CopyOptions::default())
-        .await
-        .unwrap();
+    let report =
+        copy_to_container(&engine, &c, &s.base.join("local/tool/conf/a"), "/etc/hosts", &CopyOptions::default())
+            .await
+            .unwrap();
     assert_eq!(report.strategy, CopyStrategy::HostPath);
     assert_eq!(fs::read_to_string(&mounted).unwrap(), "a");
     assert_eq!(fs::metadata(&mounted).unwrap().ino(), inode, "the mounted inode must stay");
@@ -202,7 +215,8 @@ async fn engine_archives_are_unpacked_safely() {
 
     // A source that is itself a link: only the container can resolve it, so the ladder moves on.
     engine.archive = archive(&[Item::Symlink("localtime", "/usr/share/zoneinfo/UTC")]);
-    let e = copy_from_container(&engine, &c, "/etc/localtime", &out.join("tz"), &CopyOptions::default()).await.unwrap_err();
+    let e =
+        copy_from_container(&engine, &c, "/etc/localtime", &out.join("tz"), &CopyOptions::default()).await.unwrap_err();
     let text = e.to_string();
     assert!(text.contains("engine_archive: failed: unsupported: the source is a symlink"), "{text}");
     assert!(text.contains("tar_over_exec: failed"), "{text}");

@@ -48,7 +48,8 @@ fn runc_container_paths_resolve_to_what_the_container_sees() {
     let mut proc_only = merged.clone();
     proc_only.rootfs = RootfsView::NotReported;
 
-    for (c, rootfs_source) in [(&merged, HostPathSource::MergedRootfs), (&proc_only, HostPathSource::ProcRoot { pid })] {
+    for (c, rootfs_source) in [(&merged, HostPathSource::MergedRootfs), (&proc_only, HostPathSource::ProcRoot { pid })]
+    {
         let at = |p: &str| host_path(c, p, None).unwrap_or_else(|e| panic!("{p}: {e}"));
         let hp = at("/root-file");
         assert_eq!(hp.source, rootfs_source);

@@ -59,10 +59,16 @@ fn hostile_entries_are_refused_and_nothing_is_left_behind() {
         ("absolute link", &[Item::Symlink("etc", "/etc")]),
         ("link climbing out", &[Item::Dir("a", 0o755), Item::Symlink("a/up", "../../x")]),
         ("link with dot-dot after a name", &[Item::Symlink("self", "."), Item::Symlink("x", "self/..")]),
-        ("write through a link", &[Item::Dir("real", 0o755), Item::Symlink("l", "real"), Item::File("l/f", 0o644, b"x")]),
+        (
+            "write through a link",
+            &[Item::Dir("real", 0o755), Item::Symlink("l", "real"), Item::File("l/f", 0o644, b"x")],
+        ),
         ("hardlink out", &[Item::Hardlink("pw", "../../etc/passwd")]),
         ("absolute hardlink", &[Item::Hardlink("pw", "/etc/passwd")]),
-        ("hardlink through a link", &[Item::Symlink("l", "."), Item::File("f", 0o644, b"x"), Item::Hardlink("h", "l/f")]),
+        (
+            "hardlink through a link",
+            &[Item::Symlink("l", "."), Item::File("f", 0o644, b"x"), Item::Hardlink("h", "l/f")],
+        ),
     ];
     for (what, items) in cases {
         let tmp = tempfile::tempdir().unwrap();

@@ -11,8 +11,10 @@ use anyctr_core::tar_safety::{UnpackOptions, unpack};
 use proptest::prelude::*;
 use support::tar::{Item, archive, listing};
 
-const NAMES: &[&str] = &["a", "b", "a/b", "a/b/c", "b/a", "..", "../x", "a/../../x", "/abs", "./a", "a/./b", "l", "a/l"];
-const TARGETS: &[&str] = &[".", "..", "../..", "a", "b/c", "/", "/etc", "../a", "a/../..", "l", "./a", "../../../x", ""];
+const NAMES: &[&str] =
+    &["a", "b", "a/b", "a/b/c", "b/a", "..", "../x", "a/../../x", "/abs", "./a", "a/./b", "l", "a/l"];
+const TARGETS: &[&str] =
+    &[".", "..", "../..", "a", "b/c", "/", "/etc", "../a", "a/../..", "l", "./a", "../../../x", ""];
 
 #[derive(Debug, Clone)]
 enum Spec {

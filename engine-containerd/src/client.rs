@@ -46,7 +46,9 @@ impl Client {
             .connect_timeout(call_timeout);
         let connect = endpoint.connect_with_connector(tower::service_fn(move |_| {
             let path = path.clone();
-            async move { Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(path).await?)) }
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(path).await?))
+            }
         }));
         let channel = match tokio::time::timeout(call_timeout, connect).await {
             Ok(Ok(channel)) => channel,
@@ -176,7 +178,8 @@ pub fn status_error(status: Status, engine: &str, operation: &'static str) -> Er
         Code::Unimplemented => ErrorKind::Unsupported,
         _ => ErrorKind::Unexpected,
     };
-    let message = if status.message().is_empty() { status.code().description().to_owned() } else { status.message().to_owned() };
+    let message =
+        if status.message().is_empty() { status.code().description().to_owned() } else { status.message().to_owned() };
     Error::new(kind, message).with_engine(engine).with_operation(operation).with_source(status)
 }
 

@@ -225,9 +225,7 @@ fn namespace_entry<'a>(spec: &'a Value, kind: &str) -> Option<&'a Value> {
 /// `host` without a namespace of this kind in the spec, the namespace path when the spec joins
 /// one, else the task's own namespace as `/proc/<pid>/ns/<kind>` (`private` without a task).
 fn spec_namespace_mode(spec: &Value, kind: &str, proc_name: &str, pid: Option<u32>) -> Option<String> {
-    if spec.pointer("/linux").is_none() {
-        return None;
-    }
+    spec.pointer("/linux")?;
     match namespace_entry(spec, kind) {
         None => Some("host".into()),
         Some(ns) => match ns.get("path").and_then(Value::as_str).filter(|p| !p.is_empty()) {

@@ -27,7 +27,10 @@ fn record(fixture: &str) -> Container {
         .unwrap()
         .iter()
         .map(|(k, e)| {
-            let any = Any { type_url: e["type_url"].as_str().unwrap().into(), value: serde_json::to_vec(&e["json"]).unwrap() };
+            let any = Any {
+                type_url: e["type_url"].as_str().unwrap().into(),
+                value: serde_json::to_vec(&e["json"]).unwrap(),
+            };
             (k.clone(), any)
         })
         .collect();
@@ -89,7 +92,9 @@ fn cri_runc_container() {
     // host-network pod: the sandbox's NamespaceOption says NODE
     assert_eq!(d.network_mode.as_deref(), Some("host"));
     // pid: the container joins the sandbox's pid namespace by path
-    assert!(d.pid_mode.as_deref().unwrap().starts_with("/proc/") && d.pid_mode.as_deref().unwrap().ends_with("/ns/pid"));
+    assert!(
+        d.pid_mode.as_deref().unwrap().starts_with("/proc/") && d.pid_mode.as_deref().unwrap().ends_with("/ns/pid")
+    );
     assert_eq!(d.pod.pod_name.as_deref(), Some("explore2-pod"));
     assert_eq!(d.pod.namespace.as_deref(), Some("default"));
     assert_eq!(d.pod.container_name.as_deref(), Some("explore2"));
@@ -175,7 +180,12 @@ fn docker_container_in_moby() {
 fn states_without_tasks() {
     let mut f = facts(RUNC_CONTAINER, "k8s.io", None, Some(RUNC_SANDBOX));
     assert_eq!(f.state().status, ContainerStatus::Created);
-    f.cri_state = Some(CriState { state: "exited", exit_code: Some(3), finished_at_ns: 1_795_000_000_000_000_000, ..Default::default() });
+    f.cri_state = Some(CriState {
+        state: "exited",
+        exit_code: Some(3),
+        finished_at_ns: 1_795_000_000_000_000_000,
+        ..Default::default()
+    });
     let s = f.state();
     assert_eq!(s.status, ContainerStatus::Exited);
     assert_eq!(s.exit_code, Some(3));

@@ -17,9 +17,15 @@ const STDERR_KEEP: usize = 16 << 10;
 const TAR_TRAILER: usize = 1024;
 
 /// Unpacks `tar` into `destination` (created if missing).
-pub async fn copy_to<E: ContainerEngine + ?Sized>(engine: &E, container: &str, destination: &str, mut tar: ByteStream) -> Result<()> {
+pub async fn copy_to<E: ContainerEngine + ?Sized>(
+    engine: &E,
+    container: &str,
+    destination: &str,
+    mut tar: ByteStream,
+) -> Result<()> {
     let dest = absolute(destination)?;
-    let mkdir = engine.exec(container, ExecRequest::new(["mkdir", "-p", dest.as_str()]).output_limit(STDERR_KEEP)).await?;
+    let mkdir =
+        engine.exec(container, ExecRequest::new(["mkdir", "-p", dest.as_str()]).output_limit(STDERR_KEEP)).await?;
     if !mkdir.success() {
         return Err(failure("mkdir -p", mkdir.exit_code, &mkdir.stderr, &dest));
     }

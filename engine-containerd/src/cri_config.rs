@@ -52,14 +52,21 @@ pub fn pod_log_directory(spec: &PodSpec) -> String {
 }
 
 /// A `RunPodSandbox` config for `spec`.
-pub fn pod_config(spec: &PodSpec, network: PodNetwork, hostname: Option<&str>, extra_labels: &[(&str, &str)]) -> Result<PodSandboxConfig> {
+pub fn pod_config(
+    spec: &PodSpec,
+    network: PodNetwork,
+    hostname: Option<&str>,
+    extra_labels: &[(&str, &str)],
+) -> Result<PodSandboxConfig> {
     for (what, v) in [("name", &spec.name), ("namespace", &spec.namespace), ("uid", &spec.uid)] {
         if v.trim().is_empty() {
             return Err(Error::invalid_argument(format!("a pod needs a {what}")));
         }
     }
     if network == PodNetwork::Host && hostname.is_some_and(|h| !h.is_empty()) {
-        return Err(Error::invalid_argument("a host-network pod cannot have its own hostname (no private UTS namespace)"));
+        return Err(Error::invalid_argument(
+            "a host-network pod cannot have its own hostname (no private UTS namespace)",
+        ));
     }
     let mut labels: HashMap<String, String> = spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     labels.insert(POD_NAME.into(), spec.name.clone());
@@ -71,14 +78,24 @@ pub fn pod_config(spec: &PodSpec, network: PodNetwork, hostname: Option<&str>, e
     }
     let network_mode = if network == PodNetwork::Host { MODE_NODE } else { MODE_POD };
     Ok(PodSandboxConfig {
-        metadata: Some(PodSandboxMetadata { name: spec.name.clone(), uid: spec.uid.clone(), namespace: spec.namespace.clone(), attempt: 0 }),
+        metadata: Some(PodSandboxMetadata {
+            name: spec.name.clone(),
+            uid: spec.uid.clone(),
+            namespace: spec.namespace.clone(),
+            attempt: 0,
+        }),
         hostname: hostname.unwrap_or_default().to_owned(),
         log_directory: pod_log_directory(spec),
         labels,
         annotations: HashMap::from([("kubernetes.io/config.source".to_owned(), "api".to_owned())]),
         linux: Some(LinuxPodSandboxConfig {
             security_context: Some(LinuxSandboxSecurityContext {
-                namespace_options: Some(NamespaceOption { network: network_mode, pid: MODE_POD, ipc: MODE_POD, ..Default::default() }),
+                namespace_options: Some(NamespaceOption {
+                    network: network_mode,
+                    pid: MODE_POD,
+                    ipc: MODE_POD,
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -109,7 +126,11 @@ pub fn pod_config_from_metadata(config: &Value) -> PodSandboxConfig {
             name: s("/metadata/name"),
             uid: s("/metadata/uid"),
             namespace: s("/metadata/namespace"),
-            attempt: config.pointer("/metadata/attempt").and_then(Value::as_u64).and_then(|a| u32::try_from(a).ok()).unwrap_or(0),
+            attempt: config
+                .pointer("/metadata/attempt")
+                .and_then(Value::as_u64)
+                .and_then(|a| u32::try_from(a).ok())
+                .unwrap_or(0),
         }),
         hostname: s("/hostname"),
         log_directory: s("/log_directory"),
@@ -118,7 +139,12 @@ pub fn pod_config_from_metadata(config: &Value) -> PodSandboxConfig {
         linux: Some(LinuxPodSandboxConfig {
             cgroup_parent: s("/linux/cgroup_parent"),
             security_context: Some(LinuxSandboxSecurityContext {
-                namespace_options: Some(NamespaceOption { network: mode("network"), pid: mode("pid"), ipc: mode("ipc"), ..Default::default() }),
+                namespace_options: Some(NamespaceOption {
+                    network: mode("network"),
+                    pid: mode("pid"),
+                    ipc: mode("ipc"),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -128,7 +154,12 @@ pub fn pod_config_from_metadata(config: &Value) -> PodSandboxConfig {
 }
 
 /// A `CreateContainer` config for `spec` in the pod `pod` (its config).
-pub fn container_config(spec: &CreateSpec, name: &str, pod: &PodSandboxConfig, extra_labels: &[(&str, &str)]) -> Result<ContainerConfig> {
+pub fn container_config(
+    spec: &CreateSpec,
+    name: &str,
+    pod: &PodSandboxConfig,
+    extra_labels: &[(&str, &str)],
+) -> Result<ContainerConfig> {
     spec.validate()?;
     let mut mounts = Vec::new();
     for m in &spec.mounts {
@@ -170,7 +201,12 @@ pub fn container_config(spec: &CreateSpec, name: &str, pod: &PodSandboxConfig, e
         .map_or(MODE_POD, |n| n.network);
     let mut security = LinuxContainerSecurityContext {
         // The container's own pid namespace, as kubelet does without shareProcessNamespace.
-        namespace_options: Some(NamespaceOption { network: pod_network, pid: MODE_CONTAINER, ipc: MODE_POD, ..Default::default() }),
+        namespace_options: Some(NamespaceOption {
+            network: pod_network,
+            pid: MODE_CONTAINER,
+            ipc: MODE_POD,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     if let Some(user) = &spec.user {
@@ -183,7 +219,9 @@ pub fn container_config(spec: &CreateSpec, name: &str, pod: &PodSandboxConfig, e
             Err(_) => security.run_as_username = u.to_owned(),
         }
         if let Some(g) = g {
-            let gid = g.parse::<i64>().map_err(|_| Error::invalid_argument(format!("CRI takes a numeric group, not {g:?}")))?;
+            let gid = g
+                .parse::<i64>()
+                .map_err(|_| Error::invalid_argument(format!("CRI takes a numeric group, not {g:?}")))?;
             security.run_as_group = Some(Int64Value { value: gid });
         }
     }
@@ -208,7 +246,13 @@ mod tests {
     use serde_json::json;
 
     fn pod() -> PodSpec {
-        PodSpec { name: "web".into(), namespace: "team".into(), uid: "u-1".into(), runtime: None, labels: [("app".to_owned(), "x".to_owned())].into() }
+        PodSpec {
+            name: "web".into(),
+            namespace: "team".into(),
+            uid: "u-1".into(),
+            runtime: None,
+            labels: [("app".to_owned(), "x".to_owned())].into(),
+        }
     }
 
     #[test]
@@ -269,7 +313,10 @@ mod tests {
         spec.user = Some("app:staff".into());
         assert!(container_config(&spec, "app", &pod, &[]).is_err());
         spec.user = Some("app".into());
-        assert_eq!(container_config(&spec, "app", &pod, &[]).unwrap().linux.unwrap().security_context.unwrap().run_as_username, "app");
+        assert_eq!(
+            container_config(&spec, "app", &pod, &[]).unwrap().linux.unwrap().security_context.unwrap().run_as_username,
+            "app"
+        );
         spec.mounts = vec![MountSpec::tmpfs("/t")];
         assert!(container_config(&spec, "app", &pod, &[]).is_err());
     }

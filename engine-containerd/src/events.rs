@@ -142,7 +142,7 @@ async fn session(
             }
             continue;
         }
-        if !synced || namespaces.is_some_and(|n| !n.iter().any(|ns| *ns == envelope.namespace)) {
+        if !synced || namespaces.is_some_and(|n| !n.contains(&envelope.namespace)) {
             continue;
         }
         if let Some(event) = normalize(&envelope)
@@ -262,7 +262,8 @@ mod tests {
         assert_eq!(e.namespace.as_deref(), Some("k8s.io"));
         assert_eq!(e.action, "/tasks/exit");
 
-        let exec_exit = TaskExit { container_id: "c1".into(), id: "x1".into(), pid: 6, exit_status: 0, exited_at: None };
+        let exec_exit =
+            TaskExit { container_id: "c1".into(), id: "x1".into(), pid: 6, exit_status: 0, exited_at: None };
         let e = normalize(&envelope("/tasks/exit", to_any(&exec_exit))).unwrap();
         assert_eq!((e.kind, e.exec_id.as_deref()), (EventKind::ExecExit, Some("x1")));
 

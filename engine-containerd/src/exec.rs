@@ -3,6 +3,14 @@
 //! `Tasks.Start` (dockerd deletes every exited exec in namespace `moby`, so a later Wait can find
 //! nothing), stdin EOF through `Tasks.CloseIO` (the shim keeps its own write end open, so closing
 //! ours is not an EOF), and kill + `DeleteProcess` on timeout or drop.
+//!
+//! VM-sandboxed runtimes: with the runc shim driving runsc (the RunD stand-in here), the exec's
+//! "pid" is the host-side `runsc exec` helper, and `Tasks.Kill` ends only that helper: the process
+//! inside the sandbox lives on (seen for SIGKILL and SIGTERM, with `ctr` as well). So an exec in
+//! a sandboxed container carries `ANYCTR_EXEC_ID=<exec id>` in its env, and ending it also runs a
+//! reaper exec inside the container that SIGKILLs every process carrying that marker (the exec
+//! and its children). It needs `sh`, `tr`, `grep` and `kill` in the container; without them the
+//! reaper fails quietly and the host side is still cleaned up.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,19 +31,35 @@ use crate::user::{ResolvedUser, UserSpec};
 /// The type URL containerd expects for an exec's process spec.
 const PROCESS_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
 
-/// Task status RUNNING and PAUSED: the states in which an exec can start.
+/// The env marker that lets the reaper find a sandboxed exec's processes.
+pub const EXEC_MARKER_ENV: &str = "ANYCTR_EXEC_ID";
+
+/// Kills every process whose env carries the marker `$1` (NUL-separated environ, exact entry).
+const REAPER_SCRIPT: &str = r#"for d in /proc/[0-9]*; do tr '\0' '\n' < "$d/environ" 2>/dev/null | grep -qx "ANYCTR_EXEC_ID=$1" && kill -9 "${d#/proc/}" 2>/dev/null; done; exit 0"#;
+
+/// Task status RUNNING: the only state an exec can start in (a paused task would hold it).
 const TASK_RUNNING: i32 = 2;
-const TASK_PAUSED: i32 = 4;
 
 impl ContainerdEngine {
     /// Starts `request` in `container` and returns a live session (see the module docs).
     pub async fn exec_session(&self, container: &str, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {
+        self.exec_inner(container, request, open_stdin, true).await
+    }
+
+    /// `reapable`: mark a sandboxed exec so a kill can reach it (the reaper itself is not).
+    async fn exec_inner(
+        &self,
+        container: &str,
+        mut request: ExecRequest,
+        open_stdin: bool,
+        reapable: bool,
+    ) -> Result<ExecSession> {
         request.validate()?;
         let located = self.locate(container).await?;
         let (ns, id) = (located.namespace.clone(), located.record.id.clone());
         let task = self.task(&ns, &id).await?;
         let task = match task {
-            Some(t) if t.status == TASK_RUNNING || t.status == TASK_PAUSED => t,
+            Some(t) if t.status == TASK_RUNNING => t,
             _ => {
                 return Err(Error::new(ErrorKind::Conflict, format!("container {id} is not running"))
                     .with_engine(self.client.engine())
@@ -49,20 +73,36 @@ impl ContainerdEngine {
             Some(u) => Some(self.resolve_user(&located, task.pid, &UserSpec::parse(u)?).await?),
             None => None,
         };
+        let exec_id = new_exec_id();
+        // The record's runtime suffices here: CRI gives a pod's containers the sandbox's runtime.
+        let sandboxed = crate::runtime::RuntimeInfo::from_record(located.record.runtime.as_ref()).class.is_sandboxed();
+        let reaper = (sandboxed && reapable).then(|| self.clone());
+        if reaper.is_some() {
+            request.env.push(format!("{EXEC_MARKER_ENV}={exec_id}"));
+        }
         let process = process_spec(&base, &request, user.as_ref());
-        self.start_exec(&ns, &id, process, open_stdin)
+        self.start_exec(&ns, &id, &exec_id, process, open_stdin, reaper)
             .await
             .map_err(|e| e.in_context(self.client.engine(), "exec").with_container(container))
     }
 
-    async fn start_exec(&self, ns: &str, id: &str, process: Value, open_stdin: bool) -> Result<ExecSession> {
+    async fn start_exec(
+        &self,
+        ns: &str,
+        id: &str,
+        exec_id: &str,
+        process: Value,
+        open_stdin: bool,
+        reaper: Option<ContainerdEngine>,
+    ) -> Result<ExecSession> {
         let c = &self.client;
-        let exec_id = new_exec_id();
+        let exec_id = exec_id.to_owned();
         let fifo_local = self.host_path(&self.options.fifo_dir);
         let fifos = FifoDir::create(&self.options.fifo_dir, &fifo_local, &exec_id, open_stdin)?;
         let stdout = fifos.open_reader("stdout")?;
         let stderr = fifos.open_reader("stderr")?;
-        let spec = Any { type_url: PROCESS_TYPE_URL.to_owned(), value: serde_json::to_vec(&process).map_err(json_error)? };
+        let spec =
+            Any { type_url: PROCESS_TYPE_URL.to_owned(), value: serde_json::to_vec(&process).map_err(json_error)? };
         let req = ExecProcessRequest {
             container_id: id.to_owned(),
             stdin: fifos.host_path("stdin"),
@@ -77,17 +117,19 @@ impl ContainerdEngine {
             ErrorKind::NotFound => Error::new(ErrorKind::Conflict, format!("container {id} is not running: {e}")),
             _ => e,
         })?;
-        let mut proc = ExecProcess::new(c.clone(), ns, id, &exec_id);
+        let mut proc = ExecProcess::new(c.clone(), ns, id, &exec_id, reaper);
 
         // Wait before Start: see the module docs. The request goes out when the spawned task
         // first runs; the short pause lets it leave before Start does.
         let mut tasks = c.tasks();
-        let wait_req = c.unbounded_request(Some(ns), WaitRequest { container_id: id.to_owned(), exec_id: exec_id.clone() });
+        let wait_req =
+            c.unbounded_request(Some(ns), WaitRequest { container_id: id.to_owned(), exec_id: exec_id.clone() });
         proc.set_waiter(tokio::spawn(async move { tasks.wait(wait_req).await.map(|r| r.into_inner()) }));
         tokio::time::sleep(Duration::from_millis(2)).await;
 
         let start = StartRequest { container_id: id.to_owned(), exec_id: exec_id.clone() };
-        if let Err(status) = tokio::time::timeout(c.call_timeout(), c.tasks().start(c.request(Some(ns), start))).await
+        if let Err(status) = tokio::time::timeout(c.call_timeout(), c.tasks().start(c.request(Some(ns), start)))
+            .await
             .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("start did not answer in time")))
         {
             proc.discard().await;
@@ -126,7 +168,10 @@ impl ContainerdEngine {
             (None, None)
         } else {
             let root = self.host_path(&std::path::Path::new("/proc").join(pid.to_string()).join("root/etc"));
-            (tokio::fs::read_to_string(root.join("passwd")).await.ok(), tokio::fs::read_to_string(root.join("group")).await.ok())
+            (
+                tokio::fs::read_to_string(root.join("passwd")).await.ok(),
+                tokio::fs::read_to_string(root.join("group")).await.ok(),
+            )
         };
         let (passwd, group) = match (passwd, group) {
             (Some(p), g) => (Some(p), g),
@@ -136,6 +181,15 @@ impl ContainerdEngine {
             }
         };
         spec.resolve(passwd.as_deref(), group.as_deref())
+    }
+
+    /// SIGKILLs the processes of a sandboxed exec from inside the container (module docs).
+    pub(crate) async fn reap(&self, namespace: &str, container_id: &str, exec_id: &str) -> Result<()> {
+        let target = format!("{namespace}/{container_id}");
+        let req = ExecRequest::new(["sh", "-c", REAPER_SCRIPT, "reap", exec_id]);
+        let session = self.exec_inner(&target, req, false, false).await?;
+        let bound = Some(self.client.call_timeout());
+        anyctr_core::buffered_exec::run_to_completion(session, None, 64 << 10, bound).await.map(|_| ())
     }
 
     /// A small file of the container, read by exec (as the container's default user).

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinHandle};
 use tonic::Status;
 
+use crate::ContainerdEngine;
 use crate::client::{Client, status_error};
 
 const SIGKILL: u32 = 9;
@@ -33,13 +34,20 @@ pub struct ExecIds {
     namespace: String,
     container_id: String,
     exec_id: String,
+    /// For a sandboxed runtime: the engine that runs the reaper (see `exec`'s module docs).
+    reaper: Option<ContainerdEngine>,
 }
 
 impl ExecIds {
     /// SIGKILL to the exec process. A process that is gone already is fine.
     async fn kill(&self) -> Result<()> {
         let c = &self.client;
-        let req = KillRequest { container_id: self.container_id.clone(), exec_id: self.exec_id.clone(), signal: SIGKILL, all: false };
+        let req = KillRequest {
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
+            signal: SIGKILL,
+            all: false,
+        };
         match c.call("exec", c.tasks().kill(c.request(Some(&self.namespace), req))).await {
             Err(e) if !gone(&e) => Err(e),
             _ => Ok(()),
@@ -60,7 +68,8 @@ impl ExecIds {
     /// Delivers EOF on stdin: the shim holds a write end of the FIFO itself, so only it can close it.
     async fn close_stdin(&self) -> Result<()> {
         let c = &self.client;
-        let req = CloseIoRequest { container_id: self.container_id.clone(), exec_id: self.exec_id.clone(), stdin: true };
+        let req =
+            CloseIoRequest { container_id: self.container_id.clone(), exec_id: self.exec_id.clone(), stdin: true };
         match c.call("exec", c.tasks().close_io(c.request(Some(&self.namespace), req))).await {
             Err(e) if !gone(&e) => Err(e),
             _ => Ok(()),
@@ -71,7 +80,9 @@ impl ExecIds {
 /// containerd's answers for a process that has exited or was deleted.
 fn gone(e: &Error) -> bool {
     use anyctr_core::ErrorKind;
-    matches!(e.kind(), ErrorKind::NotFound) || e.message().contains("process already finished") || e.message().contains("not running")
+    matches!(e.kind(), ErrorKind::NotFound)
+        || e.message().contains("process already finished")
+        || e.message().contains("not running")
 }
 
 /// The control half of an exec session.
@@ -85,12 +96,19 @@ pub struct ExecProcess {
 }
 
 impl ExecProcess {
-    pub fn new(client: Client, namespace: &str, container_id: &str, exec_id: &str) -> Self {
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        container_id: &str,
+        exec_id: &str,
+        reaper: Option<ContainerdEngine>,
+    ) -> Self {
         let ids = ExecIds {
             client,
             namespace: namespace.to_owned(),
             container_id: container_id.to_owned(),
             exec_id: exec_id.to_owned(),
+            reaper,
         };
         ExecProcess { ids: Arc::new(ids), waiter: None, exit: None, deleted: false }
     }
@@ -129,16 +147,21 @@ async fn terminate(ids: &ExecIds, waiter: &mut Option<Waiter>, exited: bool) -> 
     let mut killed = Ok(());
     if !exited {
         killed = ids.kill().await;
-        if let Some(w) = waiter.as_mut() {
-            if let Ok(Ok(Ok(resp))) = tokio::time::timeout(ids.client.call_timeout(), w).await {
-                code = Some(i64::from(resp.exit_status));
-            }
+        if let Some(w) = waiter.as_mut()
+            && let Ok(Ok(Ok(resp))) = tokio::time::timeout(ids.client.call_timeout(), w).await
+        {
+            code = Some(i64::from(resp.exit_status));
         }
     }
     if let Some(w) = waiter.take() {
         w.abort();
     }
     let deleted = ids.delete().await;
+    if let Some(engine) = &ids.reaper
+        && let Err(e) = Box::pin(engine.reap(&ids.namespace, &ids.container_id, &ids.exec_id)).await
+    {
+        tracing::debug!(exec_id = %ids.exec_id, error = %e, "reaper exec failed");
+    }
     killed.and(deleted).map(|_| code)
 }
 
@@ -160,7 +183,9 @@ impl ExecControl for ExecProcess {
                     let _ = self.delete_once().await;
                     return Err(status_error(status, self.ids.client.engine(), "exec"));
                 }
-                Err(join) => return Err(Error::unexpected(format!("exec wait task failed: {join}")).with_operation("exec")),
+                Err(join) => {
+                    return Err(Error::unexpected(format!("exec wait task failed: {join}")).with_operation("exec"));
+                }
             };
             self.exit = Some(code);
             self.delete_once().await?;

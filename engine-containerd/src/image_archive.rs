@@ -103,7 +103,11 @@ fn plan_oci(file: &File, entries: &BTreeMap<String, (u64, u64)>, index: (u64, u6
     let mut plan = Plan::default();
     for (name, (offset, size)) in entries {
         if let Some(hex) = name.strip_prefix("blobs/sha256/") {
-            plan.blobs.push(Blob { digest: format!("sha256:{hex}"), size: *size, source: BlobSource::Archive { offset: *offset, size: *size } });
+            plan.blobs.push(Blob {
+                digest: format!("sha256:{hex}"),
+                size: *size,
+                source: BlobSource::Archive { offset: *offset, size: *size },
+            });
         }
     }
     for m in index.get("manifests").and_then(Value::as_array).into_iter().flatten() {
@@ -114,7 +118,11 @@ fn plan_oci(file: &File, entries: &BTreeMap<String, (u64, u64)>, index: (u64, u6
         };
         plan.images.push(ImageRef {
             name: full_reference(name),
-            media_type: m.get("mediaType").and_then(Value::as_str).unwrap_or("application/vnd.oci.image.manifest.v1+json").to_owned(),
+            media_type: m
+                .get("mediaType")
+                .and_then(Value::as_str)
+                .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+                .to_owned(),
             digest: digest.to_owned(),
             size: m.get("size").and_then(Value::as_u64).unwrap_or(0),
         });
@@ -126,13 +134,23 @@ fn plan_docker(file: &File, entries: &BTreeMap<String, (u64, u64)>, manifest: (u
     let list: Value = serde_json::from_slice(&read(file, manifest)?).map_err(bad_json)?;
     let mut plan = Plan::default();
     let entry = |path: &str| {
-        entries.get(path.trim_start_matches("./")).copied().ok_or_else(|| Error::invalid_argument(format!("archive lacks {path}")))
+        entries
+            .get(path.trim_start_matches("./"))
+            .copied()
+            .ok_or_else(|| Error::invalid_argument(format!("archive lacks {path}")))
     };
     for image in list.as_array().into_iter().flatten() {
-        let config_path = image.get("Config").and_then(Value::as_str).ok_or_else(|| Error::invalid_argument("manifest.json entry without Config"))?;
+        let config_path = image
+            .get("Config")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::invalid_argument("manifest.json entry without Config"))?;
         let config = entry(config_path)?;
         let config_digest = sha256_of(file, config)?;
-        plan.blobs.push(Blob { digest: config_digest.clone(), size: config.1, source: BlobSource::Archive { offset: config.0, size: config.1 } });
+        plan.blobs.push(Blob {
+            digest: config_digest.clone(),
+            size: config.1,
+            source: BlobSource::Archive { offset: config.0, size: config.1 },
+        });
         let mut layers = Vec::new();
         for layer in image.get("Layers").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
             let at = entry(layer)?;
@@ -151,7 +169,12 @@ fn plan_docker(file: &File, entries: &BTreeMap<String, (u64, u64)>, manifest: (u
         let size = bytes.len() as u64;
         plan.blobs.push(Blob { digest: digest.clone(), size, source: BlobSource::Memory(bytes) });
         for tag in image.get("RepoTags").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-            plan.images.push(ImageRef { name: full_reference(tag), media_type: DOCKER_MANIFEST.into(), digest: digest.clone(), size });
+            plan.images.push(ImageRef {
+                name: full_reference(tag),
+                media_type: DOCKER_MANIFEST.into(),
+                digest: digest.clone(),
+                size,
+            });
         }
     }
     Ok(plan)
@@ -265,9 +288,22 @@ mod tests {
     #[test]
     fn oci_layout_is_used_as_is() {
         let index = br#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aa","size":3,"annotations":{"io.containerd.image.name":"docker.io/library/x:1","org.opencontainers.image.ref.name":"1"}}]}"#;
-        let file = archive(&[("oci-layout", b"{}"), ("index.json", index), ("blobs/sha256/aa", b"abc"), ("manifest.json", b"[]")]);
+        let file = archive(&[
+            ("oci-layout", b"{}"),
+            ("index.json", index),
+            ("blobs/sha256/aa", b"abc"),
+            ("manifest.json", b"[]"),
+        ]);
         let plan = plan(&file, &scan(&file).unwrap()).unwrap();
-        assert_eq!(plan.images, vec![ImageRef { name: "docker.io/library/x:1".into(), media_type: "application/vnd.oci.image.manifest.v1+json".into(), digest: "sha256:aa".into(), size: 3 }]);
+        assert_eq!(
+            plan.images,
+            vec![ImageRef {
+                name: "docker.io/library/x:1".into(),
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                digest: "sha256:aa".into(),
+                size: 3
+            }]
+        );
         assert_eq!(plan.blobs.len(), 1);
         assert!(super::plan(&archive(&[("x", b"y")]), &BTreeMap::new()).is_err());
     }

@@ -100,6 +100,8 @@ pub async fn load(engine: &ContainerdEngine, mut tar: ByteStream) -> Result<Vec<
     writer.flush().await?;
     drop(writer);
     let (file, plan) = tokio::task::spawn_blocking(move || {
+        // The clone shares the write offset: read from the start.
+        std::io::Seek::rewind(&mut &spool).map_err(Error::from)?;
         let entries = image_archive::scan(&spool)?;
         let plan = image_archive::plan(&spool, &entries)?;
         Ok::<_, Error>((spool, plan))
@@ -113,7 +115,10 @@ pub async fn load(engine: &ContainerdEngine, mut tar: ByteStream) -> Result<Vec<
     let c = engine.client();
     let lease = crate::exec::new_exec_id().replacen("anyctr-", "anyctr-load-", 1);
     let expire = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let create = CreateLeaseRequest { id: lease.clone(), labels: HashMap::from([("containerd.io/gc.expire".to_owned(), expire)]) };
+    let create = CreateLeaseRequest {
+        id: lease.clone(),
+        labels: HashMap::from([("containerd.io/gc.expire".to_owned(), expire)]),
+    };
     c.call("load_image", c.leases().create(c.request(Some(&ns), create))).await?;
     let result = import(c, &ns, &lease, &file, &plan.blobs, &plan.images).await;
     let delete = DeleteLeaseRequest { id: lease, sync: false };
@@ -122,7 +127,14 @@ pub async fn load(engine: &ContainerdEngine, mut tar: ByteStream) -> Result<Vec<
     Ok(plan.images.iter().map(|i| normalize_image_ref(&i.name)).collect())
 }
 
-async fn import(c: &Client, ns: &str, lease: &str, file: &Arc<File>, blobs: &[Blob], images: &[ImageRef]) -> Result<()> {
+async fn import(
+    c: &Client,
+    ns: &str,
+    lease: &str,
+    file: &Arc<File>,
+    blobs: &[Blob],
+    images: &[ImageRef],
+) -> Result<()> {
     for blob in blobs {
         write_blob(c, ns, lease, file, blob).await?;
     }
@@ -137,7 +149,10 @@ async fn import(c: &Client, ns: &str, lease: &str, file: &Arc<File>, blobs: &[Bl
             }),
             ..Default::default()
         };
-        let req = with_lease(c.request(Some(ns), CreateImageRequest { image: Some(record.clone()), source_date_epoch: None }), lease);
+        let req = with_lease(
+            c.request(Some(ns), CreateImageRequest { image: Some(record.clone()), source_date_epoch: None }),
+            lease,
+        );
         match c.call("load_image", c.images().create(req)).await {
             Err(e) if e.kind() == ErrorKind::Conflict => {
                 let update = UpdateImageRequest { image: Some(record), update_mask: None, source_date_epoch: None };
@@ -169,7 +184,8 @@ async fn write_blob(c: &Client, ns: &str, lease: &str, file: &Arc<File>, blob: &
     } else {
         HashMap::new()
     };
-    let info = c.call("load_image", c.content().info(c.request(Some(ns), InfoRequest { digest: blob.digest.clone() }))).await;
+    let info =
+        c.call("load_image", c.content().info(c.request(Some(ns), InfoRequest { digest: blob.digest.clone() }))).await;
     if info.is_ok() {
         if !labels.is_empty() {
             let mut update = UpdateContentRequest::default();
@@ -226,7 +242,9 @@ async fn write_blob(c: &Client, ns: &str, lease: &str, file: &Arc<File>, blob: &
         labels,
         ..Default::default()
     };
-    let stream = futures_util::stream::once(async move { first }).chain(writes).chain(futures_util::stream::once(async move { commit }));
+    let stream = futures_util::stream::once(async move { first })
+        .chain(writes)
+        .chain(futures_util::stream::once(async move { commit }));
     let req = with_lease(c.unbounded_request(Some(ns), stream), lease);
     let bound = c.call_timeout() * 4;
     let mut responses = match c.call_within("load_image", bound, c.content().write(req)).await {

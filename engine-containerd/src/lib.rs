@@ -94,7 +94,9 @@ impl ContainerdEngine {
         let mut path = convert::rootfs_path(facts, &self.options.state_dir);
         let mut exists = tokio::fs::try_exists(self.host_path(&path)).await.unwrap_or(false);
         if !exists && path.starts_with(&self.options.state_dir) {
-            for alt in [DEFAULT_STATE_DIR, K3S_STATE_DIR].map(Path::new).into_iter().filter(|d| *d != self.options.state_dir) {
+            for alt in
+                [DEFAULT_STATE_DIR, K3S_STATE_DIR].map(Path::new).into_iter().filter(|d| *d != self.options.state_dir)
+            {
                 let candidate = convert::rootfs_path(facts, alt);
                 if tokio::fs::try_exists(self.host_path(&candidate)).await.unwrap_or(false) {
                     (path, exists) = (candidate, true);
@@ -211,7 +213,9 @@ impl ContainerEngine for ContainerdEngine {
     }
 
     async fn remove(&self, container: &str, force: bool) -> Result<()> {
-        self.cri_remove(container, force).await.map_err(|e| e.in_context(self.name(), "remove").with_container(container))
+        self.cri_remove(container, force)
+            .await
+            .map_err(|e| e.in_context(self.name(), "remove").with_container(container))
     }
 
     async fn wait(&self, container: &str) -> Result<i64> {

@@ -27,15 +27,25 @@ impl ContainerdEngine {
         self.run_pod(spec, PodNetwork::Host, None, extra_labels).await
     }
 
-    async fn run_pod(&self, spec: &PodSpec, network: PodNetwork, hostname: Option<&str>, extra: &[(&str, &str)]) -> Result<String> {
+    async fn run_pod(
+        &self,
+        spec: &PodSpec,
+        network: PodNetwork,
+        hostname: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Result<String> {
         let config = cri_config::pod_config(spec, network, hostname, extra)?;
-        let req = RunPodSandboxRequest { config: Some(config), runtime_handler: spec.runtime.clone().unwrap_or_default() };
+        let req =
+            RunPodSandboxRequest { config: Some(config), runtime_handler: spec.runtime.clone().unwrap_or_default() };
         let c = &self.client;
         // A sandbox start includes the shim and (for VM runtimes) a VM: give it more than a call.
         let bound = c.call_timeout() * 2;
         let mut request = c.request(None, req);
         request.set_timeout(bound);
-        Ok(c.call_within("create_pod", bound, c.cri().run_pod_sandbox(request)).await.map_err(name_conflict)?.pod_sandbox_id)
+        Ok(c.call_within("create_pod", bound, c.cri().run_pod_sandbox(request))
+            .await
+            .map_err(name_conflict)?
+            .pod_sandbox_id)
     }
 
     /// StopPodSandbox and RemovePodSandbox (the pod's containers go with it).
@@ -54,8 +64,11 @@ impl ContainerdEngine {
         let mut stop = c.request(None, StopPodSandboxRequest { pod_sandbox_id: id.clone() });
         stop.set_timeout(bound);
         c.call_within("remove_pod", bound, c.cri().stop_pod_sandbox(stop)).await?;
-        c.call("remove_pod", c.cri().remove_pod_sandbox(c.request(None, RemovePodSandboxRequest { pod_sandbox_id: id })))
-            .await?;
+        c.call(
+            "remove_pod",
+            c.cri().remove_pod_sandbox(c.request(None, RemovePodSandboxRequest { pod_sandbox_id: id })),
+        )
+        .await?;
         // kubelet removes a pod's log directory; for pods anyctr made, anyctr does.
         if facts.record.labels.get(MANAGED_LABEL).is_some_and(|v| v == "true")
             && let Some(dir) = cri::sandbox_metadata(&facts.record.extensions).and_then(|m| m.log_directory())
@@ -82,7 +95,8 @@ impl ContainerdEngine {
             }
             None => {
                 // Validate the container config before anything is made.
-                let probe_pod = cri_config::pod_config(&auto_pod_spec(spec, &name), network, spec.hostname.as_deref(), &[])?;
+                let probe_pod =
+                    cri_config::pod_config(&auto_pod_spec(spec, &name), network, spec.hostname.as_deref(), &[])?;
                 cri_config::container_config(spec, &name, &probe_pod, &[])?;
                 let pod = self.run_pod(&auto_pod_spec(spec, &name), network, spec.hostname.as_deref(), &[]).await?;
                 (pod, true)
@@ -102,7 +116,11 @@ impl ContainerdEngine {
         let pod_config = cri_config::pod_config_from_metadata(&meta.config);
         let extra: Vec<(&str, &str)> = if auto { vec![(AUTO_POD_LABEL, sandbox_id)] } else { Vec::new() };
         let config = cri_config::container_config(spec, name, &pod_config, &extra)?;
-        let req = CreateContainerRequest { pod_sandbox_id: sandbox.record.id.clone(), config: Some(config), sandbox_config: Some(pod_config) };
+        let req = CreateContainerRequest {
+            pod_sandbox_id: sandbox.record.id.clone(),
+            config: Some(config),
+            sandbox_config: Some(pod_config),
+        };
         let c = &self.client;
         Ok(c.call("create", c.cri().create_container(c.request(None, req))).await.map_err(name_conflict)?.container_id)
     }
@@ -150,15 +168,22 @@ impl ContainerdEngine {
         let signal = signal_number(signal)?;
         let located = self.locate(container).await?;
         let c = &self.client;
-        let req = KillRequest { container_id: located.record.id.clone(), exec_id: String::new(), signal: signal as u32, all: false };
-        c.call("kill", c.tasks().kill(c.request(Some(&located.namespace), req))).await.map(|_| ()).map_err(|e| {
-            match e.kind() {
-                ErrorKind::NotFound => Error::new(ErrorKind::Conflict, format!("container {} is not running", located.record.id)),
-                _ if e.message().contains("process already finished") || e.message().contains("not running") => {
-                    Error::new(ErrorKind::Conflict, e.message().to_owned())
-                }
-                _ => e,
+        let req = KillRequest {
+            container_id: located.record.id.clone(),
+            exec_id: String::new(),
+            signal: signal as u32,
+            all: false,
+        };
+        c.call("kill", c.tasks().kill(c.request(Some(&located.namespace), req))).await.map(|_| ()).map_err(|e| match e
+            .kind()
+        {
+            ErrorKind::NotFound => {
+                Error::new(ErrorKind::Conflict, format!("container {} is not running", located.record.id))
             }
+            _ if e.message().contains("process already finished") || e.message().contains("not running") => {
+                Error::new(ErrorKind::Conflict, e.message().to_owned())
+            }
+            _ => e,
         })
     }
 
@@ -168,7 +193,10 @@ impl ContainerdEngine {
         let facts = self.cri_container(container).await?;
         let running = facts.state().status.is_running();
         if running && !force {
-            return Err(Error::new(ErrorKind::Conflict, format!("container {} is running; stop it or force", facts.record.id)));
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("container {} is running; stop it or force", facts.record.id),
+            ));
         }
         if facts.is_sandbox() {
             return self.remove_sandbox(&facts).await;

@@ -10,7 +10,9 @@ use containerd_client::services::v1::{
 };
 use containerd_client::types::v1::Process;
 use futures_util::future::join_all;
-use k8s_cri::v1::{ContainerStatusRequest, ListContainersRequest as CriListContainers, ListPodSandboxRequest, PodSandboxStatusRequest};
+use k8s_cri::v1::{
+    ContainerStatusRequest, ListContainersRequest as CriListContainers, ListPodSandboxRequest, PodSandboxStatusRequest,
+};
 
 use crate::ContainerdEngine;
 use crate::client::is_not_found;
@@ -32,9 +34,8 @@ impl ContainerdEngine {
             return Ok(self.options.namespaces.clone());
         }
         let c = &self.client;
-        let resp = c
-            .call("list_namespaces", c.namespaces().list(c.request(None, ListNamespacesRequest::default())))
-            .await?;
+        let resp =
+            c.call("list_namespaces", c.namespaces().list(c.request(None, ListNamespacesRequest::default()))).await?;
         let mut names: Vec<String> = resp.namespaces.into_iter().map(|n| n.name).collect();
         names.sort();
         Ok(names)
@@ -44,10 +45,7 @@ impl ContainerdEngine {
     pub async fn records(&self, namespace: &str) -> Result<Vec<Container>> {
         let c = &self.client;
         let mut stream = c
-            .call(
-                "list",
-                c.containers().list_stream(c.request(Some(namespace), ListContainersRequest::default())),
-            )
+            .call("list", c.containers().list_stream(c.request(Some(namespace), ListContainersRequest::default())))
             .await?;
         let mut out = Vec::new();
         loop {
@@ -100,7 +98,9 @@ impl ContainerdEngine {
                 out.insert(ctr.id, CriState { state: cri::container_state_word(ctr.state), ..Default::default() });
             }
         }
-        if let Ok(resp) = c.call("list", c.cri().list_pod_sandbox(c.request(None, ListPodSandboxRequest::default()))).await {
+        if let Ok(resp) =
+            c.call("list", c.cri().list_pod_sandbox(c.request(None, ListPodSandboxRequest::default()))).await
+        {
             for pod in resp.items {
                 out.insert(pod.id, CriState { state: cri::sandbox_state_word(pod.state), ..Default::default() });
             }

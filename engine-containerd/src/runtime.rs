@@ -103,7 +103,10 @@ mod tests {
     fn docker_options_decode() {
         // Seen on this machine for a `docker run` container in namespace moby.
         let value = b"2\x04runc:,/run/anyctr-engines/docker/exec/runtime-runc".to_vec();
-        let rt = Runtime { name: "io.containerd.runc.v2".into(), options: Some(Any { type_url: "containerd.runc.v1.Options".into(), value }) };
+        let rt = Runtime {
+            name: "io.containerd.runc.v2".into(),
+            options: Some(Any { type_url: "containerd.runc.v1.Options".into(), value }),
+        };
         let info = RuntimeInfo::from_record(Some(&rt));
         assert_eq!(info.binary_name.as_deref(), Some("runc"));
         assert_eq!(info.class, RuntimeClass::Runc);

@@ -54,7 +54,9 @@ impl UserSpec {
                 let e = entry(passwd, &|f| f[0] == self.user).ok_or_else(|| {
                     Error::invalid_argument(format!("no user {:?} in the container's /etc/passwd", self.user))
                 })?;
-                let uid = e[2].parse().map_err(|_| Error::invalid_argument(format!("bad passwd entry for {:?}", self.user)))?;
+                let uid = e[2]
+                    .parse()
+                    .map_err(|_| Error::invalid_argument(format!("bad passwd entry for {:?}", self.user)))?;
                 (uid, e[3].parse().unwrap_or(0), Some(self.user.clone()))
             }
         };
@@ -62,9 +64,9 @@ impl UserSpec {
             None => primary_gid,
             Some(g) => match g.parse::<u32>() {
                 Ok(gid) => gid,
-                Err(_) => entry(group, &|f| f[0] == g.as_str()).and_then(|f| f[2].parse().ok()).ok_or_else(|| {
-                    Error::invalid_argument(format!("no group {g:?} in the container's /etc/group"))
-                })?,
+                Err(_) => entry(group, &|f| f[0] == g.as_str())
+                    .and_then(|f| f[2].parse().ok())
+                    .ok_or_else(|| Error::invalid_argument(format!("no group {g:?} in the container's /etc/group")))?,
             },
         };
         // Supplementary groups: those listing the user by name, as login would set them.

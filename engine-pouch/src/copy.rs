@@ -118,7 +118,8 @@ pub async fn copy_to(client: &Client, container_id: &str, destination: &str, tar
     let first = put_archive(client, container_id, destination, retained.stream()).await;
     let err = match first {
         Ok(()) => return Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound && e.message().contains("no such file or directory") => e,
+        // The container was resolved just before: NotFound is about the destination.
+        Err(e) if e.kind() == ErrorKind::NotFound => e,
         Err(e) => return Err(e),
     };
     let Some(replay) = retained.take_for_retry() else {

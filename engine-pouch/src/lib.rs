@@ -5,7 +5,7 @@
 //! `Snapshotter` copy, the merged dir under the containerd v1 runtime state dir, `RuntimeType`,
 //! `Mounts[].Named`, exec start failures as stdout text with exit 126, exec ignoring `WorkingDir`,
 //! no exec kill, and events as JSON lines. This crate therefore has its own small client
-//! ([`client`]) with lenient models ([`models`]), and recognizes pouchd from `/version` (never from
+//! (`client`) with lenient models ([`models`]), and recognizes pouchd from `/version` (never from
 //! the socket's name), rejecting a Docker daemon.
 #![forbid(unsafe_code)]
 

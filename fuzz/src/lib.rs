@@ -60,7 +60,11 @@ pub fn check(data: &[u8]) {
         let query = format!("/{}", input.text(40));
         match host_path(&container, &query, None) {
             Ok(hp) => {
-                assert!(bases.iter().any(|b| hp.path.starts_with(b)), "{query}: {} outside the view", hp.path.display());
+                assert!(
+                    bases.iter().any(|b| hp.path.starts_with(b)),
+                    "{query}: {} outside the view",
+                    hp.path.display()
+                );
                 assert!(!hp.path.components().any(|c| c == Component::ParentDir), "{query}: {hp:?}");
                 let existing = hp.path.ancestors().find(|a| fs::symlink_metadata(a).is_ok()).expect("a base exists");
                 let canonical = existing.canonicalize().expect("canonicalize");

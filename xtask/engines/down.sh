@@ -61,6 +61,11 @@ fi
   echo "run as root" >&2
   exit 1
 }
+exec 9>"/run/$NAME.lock" # the lock up.sh takes; the file stays (a waiter may hold it open)
+flock -w 300 9 || {
+  log "another engines up/down of $NAME held /run/$NAME.lock for 300s" >&2
+  exit 1
+}
 
 # 1. containers in our engines
 if alive "$RUN/dockerd.pid" dockerd; then

@@ -78,7 +78,11 @@ put() {
 }
 
 [ "$(id -u)" = 0 ] || die "run as root"
-for c in containerd ctr containerd-shim-runc-v2 dockerd docker runsc busybox curl ip setsid timeout $PY; do
+# One up or down at a time per instance (several `cargo xtask test` may start together).
+# The lock file sits beside the run dir, which down deletes.
+exec 9>"/run/$NAME.lock"
+flock -w 300 9 || die "another engines up/down of $NAME held /run/$NAME.lock for 300s"
+for c in containerd ctr containerd-shim-runc-v2 dockerd docker runsc busybox curl ip setsid timeout flock $PY; do
   command -v "$c" >/dev/null || die "$c not found: run \`cargo xtask engines up\` (it installs the Debian packages)"
 done
 mkdir -p "$RUN" "$LOGD" "$LIB" "$BIN/rund-bin" "$LIB/images" "$RUN/containerd" "$RUN/docker" "$LIB/cni/net.d"
@@ -187,7 +191,8 @@ else
     die "a containerd not started by xtask serves $CTD_SOCK"
   fi
   rm -f "$CTD_SOCK"
-  PATH="$BIN:$PATH" setsid containerd --config "$RUN/containerd/config.toml" </dev/null >>"$LOGD/containerd.log" 2>&1 &
+  # 9>&-: a daemon that inherited the lock's fd would hold the lock for as long as it runs
+  PATH="$BIN:$PATH" setsid containerd --config "$RUN/containerd/config.toml" </dev/null >>"$LOGD/containerd.log" 2>&1 9>&- &
   echo $! >"$RUN/containerd.pid"
   wait_for containerd 30 "$RUN/containerd.pid" containerd timeout 5 $CTR version
   log "containerd started (pid $(cat "$RUN/containerd.pid"))"
@@ -235,7 +240,7 @@ if alive "$RUN/dockerd.pid" dockerd; then
 else
   if ping_sock "$DOCKER_SOCK"; then die "a dockerd not started by xtask serves $DOCKER_SOCK"; fi
   rm -f "$DOCKER_SOCK"
-  setsid dockerd --config-file "$RUN/docker/daemon.json" </dev/null >>"$LOGD/dockerd.log" 2>&1 &
+  setsid dockerd --config-file "$RUN/docker/daemon.json" </dev/null >>"$LOGD/dockerd.log" 2>&1 9>&- &
   echo $! >"$RUN/dockerd.pid"
   wait_for dockerd 60 "$RUN/dockerd.pid" dockerd ping_sock "$DOCKER_SOCK"
   log "dockerd started (pid $(cat "$RUN/dockerd.pid"))"

@@ -58,8 +58,7 @@ impl Steps {
 /// Exactly what CI runs, in order, stopping at the first failure. The engines come down
 /// at the end (also after a failure) only if this run brought them up.
 pub fn ci(layout: &Layout) -> Result<(), String> {
-    let mut steps = Steps { total: 7, done: 0, start: Instant::now() };
-    let args = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let mut steps = Steps { total: 8, done: 0, start: Instant::now() };
     steps.run("prerequisites: protoc, rustfmt, clippy", || prerequisites(layout))?;
     steps.run("cargo fmt --all -- --check", || {
         cmd::run_ok(cargo().args(["fmt", "--all", "--", "--check"]), FMT_LIMIT)
@@ -74,11 +73,19 @@ pub fn ci(layout: &Layout) -> Result<(), String> {
     let were_up = layout.any_running();
     let mut result = steps.run("engines up", || engines::up(layout, true));
     if result.is_ok() {
-        let test = args(&["test", "--workspace"]);
-        result =
-            steps.run("cargo test --workspace", || cmd::run_ok(&mut cargo_with_engines(layout, &test), TEST_LIMIT));
+        // --no-fail-fast: one failing test binary must not hide the others' results.
+        let test = ["test", "--workspace", "--no-fail-fast"].map(String::from);
+        result = steps.run("cargo test --workspace --no-fail-fast", || {
+            cmd::run_ok(&mut cargo_with_engines(layout, &test), TEST_LIMIT)
+        });
+        let report = layout.run.join("conformance.json").display().to_string();
+        let conformance = steps.run("conformance matrix", || {
+            cmd::run_ok(&mut cargo_with_engines(layout, &conformance_args(&["--json".into(), report.clone()])), TEST_LIMIT)
+        });
+        result = result.and(conformance);
     } else {
-        steps.skip("cargo test --workspace", "engines up failed");
+        steps.skip("cargo test --workspace --no-fail-fast", "engines up failed");
+        steps.skip("conformance matrix", "engines up failed");
     }
     if were_up {
         steps.skip("engines down", "the engines were up before this run, so they stay up");
@@ -132,9 +139,15 @@ fn selects_packages(args: &[String]) -> bool {
 /// Engines up, then the conformance runner (the `conformance` example of the anyctr crate).
 pub fn conformance(layout: &Layout, extra: &[String]) -> Result<(), String> {
     engines::up(layout, true)?;
-    let mut args = ["run", "--release", "-p", "anyctr", "--example", "conformance", "--"].map(String::from).to_vec();
+    run_timed(&mut cargo_with_engines(layout, &conformance_args(extra)), TEST_LIMIT)
+}
+
+/// The conformance runner's cargo arguments. A debug build: it reuses what the tests built, and
+/// the suite's time goes to the daemons, not to our code.
+fn conformance_args(extra: &[String]) -> Vec<String> {
+    let mut args = ["run", "-p", "anyctr", "--example", "conformance", "--"].map(String::from).to_vec();
     args.extend_from_slice(extra);
-    run_timed(&mut cargo_with_engines(layout, &args), TEST_LIMIT)
+    args
 }
 
 /// Engines up, then `cargo bench --workspace [args]`.

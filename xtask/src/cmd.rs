@@ -75,7 +75,7 @@ fn wait_bounded(mut child: Child, limit: Duration) -> Result<ExitStatus, ()> {
             Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
             // Timed out, or the wait itself failed: either way the child must not linger.
             _ => {
-                //kill_tree(child.id());
+                kill_tree(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(());

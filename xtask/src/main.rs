@@ -1,6 +1,20 @@
 #![forbid(unsafe_code)]
 //! `cargo xtask …`: the project's tasks, above all the real-engine harness the tests run on.
 //!
+//! - `engines up|down|status`: containerd (CRI; handlers runc, runsc, rund) and dockerd
+//!   (runtimes runc, runsc, rund) on the harness's own sockets; see `engines/up.sh`.
+//!   `up` writes `/run/anyctr-engines/env` (ANYCTR_* variables for the tests, DOCKER_HOST
+//!   and CONTAINERD_ADDRESS for the CLIs).
+//! - `test [ARGS]`: engines up, then `cargo test --workspace [ARGS]` with the ANYCTR_* variables.
+//! - `ci`: what `.ci/run` runs: prerequisites, fmt, clippy, build, engines up, test, and
+//!   engines down if this run brought them up.
+//! - `conformance [ARGS]`, `bench [ARGS]`: engines up, then the conformance example or
+//!   `cargo bench --workspace`.
+//!
+//! Knobs (environment): ENGINES_NAME (default `anyctr-engines`) names the instance and its
+//! dirs /run/NAME and /var/lib/NAME; a second instance also needs its own ENGINES_BRIDGE,
+//! ENGINES_BRIDGE_CIDR, ENGINES_CRI_BRIDGE and ENGINES_CRI_SUBNET.
+//!
 //! This crate depends on no workspace crate on purpose: those need protoc to build, and
 //! installing protoc on a fresh machine is one of the things `cargo xtask ci` does.
 
@@ -38,7 +52,7 @@ enum Task {
     },
     /// Exactly what CI runs: prerequisites, fmt, clippy, build, engines up, test, engines down
     Ci,
-    /// Engines up, then the conformance runner (`cargo run --release -p anyctr --example conformance -- ARGS`)
+    /// Engines up, then the conformance runner (`cargo run -p anyctr --example conformance -- ARGS`)
     Conformance {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -84,5 +98,36 @@ fn main() -> ExitCode {
             eprintln!("\nxtask: error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(words: &[&str]) -> Task {
+        Cli::try_parse_from(std::iter::once("xtask").chain(words.iter().copied())).expect("parses").task
+    }
+
+    #[test]
+    fn pass_through_arguments_reach_cargo_verbatim() {
+        let Task::Test { args } = parse(&["test", "-p", "anyctr-engine-docker", "--", "--nocapture"]) else {
+            panic!("not test")
+        };
+        assert_eq!(args, ["-p", "anyctr-engine-docker", "--", "--nocapture"]);
+        let Task::Conformance { args } = parse(&["conformance", "--engine", "docker", "--json", "r.json"]) else {
+            panic!("not conformance")
+        };
+        assert_eq!(args, ["--engine", "docker", "--json", "r.json"]);
+        let Task::Bench { args } = parse(&["bench"]) else { panic!("not bench") };
+        assert!(args.is_empty());
+    }
+
+    #[test]
+    fn engines_actions_parse() {
+        assert!(matches!(parse(&["engines", "up", "--no-smoke"]), Task::Engines(EnginesAction::Up { no_smoke: true })));
+        assert!(matches!(parse(&["engines", "down"]), Task::Engines(EnginesAction::Down)));
+        assert!(matches!(parse(&["engines", "status"]), Task::Engines(EnginesAction::Status)));
+        assert!(Cli::try_parse_from(["xtask", "engines", "restart"]).is_err());
     }
 }

@@ -13,8 +13,10 @@
 mod declared;
 mod fixture;
 mod report;
+mod trials_copy;
 mod trials_events;
 mod trials_exec;
+mod trials_host_path;
 mod trials_inspect;
 mod trials_lifecycle;
 
@@ -59,6 +61,8 @@ pub fn all_trials() -> Vec<Trial> {
     let mut all = Vec::new();
     all.extend(trials_inspect::trials());
     all.extend(trials_exec::trials());
+    all.extend(trials_copy::trials());
+    all.extend(trials_host_path::trials());
     all.extend(trials_events::trials());
     all.extend(trials_lifecycle::trials());
     all

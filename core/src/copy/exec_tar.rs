@@ -77,6 +77,8 @@ pub(super) async fn copy_to(
     check_exit(code, &stderr, "tar -x")?;
     let verification = if !options.verify {
         Verification::Skipped("verification disabled".into())
+    } else if !caps.exec.is_supported() {
+        Verification::Skipped("the engine has no buffered exec for this container".into())
     } else {
         let expected: Vec<verify::Expected> = manifest
             .entries
@@ -136,6 +138,8 @@ pub(super) async fn copy_from(
     let writer = unpacked?;
     let verification = if !options.verify {
         Verification::Skipped("verification disabled".into())
+    } else if !caps.exec.is_supported() {
+        Verification::Skipped("the engine has no buffered exec for this container".into())
     } else {
         let expected =
             expected_from_local(writer.files_written().to_vec(), parent.join(&name), target.full.clone()).await?;
@@ -147,10 +151,7 @@ pub(super) async fn copy_from(
 /// Drives `feed` (writing stdin) while draining the session's output until it closes; returns
 /// stderr. A failing `feed` stops everything: the caller kills the process rather than letting
 /// tar see EOF on a cut-off archive.
-async fn run_session(
-    session: &mut ExecSession,
-    feed: impl Future<Output = Result<()>>,
-) -> Result<Vec<u8>> {
+async fn run_session(session: &mut ExecSession, feed: impl Future<Output = Result<()>>) -> Result<Vec<u8>> {
     let mut stderr = BoundedBuffer::new(STDERR_LIMIT);
     let mut feed = pin!(feed);
     let mut fed = false;

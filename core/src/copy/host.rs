@@ -60,9 +60,8 @@ async fn blocking(f: impl FnOnce() -> Step + Send + 'static) -> Step {
 /// Why the host view is off limits for this container, if it is.
 fn precondition(container: &ContainerDetail, caps: &Capabilities, found: &HostPath) -> Option<String> {
     let in_rootfs = matches!(found.source, HostPathSource::MergedRootfs | HostPathSource::ProcRoot { .. });
-    (in_rootfs && !caps.host_rootfs.is_supported()).then(|| {
-        format!("the engine reports no host access to the rootfs of runtime `{}`", container.runtime.as_str())
-    })
+    (in_rootfs && !caps.host_rootfs.is_supported())
+        .then(|| format!("the engine reports no host access to the rootfs of runtime `{}`", container.runtime.as_str()))
 }
 
 fn sandboxed(container: &ContainerDetail) -> Option<Attempt> {

@@ -89,7 +89,12 @@ pub struct CopyOptions {
 
 impl Default for CopyOptions {
     fn default() -> Self {
-        CopyOptions { strategies: CopyStrategy::ALL.to_vec(), verify: true, timeout: Duration::from_secs(600), host_root: None }
+        CopyOptions {
+            strategies: CopyStrategy::ALL.to_vec(),
+            verify: true,
+            timeout: Duration::from_secs(600),
+            host_root: None,
+        }
     }
 }
 
@@ -232,14 +237,18 @@ impl Ladder {
     /// The error when no strategy copied: the last failure's kind (else `Unsupported`), with
     /// every attempt in the message.
     fn exhausted(self) -> Error {
-        let attempts: Vec<String> = self.skipped.iter().map(|s| format!("{}: {}", s.strategy.as_str(), s.reason)).collect();
+        let attempts: Vec<String> =
+            self.skipped.iter().map(|s| format!("{}: {}", s.strategy.as_str(), s.reason)).collect();
         let kind = self.last_failure.unwrap_or(ErrorKind::Unsupported);
         Error::new(kind, format!("no copy strategy worked ({})", attempts.join("; ")))
     }
 }
 
 fn falls_through(kind: ErrorKind) -> bool {
-    matches!(kind, ErrorKind::Unsupported | ErrorKind::PermissionDenied | ErrorKind::CommandNotFound | ErrorKind::Unexpected)
+    matches!(
+        kind,
+        ErrorKind::Unsupported | ErrorKind::PermissionDenied | ErrorKind::CommandNotFound | ErrorKind::Unexpected
+    )
 }
 
 /// Turns a resolver's "not host-visible" into a skip; other errors stay failures.
@@ -249,7 +258,11 @@ fn skip_unsupported(e: Error) -> Attempt {
 
 /// The files to check in the container after a copy whose top-level entry is `top_local`
 /// (locally) and `container_top` (in the container).
-async fn expected_from_local(files: Vec<PathBuf>, top_local: PathBuf, container_top: String) -> Result<Vec<verify::Expected>> {
+async fn expected_from_local(
+    files: Vec<PathBuf>,
+    top_local: PathBuf,
+    container_top: String,
+) -> Result<Vec<verify::Expected>> {
     tokio::task::spawn_blocking(move || hash_local(&files, &top_local, &container_top))
         .await
         .map_err(|e| Error::unexpected(format!("the hashing thread failed: {e}")))?

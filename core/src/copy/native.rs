@@ -15,7 +15,10 @@ use crate::model::ContainerDetail;
 
 fn precondition(support: Support, op: &str, container: &ContainerDetail) -> Option<Attempt> {
     (support != Support::Native).then(|| {
-        Attempt::Skip(format!("capability {op} is {support:?}, not Native, for runtime `{}`", container.runtime.as_str()))
+        Attempt::Skip(format!(
+            "capability {op} is {support:?}, not Native, for runtime `{}`",
+            container.runtime.as_str()
+        ))
     })
 }
 

@@ -100,7 +100,11 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// Packs the local tree `src` as `top` into `out`; on failure the error goes down the stream, so
 /// the receiver never mistakes a cut-off archive for a whole one.
-pub(crate) fn pack_into_channel(src: &Path, top: &str, out: super::bridge::ChannelWriter) -> Result<(Manifest, WriteStats)> {
+pub(crate) fn pack_into_channel(
+    src: &Path,
+    top: &str,
+    out: super::bridge::ChannelWriter,
+) -> Result<(Manifest, WriteStats)> {
     let failer = out.failer();
     let packed = (|| -> Result<(Manifest, WriteStats)> {
         let mut sink = TarSink::new(out);

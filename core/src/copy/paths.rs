@@ -34,9 +34,8 @@ impl ContainerTarget {
         let mut parts = Vec::new();
         for c in Path::new(path).components() {
             match c {
-                Component::Normal(n) => parts.push(
-                    n.to_str().ok_or_else(|| Error::invalid_argument("container path is not UTF-8"))?.to_owned(),
-                ),
+                Component::Normal(n) => parts
+                    .push(n.to_str().ok_or_else(|| Error::invalid_argument("container path is not UTF-8"))?.to_owned()),
                 Component::ParentDir => {
                     return Err(Error::invalid_argument(format!("container path {path:?} contains `..`")));
                 }
@@ -80,8 +79,11 @@ pub(crate) fn walk(src: &Path, rel: &Path, follow_top: bool, sink: &mut dyn Sink
     let kind = meta.file_type();
     if kind.is_dir() {
         sink.dir(rel, &meta)?;
-        let mut names: Vec<OsString> =
-            fs::read_dir(src).map_err(|e| io_err(e, src))?.map(|e| e.map(|e| e.file_name())).collect::<std::io::Result<_>>().map_err(|e| io_err(e, src))?;
+        let mut names: Vec<OsString> = fs::read_dir(src)
+            .map_err(|e| io_err(e, src))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| io_err(e, src))?;
         names.sort();
         for name in names {
             walk(&src.join(&name), &rel.join(&name), false, sink)?;

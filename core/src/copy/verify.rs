@@ -59,13 +59,15 @@ pub(crate) async fn verify(engine: &dyn ContainerEngine, id: &str, files: &[Expe
     let files = checkable.len() as u64;
     match run_batches(engine, id, &checkable, Method::Sha256).await {
         Ok(()) => Ok(Verification::Sha256 { files, unverified }),
-        Err(e) if e.kind() == ErrorKind::CommandNotFound => match run_batches(engine, id, &checkable, Method::Size).await {
-            Ok(()) => Ok(Verification::Size { files, unverified }),
-            Err(e) if e.kind() == ErrorKind::CommandNotFound => {
-                Ok(Verification::Skipped("the container has neither sha256sum nor stat".into()))
+        Err(e) if e.kind() == ErrorKind::CommandNotFound => {
+            match run_batches(engine, id, &checkable, Method::Size).await {
+                Ok(()) => Ok(Verification::Size { files, unverified }),
+                Err(e) if e.kind() == ErrorKind::CommandNotFound => {
+                    Ok(Verification::Skipped("the container has neither sha256sum nor stat".into()))
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        },
+        }
         Err(e) => Err(e),
     }
 }
@@ -144,7 +146,11 @@ pub(crate) fn compare_sha256(output: &str, batch: &[&Expected]) -> Result<()> {
 pub(crate) fn compare_sizes(output: &str, batch: &[&Expected]) -> Result<()> {
     let sizes: Vec<&str> = output.lines().filter(|l| !l.is_empty()).collect();
     if sizes.len() != batch.len() {
-        return Err(Error::unexpected(format!("verification failed: stat printed {} sizes for {} files", sizes.len(), batch.len())));
+        return Err(Error::unexpected(format!(
+            "verification failed: stat printed {} sizes for {} files",
+            sizes.len(),
+            batch.len()
+        )));
     }
     for (size, want) in sizes.iter().zip(batch) {
         if size.trim().parse::<u64>().ok() != Some(want.size) {

@@ -53,8 +53,10 @@ pub fn unpack_into<R: Read>(archive: R, writer: &mut TreeWriter, options: &Unpac
         let mut entry = entry.map_err(|e| io_err(e, &dest))?;
         let raw_path = entry.path().map_err(|e| io_err(e, &dest))?.into_owned();
         let kind = entry.header().entry_type();
-        if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink)
-        {
+        if matches!(
+            kind,
+            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink
+        ) {
             continue;
         }
         let Some(rel) = placed(&raw_path, options, &mut top)? else {
@@ -85,7 +87,10 @@ pub fn unpack_into<R: Read>(archive: R, writer: &mut TreeWriter, options: &Unpac
             EntryType::Link => {
                 let target = link_name(&entry, &raw_path)?;
                 let Some(source) = placed(&target, options, &mut top)? else {
-                    return Err(Error::invalid_argument(format!("hard link {} has an empty source", raw_path.display())));
+                    return Err(Error::invalid_argument(format!(
+                        "hard link {} has an empty source",
+                        raw_path.display()
+                    )));
                 };
                 writer.hardlink(&rel, &source)?;
             }

@@ -89,7 +89,8 @@ pub fn detail_from_inspect(name: &str) -> ContainerDetail {
             name: m["Name"].as_str().map(str::to_owned),
         });
     }
-    for (key, dest) in [("ResolvConfPath", "/etc/resolv.conf"), ("HostsPath", "/etc/hosts"), ("HostnamePath", "/etc/hostname")]
+    for (key, dest) in
+        [("ResolvConfPath", "/etc/resolv.conf"), ("HostsPath", "/etc/hosts"), ("HostnamePath", "/etc/hostname")]
     {
         if let Some(src) = c[key].as_str().filter(|s| !s.is_empty()) {
             d.mounts.push(super::bind(src, dest, false));
@@ -102,4 +103,3 @@ pub fn detail_from_inspect(name: &str) -> ContainerDetail {
 pub fn read(p: &Path) -> String {
     fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
-

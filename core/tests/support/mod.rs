@@ -51,7 +51,7 @@ pub fn bind(source: impl Into<PathBuf>, destination: &str, read_only: bool) -> M
         name: None,
     }
 }
-pub mod tar;
-pub mod fake;
-pub mod docker_cli;
 pub mod docker;
+pub mod docker_cli;
+pub mod fake;
+pub mod tar;

@@ -9,7 +9,20 @@ use anyctr_engine_containerd::ContainerdEngine;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::{BOUND, fifo_leftovers, no_exec_left, tar_with, untar};
+use super::{BOUND, exec_pids, fifo_leftovers, no_exec_left, tar_with, untar};
+
+/// Polls `ps` in the container until no process matches `needle` (bounded). The container's own
+/// init is `sleep 600`: needles must not match it.
+async fn no_process_like(engine: &ContainerdEngine, target: &str, needle: &str) -> bool {
+    for _ in 0..50 {
+        let ps = engine.exec(target, ExecRequest::new(["ps"])).await.unwrap().stdout_lossy();
+        if !ps.lines().any(|l| l.contains(needle) && !l.trim_end().ends_with("sleep 600")) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
 
 async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(BOUND, f).await.unwrap_or_else(|_| panic!("{what} did not finish within {BOUND:?}"))
@@ -61,15 +74,28 @@ pub async fn exec_checks(engine: &ContainerdEngine, target: &str, ns: &str, id: 
     assert_eq!(r.stdout.len(), 1 << 20);
     assert!(r.stdout_truncated && !r.stderr_truncated);
 
+    // The leak checks below can see a live exec (a positive control).
+    let live = engine.exec_stream(target, ExecRequest::new(["sleep", "601"]), false).await.unwrap();
+    let pids = exec_pids(engine, ns, id).await;
+    let ps = run(ExecRequest::new(["ps"])).await.unwrap().stdout_lossy();
+    assert!(ps.contains("sleep 601"), "ps sees the live exec: {ps}");
+    drop(live);
+
     // A timeout kills the process and leaves nothing behind.
-    let e = run(ExecRequest::new(["sleep", "600"]).timeout(Duration::from_secs(2))).await.unwrap_err();
+    let e = run(ExecRequest::new(["sleep", "602"]).timeout(Duration::from_secs(2))).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     assert_eq!(no_exec_left(engine, ns, id).await, Vec::<String>::new(), "exec processes left after a timeout");
+    assert!(no_process_like(engine, target, "sleep 60").await, "sleep 601/602 left after a drop / timeout");
+    // ListPids names exec processes where the runtime's pids match the shim's (runc; not gVisor).
+    if !pids.is_empty() {
+        assert_eq!(pids.len(), 1, "{pids:?}");
+    }
 
     // Streaming: chunks arrive as they are written, then the exit code.
-    let mut s = bounded("exec_stream", engine.exec_stream(target, ExecRequest::shell("echo a; sleep 1; echo b >&2"), false))
-        .await
-        .unwrap();
+    let mut s =
+        bounded("exec_stream", engine.exec_stream(target, ExecRequest::shell("echo a; sleep 1; echo b >&2"), false))
+            .await
+            .unwrap();
     let mut seen = Vec::new();
     while let Some(chunk) = bounded("output", s.next_output()).await {
         let c = chunk.unwrap();
@@ -93,9 +119,10 @@ pub async fn exec_checks(engine: &ContainerdEngine, target: &str, ns: &str, id: 
     assert_eq!(bounded("wait", s.wait()).await.unwrap(), 0);
 
     // Dropping a session kills its process.
-    let s = engine.exec_stream(target, ExecRequest::new(["sleep", "600"]), false).await.unwrap();
+    let s = engine.exec_stream(target, ExecRequest::new(["sleep", "603"]), false).await.unwrap();
     drop(s);
     assert_eq!(no_exec_left(engine, ns, id).await, Vec::<String>::new(), "a dropped session left its process");
+    assert!(no_process_like(engine, target, "sleep 603").await, "a dropped session left its process");
 
     // Many quick execs (dockerd deletes exited execs in moby by itself: Wait must be early).
     for i in 0..10 {
@@ -121,7 +148,8 @@ pub async fn copy_checks(engine: &ContainerdEngine, target: &str) {
     assert_eq!(untar(&bytes), vec![("hello.txt".to_owned(), data.clone())]);
 
     let stream = bounded("copy_from dir", engine.copy_from(target, "/anyctr-copy/dir/")).await.unwrap();
-    let bytes: Vec<u8> = bounded("stream", stream.collect::<Vec<_>>()).await.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
+    let bytes: Vec<u8> =
+        bounded("stream", stream.collect::<Vec<_>>()).await.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
     let names: Vec<String> = untar(&bytes).into_iter().map(|(n, _)| n.trim_end_matches('/').to_owned()).collect();
     assert!(names.contains(&"dir".to_owned()) && names.contains(&"dir/hello.txt".to_owned()), "{names:?}");
 

@@ -15,7 +15,8 @@ use prost::Message;
 pub const BOUND: Duration = Duration::from_secs(120);
 
 pub fn socket() -> String {
-    std::env::var("ANYCTR_CONTAINERD_SOCKET").unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into())
+    std::env::var("ANYCTR_CONTAINERD_SOCKET")
+        .unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into())
 }
 
 pub fn state_dir() -> String {
@@ -43,7 +44,8 @@ pub fn fifo_dir(tag: &str) -> PathBuf {
 
 /// Connects with the given namespaces (comma-separated; empty = all) and FIFO dir.
 pub async fn engine(namespaces: &str, fifo: &std::path::Path) -> ContainerdEngine {
-    let mut address = EngineAddress::parse(&format!("containerd://{}", socket())).unwrap()
+    let mut address = EngineAddress::parse(&format!("containerd://{}", socket()))
+        .unwrap()
         .with_param("state_dir", &state_dir())
         .with_param("fifo_dir", fifo.to_str().unwrap());
     if !namespaces.is_empty() {
