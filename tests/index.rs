@@ -47,7 +47,10 @@ async fn containers_and_pods_follow_events() {
     assert!(index.snapshot().entry(&id).unwrap().updated >= asked);
 
     engine.stop(&id, StopOptions { grace: Duration::from_secs(1) }).await.unwrap();
-    eventually(ROUND_TRIP, "stop seen", || index.snapshot().container(&id).is_some_and(|d| !d.state.status.is_running())).await;
+    eventually(ROUND_TRIP, "stop seen", || {
+        index.snapshot().container(&id).is_some_and(|d| !d.state.status.is_running())
+    })
+    .await;
     engine.remove(&id, true).await.unwrap();
     eventually(ROUND_TRIP, "removal seen", || index.snapshot().container(&id).is_none()).await;
     let e = index.get_newer_than(&id, Instant::now(), ROUND_TRIP).await.unwrap_err();
@@ -130,7 +133,8 @@ async fn burst_of_100_pods_matches_a_fresh_list_and_readers_stay_consistent() {
             labels: [("anyctr.test".to_owned(), label.clone())].into_iter().collect(),
         })
         .collect();
-    let created: Vec<String> = futures_util::future::try_join_all(pods.iter().map(|p| engine.create_pod(p))).await.unwrap();
+    let created: Vec<String> =
+        futures_util::future::try_join_all(pods.iter().map(|p| engine.create_pod(p))).await.unwrap();
     let fresh_ids = || async {
         let list = engine.list(&ListOptions::all().label(&format!("anyctr.test={label}"))).await.unwrap();
         list.into_iter().map(|c| c.id).collect::<BTreeSet<_>>()

@@ -25,8 +25,8 @@ impl PrivateDockerd {
     }
 
     fn start(&mut self) {
-        let containerd =
-            std::env::var("ANYCTR_CONTAINERD_SOCKET").unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into());
+        let containerd = std::env::var("ANYCTR_CONTAINERD_SOCKET")
+            .unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into());
         assert!(Path::new(&containerd).exists(), "{containerd} missing: engines not up — run `cargo xtask engines up`");
         let d = self.dir.path();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(d.join("dockerd.log")).unwrap();
@@ -35,7 +35,12 @@ impl PrivateDockerd {
             .args(["--data-root", &d.join("data").display().to_string()])
             .args(["--exec-root", &d.join("exec").display().to_string()])
             .args(["--pidfile", &d.join("dockerd.pid").display().to_string()])
-            .args(["--containerd", &containerd, "--containerd-namespace", &format!("anyctr-idx-{}", std::process::id())])
+            .args([
+                "--containerd",
+                &containerd,
+                "--containerd-namespace",
+                &format!("anyctr-idx-{}", std::process::id()),
+            ])
             .args(["--bridge", "none", "--iptables=false", "--ip-masq=false"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -45,7 +50,11 @@ impl PrivateDockerd {
         self.child = Some(child);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while !self.answers() {
-            assert!(std::time::Instant::now() < deadline, "private dockerd did not answer in 60 s; see {}/dockerd.log", d.display());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "private dockerd did not answer in 60 s; see {}/dockerd.log",
+                d.display()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -81,7 +90,8 @@ impl Drop for PrivateDockerd {
         // Unmount what the daemon left under its own directory only.
         if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {
             let root = self.dir.path().display().to_string();
-            let mut ours: Vec<&str> = mounts.lines().filter_map(|l| l.split(' ').nth(1)).filter(|m| m.starts_with(&root)).collect();
+            let mut ours: Vec<&str> =
+                mounts.lines().filter_map(|l| l.split(' ').nth(1)).filter(|m| m.starts_with(&root)).collect();
             ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
             for m in ours {
                 let _ = Command::new("umount").args(["-l", m]).status();
@@ -94,7 +104,8 @@ impl Drop for PrivateDockerd {
 async fn index_recovers_after_the_daemon_restarts() {
     let mut daemon = PrivateDockerd { dir: tempfile::tempdir().unwrap(), child: None };
     daemon.start();
-    let image_tar = std::env::var("ANYCTR_IMAGE_TAR").unwrap_or_else(|_| "/var/lib/anyctr-engines/images/busybox.tar".into());
+    let image_tar =
+        std::env::var("ANYCTR_IMAGE_TAR").unwrap_or_else(|_| "/var/lib/anyctr-engines/images/busybox.tar".into());
     let loaded = Command::new("docker")
         .args(["-H", &format!("unix://{}", daemon.socket().display()), "load", "-i", &image_tar])
         .output()
@@ -115,7 +126,8 @@ async fn index_recovers_after_the_daemon_restarts() {
     .unwrap();
 
     let before = engine.create(&spec(&label, &format!("before-{label}"), &["sleep", "600"])).await.unwrap();
-    eventually(Duration::from_secs(20), "first container indexed", || index.snapshot().container(&before).is_some()).await;
+    eventually(Duration::from_secs(20), "first container indexed", || index.snapshot().container(&before).is_some())
+        .await;
 
     // Kill the event stream the only way a real node does: the daemon goes away and comes back.
     daemon.stop();

@@ -13,9 +13,9 @@
 pub mod address;
 pub mod buffered_exec;
 pub mod capability;
-pub mod copy;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod copy;
 pub mod engine;
 pub mod error;
 pub mod host_path;

@@ -47,7 +47,10 @@ impl Pod {
 
     /// The sandbox id (the sandbox container's id, else what the containers point at).
     pub fn sandbox_id(&self) -> Option<&str> {
-        self.sandbox.as_ref().map(|s| s.id.as_str()).or_else(|| self.containers.iter().find_map(|c| c.pod.sandbox_id.as_deref()))
+        self.sandbox
+            .as_ref()
+            .map(|s| s.id.as_str())
+            .or_else(|| self.containers.iter().find_map(|c| c.pod.sandbox_id.as_deref()))
     }
 
     /// The main container, or `NotFound` (no non-sandbox container) / `InvalidArgument` (several
@@ -65,7 +68,8 @@ impl Pod {
             return Some(PodRole::Sandbox);
         }
         let member = self.containers.iter().any(|c| c.id == container_id);
-        member.then(|| if self.main.as_ref().is_ok_and(|m| m == container_id) { PodRole::Main } else { PodRole::Sidecar })
+        member
+            .then(|| if self.main.as_ref().is_ok_and(|m| m == container_id) { PodRole::Main } else { PodRole::Sidecar })
     }
 
     /// Every member, sandbox first.
@@ -176,7 +180,11 @@ mod tests {
             labels: Default::default(),
             annotations: Default::default(),
             env: vec![],
-            state: ContainerState::with_status(if running { ContainerStatus::Running } else { ContainerStatus::Exited }),
+            state: ContainerState::with_status(if running {
+                ContainerStatus::Running
+            } else {
+                ContainerStatus::Exited
+            }),
             runtime: RuntimeClass::Runc,
             runtime_name: "runc".into(),
             hostname: None,
@@ -217,7 +225,11 @@ mod tests {
 
     #[test]
     fn ambiguous_and_absent_main_are_clear_errors() {
-        let all = [member("s1", "POD", "u1", "s1", true), member("a", "app", "u1", "s1", true), member("b", "proxy", "u1", "s1", true)];
+        let all = [
+            member("s1", "POD", "u1", "s1", true),
+            member("a", "app", "u1", "s1", true),
+            member("b", "proxy", "u1", "s1", true),
+        ];
         let pods = group_pods(&all, &MainContainerRule::default());
         let e = pods[0].main().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);

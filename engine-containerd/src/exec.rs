@@ -9,7 +9,8 @@
 //! inside the sandbox lives on (seen for SIGKILL and SIGTERM, with `ctr` as well). So an exec in
 //! a sandboxed container carries `ANYCTR_EXEC_ID=<exec id>` in its env, and ending it also runs a
 //! reaper exec inside the container that SIGKILLs every process carrying that marker (the exec
-//! and its children). It needs `sh`, `tr`, `grep` and `kill` in the container; without them the
+//! and its children). Under runc the kill reaches the exec's process but not its children, so
+//! every exec is marked and reaped, whatever the runtime. It needs `sh`, `tr`, `grep` and `kill` in the container; without them the
 //! reaper fails quietly and the host side is still cleaned up.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,7 +47,7 @@ impl ContainerdEngine {
         self.exec_inner(container, request, open_stdin, true).await
     }
 
-    /// `reapable`: mark a sandboxed exec so a kill can reach it (the reaper itself is not).
+    /// `reapable`: mark the exec so a kill can reach its children (the reaper itself is not).
     async fn exec_inner(
         &self,
         container: &str,
@@ -74,9 +75,9 @@ impl ContainerdEngine {
             None => None,
         };
         let exec_id = new_exec_id();
-        // The record's runtime suffices here: CRI gives a pod's containers the sandbox's runtime.
-        let sandboxed = crate::runtime::RuntimeInfo::from_record(located.record.runtime.as_ref()).class.is_sandboxed();
-        let reaper = (sandboxed && reapable).then(|| self.clone());
+        // Every runtime needs the reaper: under runc, Tasks.Kill ends the exec's own process but
+        // not the children it started (`sh -c 'sleep 100; …'` leaves the sleep behind).
+        let reaper = reapable.then(|| self.clone());
         if reaper.is_some() {
             request.env.push(format!("{EXEC_MARKER_ENV}={exec_id}"));
         }

@@ -202,7 +202,9 @@ impl ContainerdEngine {
             return self.remove_sandbox(&facts).await;
         }
         let c = &self.client;
-        if running {
+        // With force, stop even what looks exited: CRI learns of a task's exit asynchronously and
+        // refuses to remove a container it still believes running (seen right after a wait).
+        if running || force {
             let req = StopContainerRequest { container_id: facts.record.id.clone(), timeout: 0 };
             c.call("remove", c.cri().stop_container(c.request(None, req))).await?;
         }

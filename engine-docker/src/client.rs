@@ -214,9 +214,7 @@ pub(crate) fn map_bollard(err: bollard::errors::Error, operation: &'static str) 
     let mapped = match &err {
         B::DockerResponseServerError { status_code, message } => status_error(*status_code, message),
         B::RequestTimeoutError => Error::new(ErrorKind::Timeout, "dockerd did not answer in time"),
-        B::SocketNotFoundError(path) => {
-            Error::new(ErrorKind::EngineUnavailable, format!("no docker socket at {path}"))
-        }
+        B::SocketNotFoundError(path) => Error::new(ErrorKind::EngineUnavailable, format!("no docker socket at {path}")),
         B::HyperLegacyError { .. } | B::HyperResponseError { .. } => {
             let denied = io_kind_in_chain(&err) == Some(std::io::ErrorKind::PermissionDenied);
             let kind = if denied { ErrorKind::PermissionDenied } else { ErrorKind::EngineUnavailable };

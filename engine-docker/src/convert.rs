@@ -198,7 +198,7 @@ pub(crate) fn container_detail(inspect: Value) -> Result<ContainerDetail> {
         other => Some(LogFormat::Other(other.to_owned())),
     };
     let mut mounts: Vec<Mount> = c.mounts.iter().map(mount).collect();
-    for (dest, _) in &c.host_config.tmpfs {
+    for dest in c.host_config.tmpfs.keys() {
         if !mounts.iter().any(|m| m.destination.as_os_str() == dest.as_str()) {
             mounts.push(Mount {
                 source: PathBuf::new(),
@@ -339,9 +339,8 @@ pub(crate) fn event(msg: &EventMessage) -> Option<Event> {
     let exit_code = matches!(kind, EventKind::Exit | EventKind::ExecExit)
         .then(|| attributes.get("exitCode").and_then(|c| c.parse().ok()))
         .flatten();
-    let exec_id = matches!(kind, EventKind::ExecStart | EventKind::ExecExit)
-        .then(|| attributes.get("execID").cloned())
-        .flatten();
+    let exec_id =
+        matches!(kind, EventKind::ExecStart | EventKind::ExecExit).then(|| attributes.get("execID").cloned()).flatten();
     let nanos = msg.time_nano.or_else(|| msg.time.map(|s| s * 1_000_000_000)).unwrap_or(0);
     Some(Event {
         kind,
@@ -401,6 +400,7 @@ pub(crate) fn engine_info(version: &Value, info: Option<&Value>, api_version: &s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn fixture(name: &str) -> Value {
         let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -426,14 +426,17 @@ mod tests {
         assert!(d.log_path.as_ref().unwrap().to_string_lossy().ends_with("-json.log"));
         assert!(matches!(&d.rootfs, RootfsView::Merged(p) if p.ends_with("merged")));
         assert_eq!(d.env_var("APP"), Some("demo"));
-        let data = d.mounts.iter().find(|m| m.destination == PathBuf::from("/data")).unwrap();
+        let data = d.mounts.iter().find(|m| m.destination == Path::new("/data")).unwrap();
         assert_eq!((data.kind.clone(), data.read_only), (MountKind::Bind, true));
         assert_eq!(data.propagation.as_deref(), Some("rprivate"));
         assert_eq!(data.source, PathBuf::from("/tmp/anyctr-fx-bind"));
-        let vol = d.mounts.iter().find(|m| m.destination == PathBuf::from("/vol")).unwrap();
-        assert_eq!((vol.kind.clone(), vol.read_only, vol.name.as_deref()), (MountKind::Volume, false, Some("anyctr-fx-vol")));
+        let vol = d.mounts.iter().find(|m| m.destination == Path::new("/vol")).unwrap();
+        assert_eq!(
+            (vol.kind.clone(), vol.read_only, vol.name.as_deref()),
+            (MountKind::Volume, false, Some("anyctr-fx-vol"))
+        );
         assert_eq!(vol.propagation, None);
-        let tmp = d.mounts.iter().find(|m| m.destination == PathBuf::from("/scratch")).unwrap();
+        let tmp = d.mounts.iter().find(|m| m.destination == Path::new("/scratch")).unwrap();
         assert_eq!(tmp.kind, MountKind::Tmpfs);
         assert_eq!(d.pod.pod_name.as_deref(), Some("web-0"));
         assert_eq!(d.pod.namespace.as_deref(), Some("default"));
@@ -512,15 +515,23 @@ mod tests {
         assert_eq!((die.kind, die.exit_code, die.container_id.as_str()), (EventKind::Exit, Some(137), "c1"));
         assert_eq!(die.time.timestamp_nanos_opt(), Some(1_000_000_005));
         let start = event(&msg(serde_json::json!({"Type": "container", "Action": "exec_start: sh -c exit 3",
-            "Actor": {"ID": "c1", "Attributes": {"execID": "e1"}}, "timeNano": 5}))).unwrap();
+            "Actor": {"ID": "c1", "Attributes": {"execID": "e1"}}, "timeNano": 5})))
+        .unwrap();
         assert_eq!((start.kind, start.exec_id.as_deref()), (EventKind::ExecStart, Some("e1")));
         assert_eq!(start.action, "exec_start: sh -c exit 3");
         let exit = event(&msg(serde_json::json!({"Type": "container", "Action": "exec_die",
-            "Actor": {"ID": "c1", "Attributes": {"execID": "e1", "exitCode": "3"}}, "timeNano": 6}))).unwrap();
+            "Actor": {"ID": "c1", "Attributes": {"execID": "e1", "exitCode": "3"}}, "timeNano": 6})))
+        .unwrap();
         assert_eq!((exit.kind, exit.exit_code, exit.exec_id.as_deref()), (EventKind::ExecExit, Some(3), Some("e1")));
-        for (action, kind) in [("create", EventKind::Create), ("start", EventKind::Start), ("oom", EventKind::Oom),
-            ("destroy", EventKind::Destroy), ("exec_create: ls", EventKind::Other("exec_create".into()))] {
-            let e = event(&msg(serde_json::json!({"Type": "container", "Action": action, "Actor": {"ID": "c"}}))).unwrap();
+        for (action, kind) in [
+            ("create", EventKind::Create),
+            ("start", EventKind::Start),
+            ("oom", EventKind::Oom),
+            ("destroy", EventKind::Destroy),
+            ("exec_create: ls", EventKind::Other("exec_create".into())),
+        ] {
+            let e =
+                event(&msg(serde_json::json!({"Type": "container", "Action": action, "Actor": {"ID": "c"}}))).unwrap();
             assert_eq!(e.kind, kind, "{action}");
         }
         assert!(event(&msg(serde_json::json!({"Type": "image", "Action": "pull"}))).is_none());

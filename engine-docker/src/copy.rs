@@ -37,7 +37,10 @@ pub(crate) async fn copy_to(client: &Client, container: &str, destination: &str,
         let options = UploadToContainerOptionsBuilder::default().path(&dest).build();
         let body = tar.map_err(|e| std::io::Error::other(e.to_string()));
         client
-            .call("copy_to", client.docker.upload_to_container(&detail.id, Some(options), bollard::body_try_stream(body)))
+            .call(
+                "copy_to",
+                client.docker.upload_to_container(&detail.id, Some(options), bollard::body_try_stream(body)),
+            )
             .await
     };
     result.map_err(|e| e.in_context(ENGINE, "copy_to").with_container(container))
@@ -70,7 +73,10 @@ pub(crate) async fn copy_from(client: &Client, container: &str, path: &str) -> R
 }
 
 /// Fails a stream that stays silent longer than `limit` between items.
-fn idle_bounded(stream: impl futures_util::Stream<Item = Result<Bytes>> + Send + 'static, limit: std::time::Duration) -> ByteStream {
+fn idle_bounded(
+    stream: impl futures_util::Stream<Item = Result<Bytes>> + Send + 'static,
+    limit: std::time::Duration,
+) -> ByteStream {
     futures_util::stream::unfold(Some(stream.boxed()), move |state| async move {
         let mut s = state?;
         match tokio::time::timeout(limit, s.next()).await {
@@ -107,12 +113,15 @@ async fn ensure_dir(client: &Client, id: &str, dest: &str) -> Result<()> {
         match client.call("copy_to", client.docker.get_container_archive_info(id, Some(options))).await {
             Ok(stat) => {
                 if stat.file_mode & GO_MODE_DIR == 0 && stat.link_target.is_empty() {
-                    return Err(Error::invalid_argument(format!("{existing} exists in the container and is not a directory")));
+                    return Err(Error::invalid_argument(format!(
+                        "{existing} exists in the container and is not a directory"
+                    )));
                 }
                 break;
             }
             Err(e) if e.kind() == ErrorKind::NotFound && existing != "/" => {
-                existing = Path::new(&existing).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or("/".into());
+                existing =
+                    Path::new(&existing).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or("/".into());
             }
             Err(e) => return Err(e),
         }
@@ -146,16 +155,23 @@ async fn copy_to_over_exec(client: &Client, container: &str, dest: &str, tar: By
     let request = ExecRequest::new(["sh", "-c", "mkdir -p -- \"$1\" && exec tar -x -f - -C \"$1\"", "sh", dest]);
     let session = exec_stream(client, container, request, true).await?;
     let reader = tokio_util::io::StreamReader::new(tar.map_err(|e| std::io::Error::other(e.to_string())));
-    let result = run_to_completion(session, Some(ExecInput::Reader(Box::pin(reader))), 64 * 1024, Some(client.call_timeout)).await?;
+    let result =
+        run_to_completion(session, Some(ExecInput::Reader(Box::pin(reader))), 64 * 1024, Some(client.call_timeout))
+            .await?;
     if !result.success() {
         let (_, err) = result.sample(1024);
-        return Err(Error::unexpected(format!("tar -x in the container failed (exit {}): {}", result.exit_code, err.trim())));
+        return Err(Error::unexpected(format!(
+            "tar -x in the container failed (exit {}): {}",
+            result.exit_code,
+            err.trim()
+        )));
     }
     Ok(())
 }
 
 async fn copy_from_over_exec(client: &Client, container: &str, path: &str) -> Result<ByteStream> {
-    let check = ExecRequest::new(["sh", "-c", "[ -e \"$1\" ] || [ -L \"$1\" ]", "sh", path]).timeout(client.call_timeout);
+    let check =
+        ExecRequest::new(["sh", "-c", "[ -e \"$1\" ] || [ -L \"$1\" ]", "sh", path]).timeout(client.call_timeout);
     let session = exec_stream(client, container, check, false).await?;
     let exists = run_to_completion(session, None, 1024, Some(client.call_timeout)).await?;
     if !exists.success() {
@@ -182,7 +198,12 @@ fn tar_output(session: anyctr_core::model::ExecSession, limit: std::time::Durati
         let session = st.session.as_mut()?;
         loop {
             match tokio::time::timeout(limit, session.next_output()).await {
-                Err(_) => return Some((Err(Error::timeout("copy_from", limit).with_engine(ENGINE)), State { session: None, ..st })),
+                Err(_) => {
+                    return Some((
+                        Err(Error::timeout("copy_from", limit).with_engine(ENGINE)),
+                        State { session: None, ..st },
+                    ));
+                }
                 Ok(Some(Ok(chunk))) if chunk.stream == OutputStream::Stdout => return Some((Ok(chunk.data), st)),
                 Ok(Some(Ok(chunk))) => {
                     let room = 4096usize.saturating_sub(st.stderr.len());
@@ -234,7 +255,11 @@ mod tests {
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (e.path().unwrap().to_string_lossy().into_owned(), e.header().mode().unwrap(), e.header().entry_type().is_dir())
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.header().mode().unwrap(),
+                    e.header().entry_type().is_dir(),
+                )
             })
             .collect();
         assert_eq!(entries, [("a".to_owned(), 0o755, true), ("a/b".to_owned(), 0o755, true)]);

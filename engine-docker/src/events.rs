@@ -14,8 +14,8 @@ use anyctr_core::model::EventOptions;
 use anyctr_core::{Error, ErrorKind, EventStream};
 use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptionsBuilder;
-use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 
 use crate::client::{Client, ENGINE};
 use crate::convert;
@@ -29,7 +29,9 @@ pub(crate) fn events(client: Client, options: EventOptions) -> EventStream {
     let start = options.since.and_then(|t| t.timestamp_nanos_opt()).unwrap_or_else(now_nanos);
     let state = State {
         client,
-        replay_first: options.since.is_some(),
+        // The request goes out only when the stream is first polled; asking from the call's time
+        // keeps events between `events()` and that first poll (a container started meanwhile).
+        replay_first: true,
         cursor: Cursor { last_nanos: start, seen_at_last: HashSet::new() },
         current: None,
         failures: 0,

@@ -78,11 +78,7 @@ pub(crate) async fn exec_stream(
         .with_operation("exec")
         .with_container(container));
     }
-    let target = Target {
-        id: detail.id.clone(),
-        sandboxed: detail.runtime.is_sandboxed(),
-        init_pid: detail.state.pid,
-    };
+    let target = Target { id: detail.id.clone(), sandboxed: detail.runtime.is_sandboxed(), init_pid: detail.state.pid };
     start(client, target, request, open_stdin).await.map_err(|e| e.in_context(ENGINE, "exec").with_container(container))
 }
 
@@ -133,7 +129,9 @@ async fn start(client: &Client, target: Target, request: ExecRequest, open_stdin
                 Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
                     Some(Ok(OutputChunk { stream: OutputStream::Stdout, data: message }))
                 }
-                Ok(LogOutput::StdErr { message }) => Some(Ok(OutputChunk { stream: OutputStream::Stderr, data: message })),
+                Ok(LogOutput::StdErr { message }) => {
+                    Some(Ok(OutputChunk { stream: OutputStream::Stderr, data: message }))
+                }
                 Ok(LogOutput::StdIn { .. }) => None,
                 Err(e) => Some(Err(crate::client::map_bollard(e, "exec"))),
             };
@@ -293,9 +291,8 @@ async fn kill(shared: Arc<Shared>) -> Result<()> {
     if !shared.target.sandboxed {
         let needle = format!("{TOKEN_VAR}={}", shared.token);
         let (init_pid, token) = (shared.target.init_pid, needle.clone());
-        let killed = tokio::task::spawn_blocking(move || crate::procscan::kill_marked(init_pid, &token))
-            .await
-            .unwrap_or(0);
+        let killed =
+            tokio::task::spawn_blocking(move || crate::procscan::kill_marked(init_pid, &token)).await.unwrap_or(0);
         if killed > 0 && wait_not_running(&shared, Instant::now() + Duration::from_secs(2)).await? {
             return Ok(());
         }

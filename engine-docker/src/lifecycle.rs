@@ -175,11 +175,8 @@ mod tests {
         spec.labels.insert("k".into(), "v".into());
         spec.runtime = Some("rund".into());
         spec.network_mode = Some("none".into());
-        spec.mounts = vec![
-            MountSpec::bind("/src", "/dst").read_only(),
-            MountSpec::volume("vol", "/v"),
-            MountSpec::tmpfs("/t"),
-        ];
+        spec.mounts =
+            vec![MountSpec::bind("/src", "/dst").read_only(), MountSpec::volume("vol", "/v"), MountSpec::tmpfs("/t")];
         let body = create_body(&spec);
         assert_eq!(body.cmd.as_deref(), Some(&["sleep".to_owned(), "1".to_owned()][..]));
         assert_eq!(body.labels.unwrap()["k"], "v");

@@ -71,11 +71,9 @@ pub(crate) async fn create_pod(client: &Client, spec: &PodSpec) -> Result<String
 /// Removes the sandbox and every container that names it as its sandbox.
 pub(crate) async fn remove_pod(client: &Client, sandbox: &str) -> Result<()> {
     let detail = sandbox_detail(client, sandbox).await.map_err(|e| e.with_operation("remove_pod"))?;
-    let members = containers::list(
-        client,
-        &anyctr_core::ListOptions::all().label(&format!("{LABEL_SANDBOX_ID}={}", detail.id)),
-    )
-    .await?;
+    let members =
+        containers::list(client, &anyctr_core::ListOptions::all().label(&format!("{LABEL_SANDBOX_ID}={}", detail.id)))
+            .await?;
     for member in members {
         match crate::lifecycle::remove(client, &member.id, true).await {
             Err(e) if e.kind() != anyctr_core::ErrorKind::NotFound => return Err(e.with_operation("remove_pod")),
@@ -135,11 +133,7 @@ async fn sandbox_detail(client: &Client, sandbox: &str) -> Result<anyctr_core::m
 }
 
 fn pod_labels(pod: &str, ns: &str, uid: &str) -> [(String, String); 3] {
-    [
-        (LABEL_POD_NAME.into(), pod.into()),
-        (LABEL_POD_NAMESPACE.into(), ns.into()),
-        (LABEL_POD_UID.into(), uid.into()),
-    ]
+    [(LABEL_POD_NAME.into(), pod.into()), (LABEL_POD_NAMESPACE.into(), ns.into()), (LABEL_POD_UID.into(), uid.into())]
 }
 
 /// Docker names allow `[a-zA-Z0-9][a-zA-Z0-9_.-]*`; `_` separates the parts, so none may hold one.

@@ -74,7 +74,8 @@ async fn copy_round_trip_keeps_modes_and_creates_parents(runtime: &str) {
 
     let dest = "/tmp/anyctr-copy/new/deep";
     bounded("copy_to", engine.copy_to(&id, dest, stream_of(tar))).await.unwrap();
-    let stats = sh(&engine, &id, &format!("cd {dest} && stat -c '%n %a' d d/f d/run.sh d/big.bin top && ./d/run.sh")).await;
+    let stats =
+        sh(&engine, &id, &format!("cd {dest} && stat -c '%n %a' d d/f d/run.sh d/big.bin top && ./d/run.sh")).await;
     assert_eq!(stats, "d 750\nd/f 640\nd/run.sh 755\nd/big.bin 600\ntop 604\nran\n");
     assert_eq!(sh(&engine, &id, &format!("cat {dest}/d/f")).await, "hello\n");
     assert_eq!(sh(&engine, &id, "stat -c %a /tmp").await, before_tmp, "an existing parent keeps its mode");

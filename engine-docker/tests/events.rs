@@ -114,9 +114,8 @@ async fn stream_survives_a_dropped_connection_without_duplicates() {
     let engine = engine().await;
     let guard = Guard::new(&engine, "events-reconnect");
     let proxy = Proxy::start();
-    let proxied = bounded("connect", anyctr_engine_docker::connect(config_for(proxy.path.to_str().unwrap())))
-        .await
-        .unwrap();
+    let proxied =
+        bounded("connect", anyctr_engine_docker::connect(config_for(proxy.path.to_str().unwrap()))).await.unwrap();
     let mut stream = bounded("events", proxied.events(EventOptions::default())).await.unwrap();
     let first = bounded("create", engine.create(&guard.spec("runc", &["sleep", "3600"]))).await.unwrap();
     let before = collect_until(&mut stream, &first, |e| e.kind == EventKind::Create).await;
@@ -129,7 +128,11 @@ async fn stream_survives_a_dropped_connection_without_duplicates() {
     bounded("start", engine.start(&first)).await.unwrap();
 
     let mut after = Vec::new();
-    let mut want = vec![(second.clone(), EventKind::Create), (second.clone(), EventKind::Start), (first.clone(), EventKind::Start)];
+    let mut want = vec![
+        (second.clone(), EventKind::Create),
+        (second.clone(), EventKind::Start),
+        (first.clone(), EventKind::Start),
+    ];
     while !want.is_empty() {
         let e = bounded("next event", stream.next()).await.expect("stream ended").expect("event");
         if e.container_id == first || e.container_id == second {
@@ -142,8 +145,10 @@ async fn stream_survives_a_dropped_connection_without_duplicates() {
         !after.iter().any(|e| e.container_id == first && e.kind == EventKind::Create),
         "the event delivered before the cut came again: {summary:?}"
     );
-    let mut keys: Vec<(String, String, i64)> =
-        after.iter().map(|e| (e.container_id.clone(), e.action.clone(), e.time.timestamp_nanos_opt().unwrap())).collect();
+    let mut keys: Vec<(String, String, i64)> = after
+        .iter()
+        .map(|e| (e.container_id.clone(), e.action.clone(), e.time.timestamp_nanos_opt().unwrap()))
+        .collect();
     let n = keys.len();
     keys.sort();
     keys.dedup();

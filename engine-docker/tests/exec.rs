@@ -58,9 +58,13 @@ async fn stdin_bytes_and_reader_with_eof(runtime: &str) {
     let r = exec(&engine, &id, ExecRequest::shell("cat; echo done").stdin(b"hello\n".to_vec())).await.unwrap();
     assert_eq!(r.stdout_lossy(), "hello\ndone\n", "EOF reached cat");
     let reader = std::io::Cursor::new(b"from a reader".to_vec());
-    let r = exec(&engine, &id, ExecRequest::new(["wc", "-c"]).stdin(anyctr_core::model::ExecInput::Reader(Box::pin(reader))))
-        .await
-        .unwrap();
+    let r = exec(
+        &engine,
+        &id,
+        ExecRequest::new(["wc", "-c"]).stdin(anyctr_core::model::ExecInput::Reader(Box::pin(reader))),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.stdout_lossy().trim(), "13");
     // No stdin at all: a reader of stdin sees EOF at once instead of hanging.
     let r = exec(&engine, &id, ExecRequest::new(["cat"]).timeout(Duration::from_secs(60))).await.unwrap();
@@ -96,7 +100,8 @@ async fn missing_binary_is_command_not_found(runtime: &str) {
         let e = exec(&engine, &id, ExecRequest::new(argv.clone())).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{argv:?}: {e}");
         // The streaming path reports it too, from its wait.
-        let session = bounded("exec_stream", engine.exec_stream(&id, ExecRequest::new(argv.clone()), false)).await.unwrap();
+        let session =
+            bounded("exec_stream", engine.exec_stream(&id, ExecRequest::new(argv.clone()), false)).await.unwrap();
         let e = bounded("wait", session.wait()).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::CommandNotFound, "stream {argv:?}: {e}");
     }

@@ -54,7 +54,8 @@ async fn inspect_normalizes_a_running_container(runtime: &str) {
     assert_eq!(d.pod.pod_uid.as_deref(), Some("uid-1"));
     assert_eq!(d.pod.container_name.as_deref(), Some("web"));
     assert_eq!(d.pod.sandbox_id.as_deref(), Some("feedface"));
-    let find = |dest: &str| d.mounts.iter().find(|m| m.destination == Path::new(dest)).unwrap_or_else(|| panic!("{dest}"));
+    let find =
+        |dest: &str| d.mounts.iter().find(|m| m.destination == Path::new(dest)).unwrap_or_else(|| panic!("{dest}"));
     let data = find("/data");
     assert_eq!((&data.kind, data.read_only, data.source.as_path()), (&MountKind::Bind, true, bind.path()));
     assert_eq!(data.propagation.as_deref(), Some("rprivate"));
@@ -94,7 +95,9 @@ async fn inspect_normalizes_a_running_container(runtime: &str) {
 async fn remove_volume(name: &str) {
     // The engine API has no volume call; the test cleans its volume up over the socket directly.
     let docker = bollard::Docker::connect_with_unix(&socket(), 60, bollard::API_DEFAULT_VERSION).unwrap();
-    let _ = tokio::time::timeout(BOUND, docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)).await;
+    let _ =
+        tokio::time::timeout(BOUND, docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>))
+            .await;
 }
 
 async fn list_filters_by_state_and_label(runtime: &str) {

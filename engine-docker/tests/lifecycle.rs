@@ -40,7 +40,8 @@ async fn create_start_stop_kill_wait_remove(runtime: &str) {
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
 
     // kill with a signal the process handles; wait returns its exit code.
-    let trap = guard.run_spec(&guard.spec(runtime, &["sh", "-c", "trap 'exit 42' USR1; while true; do sleep 1; done"])).await;
+    let trap =
+        guard.run_spec(&guard.spec(runtime, &["sh", "-c", "trap 'exit 42' USR1; while true; do sleep 1; done"])).await;
     let e = bounded("kill", engine.kill(&trap, "NOPE")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     bounded("kill", engine.kill(&trap, "USR1")).await.unwrap();
@@ -49,10 +50,12 @@ async fn create_start_stop_kill_wait_remove(runtime: &str) {
     assert_eq!(e.kind(), ErrorKind::Conflict, "kill of a stopped container: {e}");
 
     // stop: a process that exits on TERM is done at once, one that ignores it is killed after the grace.
-    let polite = guard.run_spec(&guard.spec(runtime, &["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"])).await;
+    let polite =
+        guard.run_spec(&guard.spec(runtime, &["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"])).await;
     bounded("stop", engine.stop(&polite, StopOptions { grace: Duration::from_secs(30) })).await.unwrap();
     assert_eq!(bounded("wait", engine.wait(&polite)).await.unwrap(), 0);
-    let stubborn = guard.run_spec(&guard.spec(runtime, &["sh", "-c", "trap '' TERM; while true; do sleep 1; done"])).await;
+    let stubborn =
+        guard.run_spec(&guard.spec(runtime, &["sh", "-c", "trap '' TERM; while true; do sleep 1; done"])).await;
     bounded("stop", engine.stop(&stubborn, StopOptions { grace: Duration::from_secs(1) })).await.unwrap();
     assert_eq!(bounded("wait", engine.wait(&stubborn)).await.unwrap(), 137);
 
@@ -119,7 +122,10 @@ async fn pods_dockershim_style(runtime: &str) {
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
     let mut bad_pod = pod.clone();
     bad_pod.name = "has_underscore".into();
-    assert_eq!(bounded("create_pod", engine.create_pod(&bad_pod)).await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        bounded("create_pod", engine.create_pod(&bad_pod)).await.unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
 
     bounded("remove_pod", engine.remove_pod(&sandbox)).await.unwrap();
     for id in [&sandbox, &app] {
@@ -141,8 +147,9 @@ async fn images_list_and_load() {
     let stream = futures_util::stream::iter([Ok(bytes::Bytes::from(retagged))]).boxed();
     let refs = bounded("load_image", engine.load_image(stream)).await.unwrap();
     let listed = bounded("list_images", engine.list_images()).await.unwrap();
-    let _ = bounded("rmi", docker.remove_image(&tag, None::<bollard::query_parameters::RemoveImageOptions>, None)).await;
-    assert_eq!(refs, [tag.clone()]);
+    let _ =
+        bounded("rmi", docker.remove_image(&tag, None::<bollard::query_parameters::RemoveImageOptions>, None)).await;
+    assert_eq!(refs, std::slice::from_ref(&tag));
     assert!(listed.iter().any(|i| i.tags.contains(&tag)));
 
     let garbage = futures_util::stream::iter([Ok(bytes::Bytes::from_static(b"not a tarball"))]).boxed();

@@ -174,7 +174,8 @@ impl ContainerEngine for PouchEngine {
             events: Support::Native,
             host_rootfs: Support::Native,
             proc_root: Support::Native,
-            nsenter: Support::Emulated,
+            // The namespace fast path is not built yet; claim it when it is.
+            nsenter: Support::Unsupported,
             lifecycle: Support::Native,
             images: Support::Native,
             // Pod identity is read from pouch's CRI labels, but pods cannot be made through this API.

@@ -17,13 +17,15 @@ use anyctr_core::{
 use sha2::{Digest, Sha256};
 
 fn containerd_socket() -> String {
-    let s = std::env::var("ANYCTR_CONTAINERD_SOCKET").unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into());
+    let s = std::env::var("ANYCTR_CONTAINERD_SOCKET")
+        .unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into());
     assert!(std::path::Path::new(&s).exists(), "{s} missing: engines not up — run `cargo xtask engines up`");
     s
 }
 
 async fn engine() -> Arc<dyn ContainerEngine> {
-    let state = std::env::var("ANYCTR_CONTAINERD_STATE_DIR").unwrap_or_else(|_| "/run/anyctr-engines/containerd".into());
+    let state =
+        std::env::var("ANYCTR_CONTAINERD_STATE_DIR").unwrap_or_else(|_| "/run/anyctr-engines/containerd".into());
     let address = EngineAddress::parse(&format!("rund://{}?state_dir={state}", containerd_socket())).unwrap();
     Arc::new(anyctr_engine_rund::connect(EngineConfig::new(address)).await.expect("connect rund"))
 }
@@ -82,7 +84,8 @@ fn sha256(bytes: &[u8]) -> String {
 async fn mixed_runc_and_rund_pods() {
     let engine = engine().await;
     assert_eq!(engine.name(), "rund");
-    let tag = format!("mixed-{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
+    let tag =
+        format!("mixed-{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
     let volume = tempfile::tempdir().unwrap();
     std::fs::write(volume.path().join("from-host.txt"), b"shared\n").unwrap();
     let mut pods = Pods { engine: engine.clone(), sandboxes: Vec::new() };
@@ -123,7 +126,8 @@ async fn mixed_runc_and_rund_pods() {
     engine.exec(&rund, ExecRequest::shell("echo private > /tmp/only-in-sandbox")).await.unwrap().check().unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let got = out_dir.path().join("only");
-    let report = copy_from_container(&*engine, &rund_d, "/tmp/only-in-sandbox", &got, &CopyOptions::default()).await.unwrap();
+    let report =
+        copy_from_container(&*engine, &rund_d, "/tmp/only-in-sandbox", &got, &CopyOptions::default()).await.unwrap();
     assert_eq!(report.strategy, CopyStrategy::TarOverExec, "{report:?}");
     assert_eq!(std::fs::read_to_string(&got).unwrap(), "private\n");
 

@@ -14,7 +14,11 @@ pub(super) fn trials() -> Vec<Trial> {
         Trial { name: "copy.to_file", requires: &["copy_to", "exec"], run: |c| Box::pin(to_file(c)) },
         Trial { name: "copy.to_directory", requires: &["copy_to", "exec"], run: |c| Box::pin(to_directory(c)) },
         Trial { name: "copy.from_file", requires: &["copy_from", "exec"], run: |c| Box::pin(from_file(c)) },
-        Trial { name: "copy.from_directory_with_symlink", requires: &["copy_from", "exec"], run: |c| Box::pin(from_directory(c)) },
+        Trial {
+            name: "copy.from_directory_with_symlink",
+            requires: &["copy_from", "exec"],
+            run: |c| Box::pin(from_directory(c)),
+        },
         Trial { name: "copy.missing_source", requires: &["copy_from"], run: |c| Box::pin(missing_source(c)) },
     ]
 }
@@ -41,7 +45,8 @@ async fn to_file(ctx: &TrialContext) -> TrialResult {
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o750)).map_err(|e| e.to_string())?;
     let dest = format!("/tmp/anyctr-copy-{}/deep/payload.bin", ctx.run_id);
     let d = detail(ctx).await?;
-    let report = copy_to_container(&*ctx.engine, &d, &src, &dest, &CopyOptions::default()).await.map_err(fail("copy_to"))?;
+    let report =
+        copy_to_container(&*ctx.engine, &d, &src, &dest, &CopyOptions::default()).await.map_err(fail("copy_to"))?;
     let out = sh(ctx, &format!("wc -c < {dest}; stat -c %a {dest}")).await?;
     let mut lines = out.lines().map(str::trim);
     ensure!(lines.next() == Some("300000"), "size in the container: {out:?}");
@@ -55,10 +60,12 @@ async fn to_directory(ctx: &TrialContext) -> TrialResult {
     std::fs::create_dir_all(tree.join("sub")).map_err(|e| e.to_string())?;
     std::fs::write(tree.join("a.txt"), b"alpha\n").map_err(|e| e.to_string())?;
     std::fs::write(tree.join("sub/run.sh"), b"#!/bin/sh\necho ran\n").map_err(|e| e.to_string())?;
-    std::fs::set_permissions(tree.join("sub/run.sh"), std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(tree.join("sub/run.sh"), std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| e.to_string())?;
     let dest = format!("/tmp/anyctr-dir-{}", ctx.run_id);
     let d = detail(ctx).await?;
-    let report = copy_to_container(&*ctx.engine, &d, &tree, &dest, &CopyOptions::default()).await.map_err(fail("copy_to"))?;
+    let report =
+        copy_to_container(&*ctx.engine, &d, &tree, &dest, &CopyOptions::default()).await.map_err(fail("copy_to"))?;
     let out = sh(ctx, &format!("cat {dest}/a.txt; {dest}/sub/run.sh")).await?;
     ensure!(out == "alpha\nran\n", "copied tree gave {out:?}");
     Ok(strategy(&report))
@@ -70,7 +77,8 @@ async fn from_file(ctx: &TrialContext) -> TrialResult {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let dest = dir.path().join("got.txt");
     let d = detail(ctx).await?;
-    let report = copy_from_container(&*ctx.engine, &d, &src, &dest, &CopyOptions::default()).await.map_err(fail("copy_from"))?;
+    let report =
+        copy_from_container(&*ctx.engine, &d, &src, &dest, &CopyOptions::default()).await.map_err(fail("copy_from"))?;
     let got = std::fs::read(&dest).map_err(|e| format!("reading the copy: {e}"))?;
     ensure!(got.len() == 200_000 && got.iter().all(|b| *b == b'x'), "copied {} bytes", got.len());
     let mode = std::fs::metadata(&dest).map_err(|e| e.to_string())?.permissions().mode() & 0o777;
@@ -84,7 +92,8 @@ async fn from_directory(ctx: &TrialContext) -> TrialResult {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let dest = dir.path().join("copy");
     let d = detail(ctx).await?;
-    let report = copy_from_container(&*ctx.engine, &d, &src, &dest, &CopyOptions::default()).await.map_err(fail("copy_from"))?;
+    let report =
+        copy_from_container(&*ctx.engine, &d, &src, &dest, &CopyOptions::default()).await.map_err(fail("copy_from"))?;
     ensure!(std::fs::read_to_string(dest.join("in/one")).ok().as_deref() == Some("one\n"), "in/one missing");
     let link = std::fs::read_link(dest.join("link")).map_err(|e| format!("link not kept as a symlink: {e}"))?;
     ensure!(link == Path::new("in/one"), "link points to {link:?}");

@@ -11,7 +11,11 @@ pub(super) fn trials() -> Vec<Trial> {
     vec![
         Trial { name: "host_path.mount", requires: &["inspect"], run: |c| Box::pin(mount(c)) },
         Trial { name: "host_path.rootfs", requires: &["inspect", "host_rootfs", "exec"], run: |c| Box::pin(rootfs(c)) },
-        Trial { name: "host_path.symlink_escape", requires: &["inspect", "host_rootfs", "exec"], run: |c| Box::pin(escape(c)) },
+        Trial {
+            name: "host_path.symlink_escape",
+            requires: &["inspect", "host_rootfs", "exec"],
+            run: |c| Box::pin(escape(c)),
+        },
         Trial { name: "host_path.sandbox_answer", requires: &["inspect"], run: |c| Box::pin(sandbox(c)) },
     ]
 }
@@ -22,7 +26,8 @@ async fn detail(ctx: &TrialContext) -> Result<ContainerDetail, String> {
 
 async fn mount(ctx: &TrialContext) -> TrialResult {
     let d = detail(ctx).await?;
-    let rw = host_path(&d, &format!("{}/hello.txt", Fixture::BIND_DEST), None).map_err(fail("host_path in the bind"))?;
+    let rw =
+        host_path(&d, &format!("{}/hello.txt", Fixture::BIND_DEST), None).map_err(fail("host_path in the bind"))?;
     ensure!(rw.path == ctx.fixture.bind_dir.join("hello.txt"), "bind answered {:?}", rw.path);
     ensure!(rw.writable, "the read-write bind answered read-only");
     ensure!(matches!(rw.source, HostPathSource::Mount { .. }), "source {:?}", rw.source);
@@ -34,7 +39,11 @@ async fn mount(ctx: &TrialContext) -> TrialResult {
 async fn rootfs(ctx: &TrialContext) -> TrialResult {
     let d = detail(ctx).await?;
     let marker = format!("/tmp/anyctr-hp-{}", ctx.run_id);
-    let r = ctx.engine.exec(&ctx.fixture.id, ExecRequest::shell(format!("echo here > {marker}"))).await.map_err(fail("exec"))?;
+    let r = ctx
+        .engine
+        .exec(&ctx.fixture.id, ExecRequest::shell(format!("echo here > {marker}")))
+        .await
+        .map_err(fail("exec"))?;
     ensure!(r.exit_code == 0, "writing the marker failed");
     let hp = host_path(&d, &marker, None).map_err(fail("host_path of a rootfs file"))?;
     let got = std::fs::read_to_string(&hp.path).map_err(|e| format!("reading {:?} on the host: {e}", hp.path))?;
@@ -45,11 +54,14 @@ async fn rootfs(ctx: &TrialContext) -> TrialResult {
 async fn escape(ctx: &TrialContext) -> TrialResult {
     let d = detail(ctx).await?;
     let base = format!("/tmp/anyctr-esc-{}", ctx.run_id);
-    let script = format!("mkdir -p {base} && ln -s / {base}/root && ln -s ../../../../../etc {base}/up && ln -s {base}/loop {base}/loop");
+    let script = format!(
+        "mkdir -p {base} && ln -s / {base}/root && ln -s ../../../../../etc {base}/up && ln -s {base}/loop {base}/loop"
+    );
     let r = ctx.engine.exec(&ctx.fixture.id, ExecRequest::shell(script)).await.map_err(fail("exec"))?;
     ensure!(r.exit_code == 0, "making the links failed: {}", r.stderr_lossy());
     let root = host_path(&d, "/", None).map_err(fail("host_path of /"))?.path;
-    for probe in [format!("{base}/root/etc/passwd"), format!("{base}/up/passwd"), "/../../../../etc/passwd".to_owned()] {
+    for probe in [format!("{base}/root/etc/passwd"), format!("{base}/up/passwd"), "/../../../../etc/passwd".to_owned()]
+    {
         let hp = host_path(&d, &probe, None).map_err(fail(&probe))?;
         ensure!(hp.path.starts_with(&root), "{probe} escaped to {:?} (root {root:?})", hp.path);
         // It names the container's /etc/passwd, not the host's.
@@ -57,7 +69,9 @@ async fn escape(ctx: &TrialContext) -> TrialResult {
     }
     match host_path(&d, &format!("{base}/loop/x"), None) {
         Ok(hp) => ensure!(hp.path.starts_with(&root), "a link loop escaped to {:?}", hp.path),
-        Err(e) => ensure!(e.kind() == ErrorKind::InvalidArgument || e.kind() == ErrorKind::NotFound, "a link loop gave {e}"),
+        Err(e) => {
+            ensure!(e.kind() == ErrorKind::InvalidArgument || e.kind() == ErrorKind::NotFound, "a link loop gave {e}")
+        }
     }
     Ok(format!("stayed under {}", root.display()))
 }
@@ -69,7 +83,9 @@ async fn sandbox(ctx: &TrialContext) -> TrialResult {
     }
     match host_path(&d, "/etc/passwd", None) {
         Err(e) if e.kind() == ErrorKind::Unsupported => {}
-        other => return Err(format!("a sandboxed rootfs path answered {other:?}, want Unsupported (not host-visible)")),
+        other => {
+            return Err(format!("a sandboxed rootfs path answered {other:?}, want Unsupported (not host-visible)"));
+        }
     }
     let shared = host_path(&d, &format!("{}/hello.txt", Fixture::BIND_DEST), None).map_err(fail("shared volume"))?;
     ensure!(Path::new(&shared.path).exists(), "the shared volume answer {:?} does not exist", shared.path);

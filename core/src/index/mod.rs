@@ -108,7 +108,12 @@ impl ContainerIndex {
     /// Waits until the container's entry was confirmed with the engine at or after `instant`,
     /// asking for a re-inspect if needed. `NotFound` if the engine says it does not exist,
     /// `Timeout` after `timeout`.
-    pub async fn get_newer_than(&self, container: &str, instant: Instant, timeout: Duration) -> Result<Arc<ContainerDetail>> {
+    pub async fn get_newer_than(
+        &self,
+        container: &str,
+        instant: Instant,
+        timeout: Duration,
+    ) -> Result<Arc<ContainerDetail>> {
         let mut rx = self.snapshots.clone();
         let wait = async {
             let mut asked = false;

@@ -25,7 +25,11 @@ pub(crate) struct Worker {
 
 /// One list plus bounded-concurrency inspects. A container removed between list and inspect is
 /// skipped; any other inspect failure fails the build (a partial index would look authoritative).
-pub(crate) async fn full_build(engine: &DynEngine, options: &IndexOptions, generation: Option<u64>) -> Result<Snapshot> {
+pub(crate) async fn full_build(
+    engine: &DynEngine,
+    options: &IndexOptions,
+    generation: Option<u64>,
+) -> Result<Snapshot> {
     let list = tokio::time::timeout(options.call_timeout, engine.list(&options.list))
         .await
         .map_err(|_| crate::Error::timeout("list", options.call_timeout))??;
