@@ -146,7 +146,8 @@ pub fn detail(facts: &ContainerFacts, rootfs: &Path, rootfs_exists: bool) -> Con
     let log_path = p.container_meta.as_ref().map(|m| m.log_path.clone()).filter(|l| !l.is_empty()).map(PathBuf::from);
     ContainerDetail {
         id: facts.record.id.clone(),
-        name: names(&p).into_iter().next().unwrap_or_default(),
+        // A container without CRI metadata (docker's, ctr's) has no name but its id.
+        name: names(&p).into_iter().next().unwrap_or_else(|| facts.record.id.clone()),
         image: normalize_image_ref(&facts.record.image),
         env: string_list(p.spec.pointer("/process/env")),
         hostname: p.spec.get("hostname").and_then(Value::as_str).filter(|h| !h.is_empty()).map(str::to_owned),

@@ -208,8 +208,21 @@ impl ContainerdEngine {
             let req = StopContainerRequest { container_id: facts.record.id.clone(), timeout: 0 };
             c.call("remove", c.cri().stop_container(c.request(None, req))).await?;
         }
-        let req = RemoveContainerRequest { container_id: facts.record.id.clone() };
-        c.call("remove", c.cri().remove_container(c.request(None, req))).await?;
+        // CRI handles a task's exit asynchronously: until it has, it refuses the removal with
+        // "still running" even after StopContainer. Retry for a bounded while.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let req = RemoveContainerRequest { container_id: facts.record.id.clone() };
+            match c.call("remove", c.cri().remove_container(c.request(None, req))).await {
+                Err(e) if e.message().contains("still running") && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            };
+        }
         if let Some(pod) = facts.record.labels.get(AUTO_POD_LABEL) {
             match self.cri_remove_pod(&format!("{}/{pod}", facts.namespace)).await {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
@@ -233,15 +246,28 @@ impl ContainerdEngine {
         let c = &self.client;
         let req = WaitRequest { container_id: facts.record.id.clone(), exec_id: String::new() };
         let req = c.unbounded_request(Some(&facts.namespace), req);
-        match c.tasks().wait(req).await {
-            Ok(resp) => Ok(i64::from(resp.into_inner().exit_status)),
+        let exact = format!("{}/{}", facts.namespace, facts.record.id);
+        let code = match c.tasks().wait(req).await {
+            Ok(resp) => i64::from(resp.into_inner().exit_status),
             // CRI deletes a task right after its exit: ask CRI for the code then.
             Err(status) if status.code() == tonic::Code::NotFound => {
-                let again = self.facts(self.locate(&format!("{}/{}", facts.namespace, facts.record.id)).await?).await?;
-                again.state().exit_code.ok_or_else(|| crate::client::status_error(status, c.engine(), "wait"))
+                let again = self.facts(self.locate(&exact).await?).await?;
+                again.state().exit_code.ok_or_else(|| crate::client::status_error(status, c.engine(), "wait"))?
             }
-            Err(status) => Err(crate::client::status_error(status, c.engine(), "wait")),
+            Err(status) => return Err(crate::client::status_error(status, c.engine(), "wait")),
+        };
+        // CRI learns of the exit asynchronously; until it has, inspect would still say running and
+        // CRI would refuse to remove the container. A wait returns once every view agrees.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tokio::time::Instant::now() < deadline {
+            match self.facts(self.locate(&exact).await?).await {
+                Ok(f) if f.state().status.is_running() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                }
+                _ => break,
+            }
         }
+        Ok(code)
     }
 }
 

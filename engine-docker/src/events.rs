@@ -1,5 +1,7 @@
 //! A normalized container event stream that survives a dropped connection.
 //!
+//! The stream starts at the `events()` call (or `options.since`): the first connection already asks
+//! for `since=<that time>`, as bollard only connects when the stream is first polled.
 //! When the connection ends (dockerd restarted, a proxy dropped it, the socket broke) the stream
 //! reconnects with `since=<time of the last event delivered>`, so events that happened while it was
 //! down are replayed from dockerd's event log (which keeps the last 256 events: a longer gap loses
@@ -29,9 +31,6 @@ pub(crate) fn events(client: Client, options: EventOptions) -> EventStream {
     let start = options.since.and_then(|t| t.timestamp_nanos_opt()).unwrap_or_else(now_nanos);
     let state = State {
         client,
-        // The request goes out only when the stream is first polled; asking from the call's time
-        // keeps events between `events()` and that first poll (a container started meanwhile).
-        replay_first: true,
         cursor: Cursor { last_nanos: start, seen_at_last: HashSet::new() },
         current: None,
         failures: 0,
@@ -42,8 +41,6 @@ pub(crate) fn events(client: Client, options: EventOptions) -> EventStream {
 
 struct State {
     client: Client,
-    /// Whether the first connection already asks for history (`options.since`).
-    replay_first: bool,
     cursor: Cursor,
     current: Option<(BoxStream<'static, Result<EventMessage, bollard::errors::Error>>, Instant)>,
     failures: u32,
@@ -59,8 +56,9 @@ async fn next(mut st: State) -> Option<(anyctr_core::Result<anyctr_core::model::
             if st.failures > 0 {
                 tokio::time::sleep(backoff(st.failures)).await;
             }
-            let since = (st.replay_first || st.failures > 0).then(|| since_param(st.cursor.last_nanos));
-            st.current = Some((open(&st.client, since), Instant::now()));
+            // Always from the cursor: bollard sends the request on the first poll, and events between
+            // the `events()` call and that poll must not be lost.
+            st.current = Some((open(&st.client, &since_param(st.cursor.last_nanos)), Instant::now()));
         }
         let (stream, opened) = st.current.as_mut()?;
         match stream.next().await {
@@ -97,13 +95,10 @@ async fn next(mut st: State) -> Option<(anyctr_core::Result<anyctr_core::model::
     }
 }
 
-fn open(client: &Client, since: Option<String>) -> BoxStream<'static, Result<EventMessage, bollard::errors::Error>> {
+fn open(client: &Client, since: &str) -> BoxStream<'static, Result<EventMessage, bollard::errors::Error>> {
     let filters: HashMap<&str, Vec<&str>> = HashMap::from([("type", vec!["container"])]);
-    let mut builder = EventsOptionsBuilder::default().filters(&filters);
-    if let Some(since) = &since {
-        builder = builder.since(since);
-    }
-    client.docker.events(Some(builder.build())).boxed()
+    let options = EventsOptionsBuilder::default().filters(&filters).since(since).build();
+    client.docker.events(Some(options)).boxed()
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -131,7 +126,7 @@ impl Cursor {
     /// Whether `msg` is new; records it.
     pub fn admit(&mut self, msg: &EventMessage) -> bool {
         let t = msg.time_nano.or_else(|| msg.time.map(|s| s * 1_000_000_000)).unwrap_or(0);
-        let key = serde_json::to_string(msg).unwrap_or_default();
+        let key = event_key(msg);
         if t < self.last_nanos {
             return false;
         }
@@ -141,6 +136,17 @@ impl Cursor {
         }
         self.seen_at_last.insert(key)
     }
+}
+
+/// Identifies an event across connections. Built from sorted attributes: bollard keeps them in a
+/// `HashMap`, whose order differs between two decodings of the same event.
+fn event_key(msg: &EventMessage) -> String {
+    let actor = msg.actor.as_ref();
+    let attributes: std::collections::BTreeMap<_, _> =
+        actor.and_then(|a| a.attributes.as_ref()).map(|a| a.iter().collect()).unwrap_or_default();
+    let id = actor.and_then(|a| a.id.as_deref()).unwrap_or_default();
+    let action = msg.action.as_deref().unwrap_or_default();
+    format!("{id}\0{action}\0{:?}\0{attributes:?}", msg.time_nano)
 }
 
 #[cfg(test)]
@@ -164,6 +170,18 @@ mod tests {
         assert!(!c.admit(&msg("die", "a", 150)));
         assert!(c.admit(&msg("destroy", "a", 151)));
         assert!(!c.admit(&msg("start", "a", 100)));
+    }
+
+    #[test]
+    fn the_same_event_decoded_twice_has_one_key() {
+        let json = serde_json::json!({"Type": "container", "Action": "create", "Actor": {"ID": "a",
+            "Attributes": {"a": "1", "b": "2", "c": "3", "d": "4", "e": "5", "f": "6", "g": "7"}}, "timeNano": 9});
+        let keys: HashSet<String> =
+            (0..20).map(|_| event_key(&serde_json::from_value(json.clone()).unwrap())).collect();
+        assert_eq!(keys.len(), 1);
+        let mut c = Cursor { last_nanos: 0, seen_at_last: HashSet::new() };
+        assert!(c.admit(&serde_json::from_value(json.clone()).unwrap()));
+        assert!(!c.admit(&serde_json::from_value(json).unwrap()));
     }
 
     #[test]

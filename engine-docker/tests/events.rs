@@ -15,8 +15,12 @@ per_runtime!(container_and_exec_events_are_normalized);
 /// Events for `id` until `until` matches one (bounded).
 async fn collect_until(stream: &mut EventStream, id: &str, until: impl Fn(&Event) -> bool) -> Vec<Event> {
     let mut seen = Vec::new();
+    // Other people's events keep the stream busy: bound the whole search, not each event.
+    let deadline = tokio::time::Instant::now() + BOUND;
     loop {
-        let e = bounded("next event", stream.next()).await.expect("stream ended").expect("event");
+        let next = tokio::time::timeout_at(deadline, stream.next()).await;
+        let e = next.unwrap_or_else(|_| panic!("no matching event for {id} within {BOUND:?}; seen {seen:?}"));
+        let e = e.expect("stream ended").expect("event");
         if e.container_id == id {
             let done = until(&e);
             seen.push(e);
@@ -133,8 +137,11 @@ async fn stream_survives_a_dropped_connection_without_duplicates() {
         (second.clone(), EventKind::Start),
         (first.clone(), EventKind::Start),
     ];
+    let deadline = tokio::time::Instant::now() + BOUND;
     while !want.is_empty() {
-        let e = bounded("next event", stream.next()).await.expect("stream ended").expect("event");
+        let next = tokio::time::timeout_at(deadline, stream.next()).await;
+        let e =
+            next.unwrap_or_else(|_| panic!("missing {want:?}; got {after:?}")).expect("stream ended").expect("event");
         if e.container_id == first || e.container_id == second {
             want.retain(|(id, k)| !(id == &e.container_id && k == &e.kind));
             after.push(e);

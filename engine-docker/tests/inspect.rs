@@ -17,6 +17,7 @@ async fn inspect_normalizes_a_running_container(runtime: &str) {
     let bind = tempfile::tempdir().unwrap();
     std::fs::write(bind.path().join("f"), "x").unwrap();
     let volume = unique("anyctr-vol");
+    guard.volumes.lock().unwrap().push(volume.clone());
     let mut spec = guard.spec(runtime, &["sleep", "3600"]);
     spec.env.push("APP=demo".into());
     spec.hostname = Some("anyctr-host".into());
@@ -88,16 +89,6 @@ async fn inspect_normalizes_a_running_container(runtime: &str) {
     assert_eq!(d.state.pid, None);
     let stopped_view = if runtime == "runc" { RootfsView::NotReported } else { RootfsView::NotHostVisible };
     assert_eq!(d.rootfs, stopped_view, "no live merged dir once stopped");
-    drop(guard);
-    remove_volume(&volume).await;
-}
-
-async fn remove_volume(name: &str) {
-    // The engine API has no volume call; the test cleans its volume up over the socket directly.
-    let docker = bollard::Docker::connect_with_unix(&socket(), 60, bollard::API_DEFAULT_VERSION).unwrap();
-    let _ =
-        tokio::time::timeout(BOUND, docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>))
-            .await;
 }
 
 async fn list_filters_by_state_and_label(runtime: &str) {

@@ -58,7 +58,7 @@ impl Steps {
 /// Exactly what CI runs, in order, stopping at the first failure. The engines come down
 /// at the end (also after a failure) only if this run brought them up.
 pub fn ci(layout: &Layout) -> Result<(), String> {
-    let mut steps = Steps { total: 7, done: 0, start: Instant::now() };
+    let mut steps = Steps { total: 8, done: 0, start: Instant::now() };
     steps.run("prerequisites: protoc, rustfmt, clippy", || prerequisites(layout))?;
     steps.run("cargo fmt --all -- --check", || {
         cmd::run_ok(cargo().args(["fmt", "--all", "--", "--check"]), FMT_LIMIT)

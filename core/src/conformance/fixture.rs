@@ -28,6 +28,9 @@ pub struct Expectations {
     pub log_format: Option<LogFormat>,
     /// Whether the fixture was created in a pod, so pod identity must be reported.
     pub pod: bool,
+    /// Labels and the image set at creation are not visible through this engine (dockerd passes
+    /// neither on to containerd), so those checks do not apply.
+    pub labels_hidden: bool,
 }
 
 /// The main fixture container, as created.
@@ -76,6 +79,9 @@ pub struct FixtureSetup {
     pub name: String,
     pub engine: DynEngine,
     pub factory: Arc<dyn FixtureFactory>,
+    /// Trials (by name prefix) that do not apply to this setup, with the reason; they are
+    /// reported as skipped.
+    pub not_applicable: Vec<(&'static str, String)>,
 }
 
 /// Fixtures made through the engine's own lifecycle calls.

@@ -143,6 +143,12 @@ pub async fn run_setup(
         if !claimed {
             continue;
         }
+        if let Some((_, why)) = setup.not_applicable.iter().find(|(prefix, _)| trial.name.starts_with(prefix)) {
+            let r = TrialReport::new(trial.name, Outcome::Skipped, format!("not applicable: {why}"), 0);
+            progress(&r);
+            report.push(r);
+            continue;
+        }
         let r = run_trial(trial.name, (trial.run)(&ctx)).await;
         progress(&r);
         report.push(r);

@@ -50,11 +50,13 @@ pub async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -
 pub struct Guard {
     pub label: String,
     pub engine: Arc<DockerEngine>,
+    /// Named volumes to remove after the containers.
+    pub volumes: std::sync::Mutex<Vec<String>>,
 }
 
 impl Guard {
     pub fn new(engine: &Arc<DockerEngine>, test: &str) -> Guard {
-        Guard { label: unique(test), engine: engine.clone() }
+        Guard { label: unique(test), engine: engine.clone(), volumes: Default::default() }
     }
 
     pub fn label_filter(&self) -> ListOptions {
@@ -87,6 +89,7 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         let label = self.label.clone();
+        let volumes = std::mem::take(&mut *self.volumes.lock().unwrap_or_else(|p| p.into_inner()));
         // The test's runtime may be gone or panicking: clean up on a runtime of our own.
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -100,6 +103,13 @@ impl Drop for Guard {
                 if let Ok(Ok(list)) = tokio::time::timeout(BOUND, engine.list(&filter)).await {
                     for c in list {
                         let _ = tokio::time::timeout(BOUND, engine.remove(&c.id, true)).await;
+                    }
+                }
+                // The engine API has no volume call: remove test volumes over the socket directly.
+                if let Ok(docker) = bollard::Docker::connect_with_unix(&socket(), 60, bollard::API_DEFAULT_VERSION) {
+                    for v in volumes {
+                        let options = None::<bollard::query_parameters::RemoveVolumeOptions>;
+                        let _ = tokio::time::timeout(BOUND, docker.remove_volume(&v, options)).await;
                     }
                 }
             });
