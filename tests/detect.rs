@@ -157,7 +157,7 @@ fn run_child(mode: &str, envs: &[(&str, String)], as_nobody: bool) -> String {
     assert!(out.status.success(), "child {mode} failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     stdout
         .lines()
-        .find_map(|l| l.strip_prefix("CHILD-RESULT: "))
+        .find_map(|l| l.split_once("CHILD-RESULT: ").map(|(_, result)| result))
         .unwrap_or_else(|| panic!("no result in {stdout}"))
         .to_owned()
 }

@@ -206,7 +206,12 @@ fn state(task: Option<&Process>, cri: Option<&CriState>) -> ContainerState {
     }
     match cri {
         Some(c) => ContainerState {
-            status: ContainerStatus::parse(c.state),
+            status: match ContainerStatus::parse(c.state) {
+                // Running needs a live task. With the task gone the container has exited and CRI
+                // has not processed the exit yet (it learns of it asynchronously).
+                s if s.is_running() => ContainerStatus::Exited,
+                s => s,
+            },
             pid: None,
             exit_code: c.exit_code,
             started_at: nanos(c.started_at_ns),

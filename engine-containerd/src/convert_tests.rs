@@ -163,7 +163,7 @@ fn docker_container_in_moby() {
     assert_eq!(d.runtime, RuntimeClass::Runc);
     assert_eq!(d.raw["runtime"]["binary_name"], "runc");
     assert_eq!(d.rootfs, RootfsView::Merged(path));
-    assert_eq!(d.name, "");
+    assert_eq!(d.name, d.id, "a container without CRI metadata is named by its id");
     assert_eq!(d.image, "");
     assert_eq!(d.hostname.as_deref(), Some(&d.id[..12]));
     // docker's bridge network: a namespace without a path, so the task's own netns

@@ -261,7 +261,7 @@ impl ContainerdEngine {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while tokio::time::Instant::now() < deadline {
             match self.facts(self.locate(&exact).await?).await {
-                Ok(f) if f.state().status.is_running() => {
+                Ok(f) if f.state().status.is_running() || f.state().exit_code.is_none() => {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await
                 }
                 _ => break,

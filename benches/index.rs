@@ -1,0 +1,204 @@
+//! The live container index on docker:
+//!
+//! 1. Latency from a container's start to its appearance, running, in a `ContainerIndex` (fed by
+//!    docker's events), over 50 starts: p50 and p99, measured from docker's `State.StartedAt` and
+//!    from the start call's return. Target: p99 under 100 ms.
+//! 2. Memory per 1,000 indexed containers: an index built through the public API
+//!    (`ContainerIndex::start`) over an in-memory engine that answers 1,000 copies of a real
+//!    docker inspect (unique ids and names; `raw` kept, as the docker engine keeps it), measured
+//!    as the VmRSS growth of a fresh child process. Printed per container, with and without `raw`.
+//!
+//! Targets are reported, not asserted. Containers are removed at the end, also on panic.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyctr::index::{ContainerIndex, IndexOptions};
+use anyctr::{
+    Capabilities, ContainerDetail, ContainerEngine, ContainerSummary, EngineInfo, Error, ListOptions, Result, Support,
+};
+use common::{Guard, ms};
+
+const STARTS: usize = 50;
+const INDEXED: usize = 1000;
+/// Set in the child that measures memory: `raw` or `bare` (raw JSON dropped).
+const MEMORY_CHILD: &str = "ANYCTR_BENCH_INDEX_MEMORY";
+/// The container whose inspect the child copies.
+const TEMPLATE_ID: &str = "ANYCTR_BENCH_INDEX_TEMPLATE";
+
+fn main() {
+    if let Ok(mode) = std::env::var(MEMORY_CHILD) {
+        memory_child(&mode, &std::env::var(TEMPLATE_ID).expect("template container id"));
+        return;
+    }
+    let rt = common::runtime();
+    let engine = rt.block_on(common::docker());
+    let guard = Guard::new(&engine, "index");
+    rt.block_on(start_latency(&engine, &guard));
+    let template = rt.block_on(guard.sleeper("runc"));
+    for mode in ["raw", "bare"] {
+        let status = Command::new(std::env::current_exe().expect("this binary"))
+            .env(MEMORY_CHILD, mode)
+            .env(TEMPLATE_ID, &template)
+            .status()
+            .expect("run the memory child");
+        assert!(status.success(), "the memory child ({mode}) failed: {status}");
+    }
+    drop(guard);
+}
+
+fn unix_micros_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+async fn start_latency(engine: &anyctr::Engine, guard: &Guard) {
+    let options = IndexOptions { list: guard.filter(), ..Default::default() };
+    let index = common::bounded("index start", engine.index(options)).await.expect("index");
+    let mut from_started_at = Vec::new();
+    let mut from_start_return = Vec::new();
+    let mut from_start_call = Vec::new();
+    for _ in 0..STARTS {
+        let id = common::bounded("create", engine.create(&guard.sleeper_spec("runc"))).await.expect("create");
+        let mut snapshots = index.watch();
+        let called = Instant::now();
+        common::bounded("start", engine.start(&id)).await.expect("start");
+        let returned = Instant::now();
+        let seen = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let snapshot = snapshots.borrow_and_update().clone();
+                if let Some(d) = snapshot.container(&id).filter(|d| d.state.status.is_running()) {
+                    return (Instant::now(), unix_micros_now(), d.state.started_at);
+                }
+                snapshots.changed().await.expect("the index stopped");
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("container {id} did not appear running in the index within 30 s"));
+        let (at, wall_micros, started_at) = seen;
+        from_start_call.push(at - called);
+        from_start_return.push(at.saturating_duration_since(returned));
+        let started = started_at.expect("docker reports StartedAt").timestamp_micros();
+        from_started_at.push(Duration::from_micros(u64::try_from(wall_micros - started).unwrap_or(0)));
+    }
+    index.shutdown().await;
+    let p = |v: &mut Vec<Duration>, q: f64| {
+        v.sort();
+        v[((q / 100.0) * (v.len() - 1) as f64).round() as usize]
+    };
+    let p99 = p(&mut from_started_at, 99.0);
+    let verdict = if p99 < Duration::from_millis(100) { "met" } else { "NOT met" };
+    println!(
+        "SUMMARY index start->running on docker, {STARTS} starts: from State.StartedAt p50 {} p99 {} \
+         (target p99 < 100 ms): {verdict}; from the start call's return p50 {} p99 {}; \
+         from the start call p50 {} p99 {}",
+        ms(p(&mut from_started_at, 50.0)),
+        ms(p99),
+        ms(p(&mut from_start_return, 50.0)),
+        ms(p(&mut from_start_return, 99.0)),
+        ms(p(&mut from_start_call, 50.0)),
+        ms(p(&mut from_start_call, 99.0)),
+    );
+}
+
+/// An engine that lists `count` containers and answers each inspect with a copy of `template`
+/// under the container's own id and name: what the index holds, without a daemon's noise.
+struct CopiesEngine {
+    template: Arc<ContainerDetail>,
+    count: usize,
+}
+
+fn synthetic_id(i: usize) -> String {
+    format!("{i:064x}")
+}
+
+#[async_trait::async_trait]
+impl ContainerEngine for CopiesEngine {
+    fn name(&self) -> &str {
+        "copies"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { inspect: Support::Native, ..Default::default() }
+    }
+
+    async fn identify(&self) -> Result<EngineInfo> {
+        Ok(EngineInfo {
+            engine: "copies".into(),
+            product: "in-memory copies of one docker inspect".into(),
+            version: "0".into(),
+            api_version: None,
+            runtimes: Vec::new(),
+        })
+    }
+
+    async fn list(&self, _: &ListOptions) -> Result<Vec<ContainerSummary>> {
+        Ok((0..self.count)
+            .map(|i| ContainerSummary {
+                id: synthetic_id(i),
+                names: vec![format!("c{i}")],
+                image: self.template.image.clone(),
+                labels: self.template.labels.clone(),
+                status: self.template.state.status.clone(),
+                created: self.template.created,
+                namespace: None,
+                runtime: Some(self.template.runtime.clone()),
+            })
+            .collect())
+    }
+
+    async fn inspect(&self, container: &str) -> Result<ContainerDetail> {
+        let i = usize::from_str_radix(container, 16).map_err(|_| Error::not_found(container.to_owned()))?;
+        let mut d = (*self.template).clone();
+        d.id = synthetic_id(i);
+        d.name = format!("c{i}");
+        Ok(d)
+    }
+}
+
+fn vm_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+    line.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).expect("kB") * 1024
+}
+
+/// Runs in a fresh process, so the growth is the index's and not memory freed earlier.
+fn memory_child(mode: &str, template_id: &str) {
+    let rt = common::runtime();
+    rt.block_on(async {
+        let engine = common::docker().await;
+        let mut template = engine.inspect(template_id).await.expect("inspect the template container");
+        let raw_len = serde_json::to_vec(&template.raw).map(|v| v.len()).unwrap_or(0);
+        if mode == "bare" {
+            template.raw = serde_json::Value::Null;
+        }
+        let template = Arc::new(template);
+        let options = || IndexOptions { resync_interval: Duration::from_secs(3600), ..Default::default() };
+        // Warm-up: the runtime, the index's channels and the allocator's arenas exist before the
+        // baseline.
+        let small = Arc::new(CopiesEngine { template: template.clone(), count: 10 });
+        ContainerIndex::start(small, options()).await.expect("warm-up index").shutdown().await;
+
+        let before = vm_rss();
+        let engine = Arc::new(CopiesEngine { template, count: INDEXED });
+        let index = ContainerIndex::start(engine, options()).await.expect("index of 1,000");
+        let snapshot = index.snapshot();
+        assert_eq!(snapshot.container_count(), INDEXED);
+        let after = vm_rss();
+        let per = after.saturating_sub(before) / INDEXED as u64;
+        let what = if mode == "raw" {
+            format!("with raw inspect JSON ({raw_len} bytes serialized)")
+        } else {
+            "without raw JSON".to_owned()
+        };
+        println!(
+            "SUMMARY index memory, {INDEXED} containers {what}: VmRSS {:.1} MiB -> {:.1} MiB = {per} bytes per container",
+            before as f64 / (1 << 20) as f64,
+            after as f64 / (1 << 20) as f64,
+        );
+        drop(snapshot);
+        index.shutdown().await;
+    });
+}
