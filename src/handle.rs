@@ -6,7 +6,9 @@ use std::path::Path;
 use anyctr_core::copy::{CopyOptions, CopyReport, copy_from_container, copy_to_container};
 use anyctr_core::host_path::{HostPath, host_path};
 use anyctr_core::index::{ContainerIndex, IndexOptions};
-use anyctr_core::{ContainerEngine, DynEngine, EngineConfig, EngineInfo, Result};
+use anyctr_core::model::{ExecRequest, ExecResult};
+use anyctr_core::nsenter::exec_in_namespaces;
+use anyctr_core::{ContainerEngine, DynEngine, EngineConfig, EngineInfo, Error, Result};
 
 /// A connected engine, with the reason it was chosen.
 ///
@@ -50,6 +52,24 @@ impl Engine {
         let detail = self.inner.inspect(container).await?;
         host_path(&detail, path, self.config.host_root.as_deref())
             .map_err(|e| e.in_context(self.inner.name(), "host_path").with_container(container))
+    }
+
+    /// Runs `request` through the namespace fast path: entering the container init's namespaces and
+    /// cgroups from this host instead of asking the engine (milliseconds instead of a daemon round
+    /// trip). Needs root, a runc-class container and an engine whose pids are host pids (it claims
+    /// `nsenter`); a sandboxed runtime answers `Unsupported` ("not host-visible"): use
+    /// [`exec`](ContainerEngine::exec) there. The container is inspected first, so the pid is
+    /// fresh. See [`anyctr_core::nsenter`] for what is and is not applied.
+    pub async fn exec_fast(&self, container: &str, request: ExecRequest) -> Result<ExecResult> {
+        let detail = self.inner.inspect(container).await?;
+        // A sandboxed runtime gets the core's "not host-visible" answer; an engine that does not
+        // claim the fast path (its pids may not be this host's) is refused before any pid is used.
+        if !detail.runtime.is_sandboxed() && !self.inner.capabilities().nsenter.is_supported() {
+            return Err(Error::unsupported(self.inner.name(), "exec_fast").with_container(container));
+        }
+        exec_in_namespaces(&detail, request, self.config.host_root.as_deref())
+            .await
+            .map_err(|e| e.in_context(self.inner.name(), "exec_fast"))
     }
 
     /// Copies a local file or directory into the container (to `container_dest`, the path the copy

@@ -97,15 +97,14 @@ async fn session(
     let mut events = client.events();
     let request = client.unbounded_request(None, SubscribeRequest { filters: filters() });
     let mut subscribe = tokio::spawn(async move { events.subscribe(request).await });
-    // Publish markers until the subscription answers: a marker may go out before it exists.
+    let publish_marker = || publish_marker(client, marker_ns, &marker);
+    // Publish markers until the subscription answers. Any event may be the first to reach it
+    // (another client's, under load), and a marker sent before it existed is lost: so markers
+    // keep going out below until our own comes back.
     let mut stream = None;
     let deadline = tokio::time::Instant::now() + client.call_timeout();
     while stream.is_none() {
-        let publish = PublishRequest {
-            topic: SYNC_TOPIC.into(),
-            event: Some(Any { type_url: "anyctr.io/sync".into(), value: marker.clone().into_bytes() }),
-        };
-        client.call("events", client.events().publish(client.request(Some(marker_ns), publish))).await?;
+        publish_marker().await?;
         match tokio::time::timeout(Duration::from_millis(200), &mut subscribe).await {
             Ok(Ok(Ok(resp))) => stream = Some(resp.into_inner()),
             Ok(Ok(Err(status))) => return Err(status_error(status, client.engine(), "events")),
@@ -119,8 +118,23 @@ async fn session(
     }
     let mut stream = stream.expect("set above");
     let mut synced = false;
+    let mut republish = tokio::time::interval(Duration::from_millis(200));
     loop {
-        let envelope = match stream.message().await {
+        let message = if synced {
+            stream.message().await
+        } else {
+            tokio::select! {
+                m = stream.message() => m,
+                _ = republish.tick() => {
+                    if tokio::time::Instant::now() > deadline {
+                        return Err(Error::timeout("events", client.call_timeout()).with_engine(client.engine()));
+                    }
+                    publish_marker().await?;
+                    continue;
+                }
+            }
+        };
+        let envelope = match message {
             Ok(Some(env)) => env,
             Ok(None) | Err(_) => return Ok(()),
         };
@@ -151,6 +165,16 @@ async fn session(
             return Ok(());
         }
     }
+}
+
+/// Publishes this session's marker event.
+async fn publish_marker(client: &Client, namespace: &str, marker: &str) -> Result<()> {
+    let publish = PublishRequest {
+        topic: SYNC_TOPIC.into(),
+        event: Some(Any { type_url: "anyctr.io/sync".into(), value: marker.as_bytes().to_vec() }),
+    };
+    client.call("events", client.events().publish(client.request(Some(namespace), publish))).await?;
+    Ok(())
 }
 
 fn resync_event() -> Event {

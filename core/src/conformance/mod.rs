@@ -19,6 +19,7 @@ mod trials_exec;
 mod trials_host_path;
 mod trials_inspect;
 mod trials_lifecycle;
+mod trials_nsenter;
 
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,7 @@ pub fn all_trials() -> Vec<Trial> {
     let mut all = Vec::new();
     all.extend(trials_inspect::trials());
     all.extend(trials_exec::trials());
+    all.extend(trials_nsenter::trials());
     all.extend(trials_copy::trials());
     all.extend(trials_host_path::trials());
     all.extend(trials_events::trials());

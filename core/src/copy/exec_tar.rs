@@ -9,7 +9,6 @@ use std::pin::pin;
 use tokio::io::AsyncWriteExt;
 
 use super::bridge::{ChannelWriter, StreamUnpacker};
-use super::native::join_container;
 use super::paths::{self, ContainerTarget};
 use super::{Attempt, CopyOptions, Done, Step, Verification, expected_from_local, verify};
 use crate::buffered_exec::BoundedBuffer;
@@ -75,22 +74,7 @@ pub(super) async fn copy_to(
     let code = session.wait().await?;
     let (manifest, stats) = packed?;
     check_exit(code, &stderr, "tar -x")?;
-    let verification = if !options.verify {
-        Verification::Skipped("verification disabled".into())
-    } else if !caps.exec.is_supported() {
-        Verification::Skipped("the engine has no buffered exec for this container".into())
-    } else {
-        let expected: Vec<verify::Expected> = manifest
-            .entries
-            .iter()
-            .map(|e| verify::Expected {
-                container_path: join_container(&target.parent, &e.rel),
-                size: e.size,
-                sha256: e.sha256,
-            })
-            .collect();
-        verify::verify(engine, &container.id, &expected).await?
-    };
+    let verification = verify::verify_unpacked(engine, container, &target.parent, &manifest, options.verify).await?;
     Ok(Done { stats, verification })
 }
 

@@ -40,22 +40,7 @@ pub(super) async fn copy_to(
     let packed = packer.await.map_err(|e| Error::unexpected(format!("the packing thread failed: {e}")))?;
     let (manifest, stats) = packed?;
     sent?;
-    let verification = if !options.verify {
-        Verification::Skipped("verification disabled".into())
-    } else if !caps.exec.is_supported() {
-        Verification::Skipped("the engine cannot exec in this container".into())
-    } else {
-        let expected: Vec<verify::Expected> = manifest
-            .entries
-            .iter()
-            .map(|e| verify::Expected {
-                container_path: join_container(&target.parent, &e.rel),
-                size: e.size,
-                sha256: e.sha256,
-            })
-            .collect();
-        verify::verify(engine, &container.id, &expected).await?
-    };
+    let verification = verify::verify_unpacked(engine, container, &target.parent, &manifest, options.verify).await?;
     Ok(Done { stats, verification })
 }
 

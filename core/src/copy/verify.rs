@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::engine::ContainerEngine;
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::ExecRequest;
+use crate::model::{ContainerDetail, ExecRequest};
 
 /// What was checked after a copy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,6 +52,30 @@ const BATCH_FILES: usize = 512;
 const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Checks `files` in container `id`. A mismatch is an `Unexpected` error naming the file.
+/// Checks what a strategy that does no file I/O of its own sent into the container: every file of
+/// `manifest`, unpacked under `parent`, by size and sha256 — unless verification is off or the
+/// container has no buffered exec to check with.
+pub(crate) async fn verify_unpacked(
+    engine: &dyn ContainerEngine,
+    container: &ContainerDetail,
+    parent: &str,
+    manifest: &Manifest,
+    enabled: bool,
+) -> Result<Verification> {
+    if !enabled {
+        return Ok(Verification::Skipped("verification disabled".into()));
+    }
+    if !engine.container_capabilities(container).exec.is_supported() {
+        return Ok(Verification::Skipped("the engine cannot exec in this container".into()));
+    }
+    let expected: Vec<Expected> = manifest
+        .entries
+        .iter()
+        .map(|e| Expected { container_path: super::native::join_container(parent, &e.rel), size: e.size, sha256: e.sha256 })
+        .collect();
+    verify(engine, &container.id, &expected).await
+}
+
 pub(crate) async fn verify(engine: &dyn ContainerEngine, id: &str, files: &[Expected]) -> Result<Verification> {
     let (checkable, unverified): (Vec<&Expected>, Vec<&Expected>) =
         files.iter().partition(|f| !f.container_path.contains(['\n', '\\']));
