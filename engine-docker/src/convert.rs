@@ -322,20 +322,7 @@ pub(crate) fn event(msg: &EventMessage) -> Option<Event> {
         .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
     let container_id = msg.actor.as_ref().and_then(|a| a.id.clone()).unwrap_or_default();
-    // `exec_start: sh -c …` carries the command after the colon.
-    let verb = action.split(':').next().unwrap_or_default().trim();
-    let kind = match verb {
-        "create" => EventKind::Create,
-        "start" => EventKind::Start,
-        "die" => EventKind::Exit,
-        "oom" => EventKind::Oom,
-        "pause" => EventKind::Pause,
-        "unpause" => EventKind::Unpause,
-        "destroy" => EventKind::Destroy,
-        "exec_start" => EventKind::ExecStart,
-        "exec_die" => EventKind::ExecExit,
-        other => EventKind::Other(other.to_owned()),
-    };
+    let kind = EventKind::from_docker_action(&action);
     let exit_code = matches!(kind, EventKind::Exit | EventKind::ExecExit)
         .then(|| attributes.get("exitCode").and_then(|c| c.parse().ok()))
         .flatten();

@@ -37,20 +37,7 @@ pub fn normalize(message: &EventMessage) -> Option<Event> {
         .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
         .collect();
     let exit_code = attributes.get("exitCode").and_then(|c| c.parse().ok());
-    // Docker writes `exec_start: sh -c …`; pouch writes `exec_start`.
-    let verb = action.split(':').next().unwrap_or("").trim();
-    let kind = match verb {
-        "create" => EventKind::Create,
-        "start" => EventKind::Start,
-        "die" => EventKind::Exit,
-        "oom" => EventKind::Oom,
-        "pause" => EventKind::Pause,
-        "unpause" => EventKind::Unpause,
-        "destroy" => EventKind::Destroy,
-        "exec_start" => EventKind::ExecStart,
-        "exec_die" => EventKind::ExecExit,
-        other => EventKind::Other(other.to_owned()),
-    };
+    let kind = EventKind::from_docker_action(&action);
     let exec_id = attributes.get("execID").or_else(|| attributes.get("execId")).cloned();
     Some(Event {
         exit_code: matches!(kind, EventKind::Exit | EventKind::ExecExit).then_some(exit_code).flatten(),
