@@ -167,7 +167,7 @@ async fn setup_for(plan: &Plan, image: &str, docker_address: &str) -> Result<Fix
     };
     let not_applicable = if plan.made_by_docker {
         let why = "dockerd creates these containers; containerd has no record of one until it starts".to_owned();
-        vec![("lifecycle.", why.clone()), ("events.", why)]
+        vec![("lifecycle.", why.clone()), ("events.", why.clone()), ("index.", why)]
     } else {
         Vec::new()
     };

@@ -17,6 +17,7 @@ mod trials_copy;
 mod trials_events;
 mod trials_exec;
 mod trials_host_path;
+mod trials_index;
 mod trials_inspect;
 mod trials_lifecycle;
 mod trials_nsenter;
@@ -67,6 +68,7 @@ pub fn all_trials() -> Vec<Trial> {
     all.extend(trials_host_path::trials());
     all.extend(trials_events::trials());
     all.extend(trials_lifecycle::trials());
+    all.extend(trials_index::trials());
     all
 }
 
