@@ -1,0 +1,115 @@
+//! A broken event stream is resubscribed: the test runs a containerd of its own (own socket, root
+//! and state dirs, CRI off), subscribes, restarts that daemon, and expects the stream to announce
+//! the gap (`Other("resync")`) and then to deliver events again. Only the daemon this test started
+//! is ever stopped, by its pid.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyctr_core::{ContainerEngine, EngineAddress, EngineConfig, EventKind, EventOptions};
+use anyctr_engine_containerd::{ContainerdEngine, ContainerdOptions};
+use futures_util::StreamExt;
+
+struct PrivateContainerd {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl PrivateContainerd {
+    fn socket(&self) -> String {
+        self.dir.path().join("containerd.sock").display().to_string()
+    }
+
+    fn start(&mut self) {
+        let d = self.dir.path();
+        let config = d.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{}\"\nstate = \"{}\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{}\"\n",
+                d.join("root").display(),
+                d.join("state").display(),
+                self.socket()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(d.join("containerd.log")).unwrap();
+        let child = Command::new("containerd")
+            .args(["--config", &config.display().to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("containerd is installed (cargo xtask engines up)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !self.answers() {
+            assert!(std::time::Instant::now() < deadline, "private containerd did not answer; see {}", d.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn ctr(&self, args: &[&str]) -> std::process::Output {
+        Command::new("ctr").args(["--address", &self.socket()]).args(args).output().unwrap()
+    }
+
+    fn answers(&self) -> bool {
+        Path::new(&self.socket()).exists() && self.ctr(&["version"]).status.success()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while child.try_wait().ok().flatten().is_none() {
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateContainerd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn next(events: &mut anyctr_core::EventStream) -> Option<anyctr_core::Result<anyctr_core::Event>> {
+    tokio::time::timeout(Duration::from_secs(60), events.next()).await.expect("an event within 60 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_is_resubscribed_after_a_daemon_restart() {
+    let mut daemon = PrivateContainerd { dir: tempfile::tempdir().unwrap(), child: None };
+    daemon.start();
+    let image_tar =
+        std::env::var("ANYCTR_IMAGE_TAR").unwrap_or_else(|_| "/var/lib/anyctr-engines/images/busybox.tar".into());
+    let out = daemon.ctr(&["-n", "default", "images", "import", &image_tar]);
+    assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
+
+    let address = EngineAddress::parse(&format!("containerd://{}?namespace=default", daemon.socket())).unwrap();
+    let config = EngineConfig::new(address.clone());
+    let engine = ContainerdEngine::connect_with(config, ContainerdOptions::from_address(&address)).await.unwrap();
+    let mut events = engine.events(EventOptions::default()).await.unwrap();
+
+    let out = daemon.ctr(&["-n", "default", "containers", "create", "docker.io/library/busybox:local", "before"]);
+    assert!(out.status.success(), "create: {}", String::from_utf8_lossy(&out.stderr));
+    let first = next(&mut events).await.unwrap().unwrap();
+    assert_eq!((first.kind, first.container_id.as_str()), (EventKind::Create, "before"));
+
+    daemon.stop();
+    daemon.start();
+    let gap = next(&mut events).await.expect("the stream goes on after the restart").unwrap();
+    assert_eq!(gap.kind, EventKind::Other("resync".into()), "the gap is announced: {gap:?}");
+
+    let out = daemon.ctr(&["-n", "default", "containers", "create", "docker.io/library/busybox:local", "after"]);
+    assert!(out.status.success(), "create: {}", String::from_utf8_lossy(&out.stderr));
+    let after = next(&mut events).await.unwrap().unwrap();
+    assert_eq!((after.kind, after.container_id.as_str()), (EventKind::Create, "after"));
+    assert_eq!(after.namespace.as_deref(), Some("default"));
+}
