@@ -7,8 +7,11 @@
 //! - [`Registry`] / [`register_engine!`]: compile-time engine registration.
 //! - [`EngineAddress`]: engine addresses, parsed without I/O.
 //! - engine-independent logic shared by every engine: buffered exec ([`buffered_exec`]),
-//!   container lookup ([`resolve_container`]), socket checks ([`socket_check`]).
-#![forbid(unsafe_code)]
+//!   container lookup ([`resolve_container`]), socket checks ([`socket_check`]), the namespace
+//!   fast path ([`nsenter`]).
+// Unsafe code is denied everywhere but in `nsenter::sys`, which forks into a container's
+// namespaces (raw fork/setns/execve after a fork have no safe wrapper); see that module's docs.
+#![deny(unsafe_code)]
 
 pub mod address;
 pub mod buffered_exec;
@@ -22,6 +25,7 @@ pub mod host_path;
 pub mod index;
 pub mod lookup;
 pub mod model;
+pub mod nsenter;
 pub mod pods;
 pub mod registry;
 pub mod socket_check;

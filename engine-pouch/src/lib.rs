@@ -174,8 +174,8 @@ impl ContainerEngine for PouchEngine {
             events: Support::Native,
             host_rootfs: Support::Native,
             proc_root: Support::Native,
-            // The namespace fast path is not built yet; claim it when it is.
-            nsenter: Support::Unsupported,
+            // The namespace fast path (anyctr_core::nsenter) enters the init's host-visible pid.
+            nsenter: Support::Emulated,
             lifecycle: Support::Native,
             images: Support::Native,
             // Pod identity is read from pouch's CRI labels, but pods cannot be made through this API.

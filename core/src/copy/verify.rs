@@ -71,7 +71,11 @@ pub(crate) async fn verify_unpacked(
     let expected: Vec<Expected> = manifest
         .entries
         .iter()
-        .map(|e| Expected { container_path: super::native::join_container(parent, &e.rel), size: e.size, sha256: e.sha256 })
+        .map(|e| Expected {
+            container_path: super::native::join_container(parent, &e.rel),
+            size: e.size,
+            sha256: e.sha256,
+        })
         .collect();
     verify(engine, &container.id, &expected).await
 }

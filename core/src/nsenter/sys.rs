@@ -138,7 +138,12 @@ impl<'a> Prepared<'a> {
     fn new(plan: &'a Plan) -> Self {
         let nul_terminated =
             |v: &[CString]| v.iter().map(|s| s.as_ptr()).chain(std::iter::once(ptr::null())).collect::<Vec<_>>();
-        Prepared { plan, argv: nul_terminated(&plan.argv), envp: nul_terminated(&plan.envp), groups: plan.groups.clone() }
+        Prepared {
+            plan,
+            argv: nul_terminated(&plan.argv),
+            envp: nul_terminated(&plan.envp),
+            groups: plan.groups.clone(),
+        }
     }
 }
 
@@ -199,6 +204,15 @@ fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     }
     // SAFETY: the kernel returned a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Registers a pidfd with tokio's reactor, so waiting for the process is an `await`.
+pub(super) fn watch_pidfd(pidfd: OwnedFd) -> std::io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: tokio requires the descriptor to stay open and the same for the AsyncFd's lifetime.
+    // An OwnedFd always reports the descriptor it owns and closes it only when dropped, which
+    // happens when the AsyncFd drops it; callers never swap it out (they only borrow it).
+    let registered = unsafe { tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) };
+    Ok(registered?)
 }
 
 /// `pidfd_send_signal(2)` with SIGKILL: cannot hit another process, even after ours was reaped.
@@ -368,7 +382,14 @@ unsafe fn command(p: &Prepared<'_>, fds: &ChildFds<'_>, expected_ppid: libc::pid
         // Not more than the container's init may have: a root command gets the container's
         // bounding set, not the agent's full one. Needs CAP_SETPCAP, so before setuid.
         for cap in &p.plan.drop_caps {
-            if libc::prctl(libc::PR_CAPBSET_DROP, *cap as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) != 0 {
+            if libc::prctl(
+                libc::PR_CAPBSET_DROP,
+                *cap as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            ) != 0
+            {
                 fail(report, Stage::CapDrop, *cap as usize, errno(), 126);
             }
         }
@@ -384,11 +405,26 @@ unsafe fn command(p: &Prepared<'_>, fds: &ChildFds<'_>, expected_ppid: libc::pid
         if !in_cwd && !chdir(&p.plan.cwd) {
             fail(report, Stage::Cwd, 0, errno(), 126);
         }
-        if p.plan.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) != 0 {
+        if p.plan.no_new_privs
+            && libc::prctl(
+                libc::PR_SET_NO_NEW_PRIVS,
+                1 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            ) != 0
+        {
             fail(report, Stage::NoNewPrivs, 0, errno(), 126);
         }
         // After setuid: a credential change clears the death signal.
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) != 0 {
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        ) != 0
+        {
             fail(report, Stage::DeathSignal, 0, errno(), 126);
         }
         if libc::getppid() != expected_ppid {

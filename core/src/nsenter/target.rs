@@ -74,7 +74,9 @@ impl Target {
                     // is no longer the container's init (it exited and the pid was reused).
                     return Err(Error::new(
                         ErrorKind::Conflict,
-                        format!("pid {pid} shares this process's mount namespace: it is not a container's init (the container may have restarted)"),
+                        format!(
+                            "pid {pid} shares this process's mount namespace: it is not a container's init (the container may have restarted)"
+                        ),
                     ));
                 }
                 continue;
@@ -136,7 +138,9 @@ pub(super) fn cgroup_procs_paths(
         if !path.starts_with('/') || path.split('/').any(|c| c == "..") {
             return Err(Error::new(
                 ErrorKind::Unsupported,
-                format!("cgroup path {path:?} lies outside this process's cgroup namespace: run in the host's cgroup namespace"),
+                format!(
+                    "cgroup path {path:?} lies outside this process's cgroup namespace: run in the host's cgroup namespace"
+                ),
             ));
         }
         let base = if id == "0" && controllers.is_empty() {
@@ -146,9 +150,15 @@ pub(super) fn cgroup_procs_paths(
                 Some(cgroup_root.join("unified")).filter(|p| exists(p))
             }
         } else {
-            let names: Vec<&str> =
-                controllers.split(',').map(|c| c.strip_prefix("name=").unwrap_or(c)).filter(|c| !c.is_empty()).collect();
-            std::iter::once(names.join(",")).chain(names.iter().map(|s| s.to_string())).map(|n| cgroup_root.join(n)).find(|p| exists(p))
+            let names: Vec<&str> = controllers
+                .split(',')
+                .map(|c| c.strip_prefix("name=").unwrap_or(c))
+                .filter(|c| !c.is_empty())
+                .collect();
+            std::iter::once(names.join(","))
+                .chain(names.iter().map(|s| s.to_string()))
+                .map(|n| cgroup_root.join(n))
+                .find(|p| exists(p))
         };
         if let Some(base) = base {
             let procs = base.join(path.trim_start_matches('/')).join("cgroup.procs");
@@ -161,7 +171,10 @@ pub(super) fn cgroup_procs_paths(
 }
 
 fn same_file(a: &impl AsFd, b: &impl AsFd) -> Result<bool> {
-    let (sa, sb) = (fstat(a).map_err(|e| sys_error(e, "stat of a namespace".into()))?, fstat(b).map_err(|e| sys_error(e, "stat of a namespace".into()))?);
+    let (sa, sb) = (
+        fstat(a).map_err(|e| sys_error(e, "stat of a namespace".into()))?,
+        fstat(b).map_err(|e| sys_error(e, "stat of a namespace".into()))?,
+    );
     Ok(sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
 }
 

@@ -41,7 +41,12 @@ pub(super) fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
             if f.len() < 7 || f[0].is_empty() {
                 return None;
             }
-            Some(PasswdEntry { name: f[0].to_owned(), uid: f[2].parse().ok()?, gid: f[3].parse().ok()?, home: f[5].to_owned() })
+            Some(PasswdEntry {
+                name: f[0].to_owned(),
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+                home: f[5].to_owned(),
+            })
         })
         .collect()
 }

@@ -1,0 +1,357 @@
+//! The namespace fast path: run a command in a runc-class container by entering its init's
+//! namespaces from the host, without a round trip through the engine (a `docker exec` costs tens
+//! of milliseconds of daemon, shim and runc work; this costs a double fork).
+//!
+//! The command joins the init's cgroups (every v1 hierarchy and the v2 one) and enters its user
+//! (when it differs), cgroup, ipc, uts, net, pid and mount namespaces and its root directory; it
+//! runs as the requested user (resolved in the container's `/etc/passwd` and `/etc/group`, as
+//! `docker exec -u` does) or else with the init's own credentials, in the requested working
+//! directory or else the init's, with the container's environment plus the request's, a `PATH`,
+//! `HOSTNAME` and `HOME` filled in where missing (as docker and runc do). Its capability bounding
+//! set is cut to the init's and `no_new_privs` copied, so a root command gets no more privilege
+//! than the container's own root.
+//!
+//! Not applied (a difference from `docker exec`): the container's seccomp filter and LSM profile
+//! (AppArmor, SELinux), rlimits and OOM score; the command has the agent's. Use the engine's exec
+//! when those matter.
+//!
+//! # Errors
+//! - [`ErrorKind::Unsupported`]: a sandboxed runtime (gVisor, Kata, RunD: "not host-visible"), a
+//!   running container without a host pid, or an agent outside the host's cgroup namespace.
+//! - [`ErrorKind::Conflict`]: the container is not running, is paused, or its init went away.
+//! - [`ErrorKind::PermissionDenied`]: this process is not root (or may not enter the namespaces).
+//! - [`ErrorKind::CommandNotFound`], [`ErrorKind::NotFound`] (a user, group or working directory
+//!   the container lacks), [`ErrorKind::Timeout`] (the command was killed), as for any exec.
+//!
+//! # Limits
+//! - Linux 5.11 or later (pidfds, `close_range` with `CLOSE_RANGE_CLOEXEC`). The agent must run in
+//!   the host's pid and cgroup namespaces, or see the host's `/proc` and `/sys/fs/cgroup` under
+//!   its host root.
+//! - The namespaces entered are the init's *current* ones (as with `nsenter(1)`), not the ones the
+//!   runtime recorded: an init that unshared namespaces of its own takes the command along.
+//! - The pid comes from the caller's [`ContainerDetail`]: inspect right before calling. A pid
+//!   reused by a host process is refused (it shares the agent's mount namespace), and all of the
+//!   init's files are read through one `/proc/<pid>` descriptor, but a pid reused by another
+//!   container's process between the inspect and this call cannot be told apart.
+
+mod session;
+#[allow(unsafe_code)]
+mod sys;
+mod target;
+mod user;
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::libc;
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+
+use crate::buffered_exec::run_to_completion;
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{ContainerDetail, ContainerStatus, ExecRequest, ExecResult, ExecSession};
+
+use session::{Stdin, Supervisor};
+use sys::{ChildFds, Cwd, Plan, Stage};
+use target::Target;
+use user::Credentials;
+
+/// The operation name errors carry.
+const OPERATION: &str = "exec_fast";
+
+/// `PATH` when the container's environment has none (docker's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Runs `request` in the container through its init's namespaces and returns the buffered result:
+/// stdin (when given) delivered then EOF, stdout and stderr apart and bounded by the request's
+/// output limit, the whole run bounded by its timeout (the command is killed and reaped, and the
+/// call fails with [`ErrorKind::Timeout`]). Requires root. See the module docs.
+pub async fn exec_in_namespaces(
+    detail: &ContainerDetail,
+    request: ExecRequest,
+    host_root: Option<&Path>,
+) -> Result<ExecResult> {
+    let started = Instant::now();
+    let (limit, timeout) = (request.output_limit, request.timeout);
+    let (request, stdin) = request.split_stdin();
+    let session = exec_stream_in_namespaces(detail, request, true, host_root).await?;
+    let remaining = timeout.map(|t| t.saturating_sub(started.elapsed()));
+    let mut result = run_to_completion(session, stdin, limit, remaining)
+        .await
+        .map_err(|e| e.with_operation(OPERATION).with_container(&detail.id))?;
+    result.duration = started.elapsed();
+    Ok(result)
+}
+
+/// Starts `request` (without `stdin`: write it through the session when `open_stdin`) in the
+/// container through its init's namespaces. The request's timeout bounds the start only. Dropping
+/// the session kills the command. See the module docs.
+pub async fn exec_stream_in_namespaces(
+    detail: &ContainerDetail,
+    request: ExecRequest,
+    open_stdin: bool,
+    host_root: Option<&Path>,
+) -> Result<ExecSession> {
+    let in_context = |e: Error| e.with_operation(OPERATION).with_container(&detail.id);
+    let deadline = request.timeout;
+    let prepared = prepare(detail, &request, host_root).map_err(in_context)?;
+    let started = match deadline {
+        Some(t) => match tokio::time::timeout(t, launch(prepared, open_stdin)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::timeout(OPERATION, t)),
+        },
+        None => launch(prepared, open_stdin).await,
+    };
+    started.map_err(in_context)
+}
+
+/// The plan for the children plus what error messages name (owned: a request may hold a stdin
+/// reader that is not `Sync`, so it is not borrowed across awaits).
+struct Prepared {
+    plan: Plan,
+    namespace_kinds: Vec<&'static str>,
+    cgroup_paths: Vec<std::path::PathBuf>,
+    program: String,
+    working_dir: Option<String>,
+    user: Option<String>,
+}
+
+fn prepare(detail: &ContainerDetail, request: &ExecRequest, host_root: Option<&Path>) -> Result<Prepared> {
+    request.validate()?;
+    if request.stdin.is_some() {
+        return Err(Error::invalid_argument("a streaming exec takes stdin through the session's writer"));
+    }
+    let pid = target_pid(detail)?;
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            "the namespace fast path needs root (setns, joining cgroups, switching users)",
+        ));
+    }
+    let target = Target::open(pid, host_root)?;
+    let read_etc = |path: &str| {
+        crate::host_path::host_path(detail, path, host_root).ok().and_then(|hp| std::fs::read_to_string(hp.path).ok())
+    };
+    let mut creds = match &request.user {
+        Some(spec) => user::resolve(
+            spec,
+            &user::parse_passwd(&read_etc("/etc/passwd").unwrap_or_default()),
+            &user::parse_group(&read_etc("/etc/group").unwrap_or_default()),
+        )?,
+        None => user::from_status(&target.status)?,
+    };
+    let mut env = command_env(detail, &request.env);
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        if creds.home.is_none() {
+            // The init's user by uid, only now that HOME is actually needed.
+            let passwd = user::parse_passwd(&read_etc("/etc/passwd").unwrap_or_default());
+            creds.home = Some(passwd.into_iter().find(|e| e.uid == creds.uid).map_or("/".to_owned(), |e| e.home));
+        }
+        env.push(format!("HOME={}", creds.home.as_deref().unwrap_or("/")));
+    }
+    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let candidates = exec_candidates(&request.argv[0], path);
+    let bounding = target.cap_bounding()?;
+    let no_new_privs = target.no_new_privs();
+    build_plan(target, creds, request, env, candidates, bounding, no_new_privs)
+}
+
+fn build_plan(
+    target: Target,
+    creds: Credentials,
+    request: &ExecRequest,
+    env: Vec<String>,
+    candidates: Vec<String>,
+    bounding: u64,
+    no_new_privs: bool,
+) -> Result<Prepared> {
+    let cstrings = |v: &[String]| -> Result<Vec<CString>> {
+        v.iter()
+            .map(|s| {
+                CString::new(s.as_str()).map_err(|_| Error::invalid_argument(format!("{s:?} contains a NUL byte")))
+            })
+            .collect()
+    };
+    let last_cap: i32 =
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40);
+    let drop_caps = (0..=last_cap.min(63)).filter(|cap| bounding & (1u64 << cap) == 0).collect();
+    let cwd = match &request.working_dir {
+        Some(dir) => Cwd::Path(cstrings(std::slice::from_ref(dir))?.remove(0)),
+        None => Cwd::Fd(target.cwd),
+    };
+    let namespace_kinds = target.namespaces.iter().map(|(kind, _, _)| *kind).collect();
+    let cgroup_paths = target.cgroup_procs.iter().map(|(p, _)| p.clone()).collect();
+    let plan = Plan {
+        cgroup_procs: target.cgroup_procs.into_iter().map(|(_, fd)| fd).collect(),
+        namespaces: target.namespaces.into_iter().map(|(_, nstype, fd)| (nstype, fd)).collect(),
+        enters_pid_ns: target.enters_pid_ns,
+        root: target.root,
+        cwd,
+        uid: creds.uid,
+        gid: creds.gid,
+        groups: creds.groups,
+        drop_caps,
+        no_new_privs,
+        argv: cstrings(&request.argv)?,
+        envp: cstrings(&env)?,
+        candidates: cstrings(&candidates)?,
+    };
+    Ok(Prepared {
+        plan,
+        namespace_kinds,
+        cgroup_paths,
+        program: request.argv[0].clone(),
+        working_dir: request.working_dir.clone(),
+        user: request.user.clone(),
+    })
+}
+
+/// Checks the container can take the fast path and returns its init's host pid.
+fn target_pid(detail: &ContainerDetail) -> Result<u32> {
+    if detail.runtime.is_sandboxed() {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "not host-visible: runtime `{}` runs the container in a sandbox whose processes the host cannot enter; use the engine's exec",
+                detail.runtime_name
+            ),
+        ));
+    }
+    match &detail.state.status {
+        ContainerStatus::Paused => {
+            // Joining a frozen cgroup would freeze the command before it starts.
+            return Err(Error::new(ErrorKind::Conflict, "the container is paused: unpause it before exec"));
+        }
+        s if !s.is_running() => {
+            return Err(Error::new(ErrorKind::Conflict, format!("the container is not running ({s:?})")));
+        }
+        _ => {}
+    }
+    detail.proc_root_pid().ok_or_else(|| {
+        Error::new(ErrorKind::Unsupported, "the engine reports no host pid for the container's init: nothing to enter")
+    })
+}
+
+/// The command's environment, built as docker builds an exec's: a default `PATH` and the
+/// container's `HOSTNAME`, overridden by the container's env, overridden by the request's.
+fn command_env(detail: &ContainerDetail, request_env: &[String]) -> Vec<String> {
+    let mut env = vec![format!("PATH={DEFAULT_PATH}")];
+    if let Some(hostname) = detail.hostname.as_deref().filter(|h| !h.is_empty()) {
+        env.push(format!("HOSTNAME={hostname}"));
+    }
+    for entry in detail.env.iter().chain(request_env) {
+        let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
+        match env.iter_mut().find(|e| e.split_once('=').is_some_and(|(k, _)| k == key)) {
+            Some(slot) => *slot = entry.clone(),
+            None => env.push(entry.clone()),
+        }
+    }
+    env
+}
+
+/// Where `execve` looks for `program`: itself when it has a `/`, else each `PATH` entry in order
+/// (an empty entry is the working directory), as `execvp` does.
+fn exec_candidates(program: &str, path: &str) -> Vec<String> {
+    if program.contains('/') {
+        return vec![program.to_owned()];
+    }
+    path.split(':')
+        .map(
+            |dir| {
+                if dir.is_empty() { format!("./{program}") } else { format!("{}/{program}", dir.trim_end_matches('/')) }
+            },
+        )
+        .collect()
+}
+
+/// A pipe with both ends close-on-exec, the child's end moved above the stdio numbers (an agent
+/// with closed stdio gets pipes on 0–2, which the child's `dup2`s would clobber).
+fn pipe_pair(child_reads: bool) -> Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::unexpected(format!("pipe2: {e}")))?;
+    let (child, parent) = if child_reads { (r, w) } else { (w, r) };
+    let child = if child.as_raw_fd() < 3 { child.try_clone()? } else { child };
+    Ok((child, parent))
+}
+
+async fn launch(prepared: Prepared, open_stdin: bool) -> Result<ExecSession> {
+    let (stdin_child, stdin_parent) = pipe_pair(true)?;
+    let (stdout_child, stdout_parent) = pipe_pair(false)?;
+    let (stderr_child, stderr_parent) = pipe_pair(false)?;
+    let (report_child, report_parent) = pipe_pair(false)?;
+    let (lifeline_child, lifeline_parent) = pipe_pair(true)?;
+    let fds = ChildFds {
+        stdin: stdin_child.as_fd(),
+        stdout: stdout_child.as_fd(),
+        stderr: stderr_child.as_fd(),
+        report: report_child.as_fd(),
+        lifeline: lifeline_child.as_fd(),
+    };
+    let spawned =
+        sys::spawn(&prepared.plan, &fds).map_err(|e| Error::unexpected(format!("fork: {e}")).with_source(e))?;
+    // Only the children may hold their ends: EOF on the report pipe then means "exec happened".
+    drop((stdin_child, stdout_child, stderr_child, report_child, lifeline_child));
+    let mut supervisor = Supervisor::new(spawned, lifeline_parent)?;
+    let mut report = Vec::new();
+    pipe::Receiver::from_owned_fd(report_parent)?.take(64).read_to_end(&mut report).await?;
+    if !report.is_empty() {
+        // The supervisor exits right after reporting; reap it (bounded) before answering.
+        let _ = tokio::time::timeout(Duration::from_secs(5), crate::model::ExecControl::wait(&mut supervisor)).await;
+        return Err(report_error(&report, &prepared));
+    }
+    let stdin: Option<crate::model::ExecStdin> =
+        if open_stdin { Some(Box::pin(Stdin::new(pipe::Sender::from_owned_fd(stdin_parent)?))) } else { None };
+    let output =
+        session::output(pipe::Receiver::from_owned_fd(stdout_parent)?, pipe::Receiver::from_owned_fd(stderr_parent)?);
+    Ok(ExecSession::new(stdin, output, Box::new(supervisor)))
+}
+
+/// Turns a child's failure report into the error a caller can act on.
+fn report_error(bytes: &[u8], prepared: &Prepared) -> Error {
+    let Some((stage, index, errno)) = sys::decode_report(bytes) else {
+        return Error::unexpected(format!("the fast-path child sent a garbled report {bytes:?}"));
+    };
+    let os = std::io::Error::from_raw_os_error(errno);
+    let program = &prepared.program;
+    let (kind, what) = match stage {
+        Stage::Exec if matches!(errno, libc::ENOENT | libc::EACCES | libc::ENOTDIR) => {
+            (ErrorKind::CommandNotFound, format!("cannot execute {program:?} in the container"))
+        }
+        Stage::Exec => (ErrorKind::Unexpected, format!("executing {program:?}")),
+        Stage::Cwd => {
+            let dir = prepared.working_dir.as_deref().unwrap_or("the init's working directory");
+            let kind = match errno {
+                libc::ENOENT | libc::ENOTDIR => ErrorKind::NotFound,
+                libc::EACCES => ErrorKind::PermissionDenied,
+                _ => ErrorKind::Unexpected,
+            };
+            (kind, format!("entering the working directory {dir}"))
+        }
+        Stage::Setns => {
+            let ns = prepared.namespace_kinds.get(usize::from(index)).copied().unwrap_or("?");
+            let kind = if errno == libc::EPERM { ErrorKind::PermissionDenied } else { ErrorKind::Unexpected };
+            (kind, format!("entering the container's {ns} namespace"))
+        }
+        Stage::Cgroup => {
+            let path = prepared.cgroup_paths.get(usize::from(index)).map_or("?".into(), |p| p.display().to_string());
+            let kind =
+                if matches!(errno, libc::ENOENT | libc::ENODEV) { ErrorKind::Conflict } else { ErrorKind::Unexpected };
+            (kind, format!("joining the container's cgroup {path}"))
+        }
+        Stage::Fork if errno == libc::ENOMEM => {
+            (ErrorKind::Conflict, "forking into the container's pid namespace (its init is gone)".to_owned())
+        }
+        Stage::Groups | Stage::Setgid | Stage::Setuid => {
+            let kind = if errno == libc::EINVAL { ErrorKind::InvalidArgument } else { ErrorKind::PermissionDenied };
+            (kind, format!("switching to user {:?}", prepared.user.as_deref().unwrap_or("of the init")))
+        }
+        Stage::SupervisorGone => (ErrorKind::Unexpected, "starting: the supervisor was killed".to_owned()),
+        other => (ErrorKind::Unexpected, format!("{other:?} step of the fast path (index {index})")),
+    };
+    Error::new(kind, format!("{what}: {os}")).with_source(os)
+}
+
+#[cfg(test)]
+mod tests;

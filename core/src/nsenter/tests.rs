@@ -1,0 +1,133 @@
+use super::*;
+use crate::model::{ContainerState, PodIdentity, RootfsView, RuntimeClass};
+
+fn detail(runtime: RuntimeClass, status: ContainerStatus, pid: Option<u32>) -> ContainerDetail {
+    let mut state = ContainerState::with_status(status);
+    state.pid = pid;
+    ContainerDetail {
+        id: "0123456789abcdef".into(),
+        name: "test".into(),
+        image: "busybox".into(),
+        labels: Default::default(),
+        annotations: Default::default(),
+        env: vec!["PATH=/bin:/usr/bin".into(), "FOO=container".into(), "KEEP=1".into()],
+        state,
+        runtime_name: runtime.as_str().to_owned(),
+        runtime,
+        hostname: Some("box".into()),
+        network_mode: None,
+        pid_mode: None,
+        log_path: None,
+        log_format: None,
+        rootfs: RootfsView::NotReported,
+        mounts: Vec::new(),
+        pod: PodIdentity::default(),
+        created: None,
+        namespace: None,
+        raw: serde_json::Value::Null,
+    }
+}
+
+#[test]
+fn env_is_built_like_dockers() {
+    let d = detail(RuntimeClass::Runc, ContainerStatus::Running, Some(1));
+    let env = command_env(&d, &["FOO=request".into(), "NEW=x=y".into()]);
+    assert_eq!(env, ["PATH=/bin:/usr/bin", "HOSTNAME=box", "FOO=request", "KEEP=1", "NEW=x=y"]);
+    let mut bare = d.clone();
+    bare.env.clear();
+    bare.hostname = None;
+    assert_eq!(command_env(&bare, &[]), [format!("PATH={DEFAULT_PATH}")]);
+}
+
+#[test]
+fn candidates_follow_execvp() {
+    assert_eq!(exec_candidates("echo", "/bin:/usr/bin/:"), ["/bin/echo", "/usr/bin/echo", "./echo"]);
+    assert_eq!(exec_candidates("./run.sh", "/bin"), ["./run.sh"]);
+    assert_eq!(exec_candidates("/no/such", "/bin"), ["/no/such"]);
+}
+
+#[tokio::test]
+async fn sandboxed_stopped_paused_and_pidless_containers_are_refused_before_anything_runs() {
+    let cases = [
+        (RuntimeClass::Rund, ContainerStatus::Running, Some(1), ErrorKind::Unsupported),
+        (RuntimeClass::Runsc, ContainerStatus::Running, Some(1), ErrorKind::Unsupported),
+        (RuntimeClass::Kata, ContainerStatus::Running, Some(1), ErrorKind::Unsupported),
+        (RuntimeClass::Runc, ContainerStatus::Exited, None, ErrorKind::Conflict),
+        (RuntimeClass::Runc, ContainerStatus::Paused, Some(1), ErrorKind::Conflict),
+        (RuntimeClass::Runc, ContainerStatus::Running, None, ErrorKind::Unsupported),
+    ];
+    for (runtime, status, pid, want) in cases {
+        let d = detail(runtime.clone(), status.clone(), pid);
+        let e = exec_in_namespaces(&d, ExecRequest::new(["true"]), None).await.unwrap_err();
+        assert_eq!(e.kind(), want, "{runtime:?} {status:?} {pid:?}: {e}");
+        assert_eq!(e.operation(), Some(OPERATION));
+        if runtime.is_sandboxed() {
+            assert!(e.to_string().contains("not host-visible"), "{e}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused() {
+    let d = detail(RuntimeClass::Runc, ContainerStatus::Running, Some(1));
+    let e = exec_in_namespaces(&d, ExecRequest::new(Vec::<String>::new()), None).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    let e = exec_stream_in_namespaces(&d, ExecRequest::new(["cat"]).stdin("x"), true, None).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn reports_map_to_error_kinds() {
+    let report = |stage: Stage, index: u16, errno: i32| {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&(stage as u16).to_le_bytes());
+        bytes.extend_from_slice(&index.to_le_bytes());
+        bytes.extend_from_slice(&errno.to_le_bytes());
+        let (stage2, index2, errno2) = sys::decode_report(&bytes).unwrap();
+        assert_eq!((stage2, index2, errno2), (stage, index, errno));
+        let dummy = Prepared {
+            plan: dummy_plan(),
+            namespace_kinds: vec!["user", "pid"],
+            cgroup_paths: vec!["/sys/fs/cgroup/memory/x/cgroup.procs".into()],
+            program: "nope".into(),
+            working_dir: Some("/missing".into()),
+            user: None,
+        };
+        report_error(&bytes, &dummy)
+    };
+    let e = report(Stage::Exec, 0, libc::ENOENT);
+    assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");
+    assert!(e.to_string().contains("nope"), "{e}");
+    assert_eq!(report(Stage::Exec, 1, libc::EACCES).kind(), ErrorKind::CommandNotFound);
+    assert_eq!(report(Stage::Exec, 0, libc::E2BIG).kind(), ErrorKind::Unexpected);
+    let e = report(Stage::Cwd, 0, libc::ENOENT);
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(e.to_string().contains("/missing"), "{e}");
+    let e = report(Stage::Setns, 1, libc::EPERM);
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("pid namespace"), "{e}");
+    let e = report(Stage::Cgroup, 0, libc::ENODEV);
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert!(e.to_string().contains("memory/x"), "{e}");
+    assert!(sys::decode_report(b"short").is_none());
+    assert!(sys::decode_report(&[99, 0, 0, 0, 0, 0, 0, 0]).is_none());
+}
+
+fn dummy_plan() -> Plan {
+    let devnull = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+    Plan {
+        cgroup_procs: Vec::new(),
+        namespaces: Vec::new(),
+        enters_pid_ns: false,
+        root: devnull(),
+        cwd: Cwd::Fd(devnull()),
+        uid: 0,
+        gid: 0,
+        groups: Vec::new(),
+        drop_caps: Vec::new(),
+        no_new_privs: false,
+        argv: Vec::new(),
+        envp: Vec::new(),
+        candidates: Vec::new(),
+    }
+}
