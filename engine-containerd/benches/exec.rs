@@ -2,7 +2,8 @@
 //!
 //! 1. exec of `echo hi`: anyctr (`exec`) vs the `ctr task exec` CLI vs the bare containerd-client
 //!    call sequence a hand-written agent would make (Tasks.Exec, Wait, Start, DeleteProcess, with
-//!    regular files for the output and the process spec read once up front).
+//!    regular files for the output and the process spec read once up front), and that sequence
+//!    again with the lookups any exec by id needs (Containers.Get for the spec, Tasks.Get).
 //!    Targets: at most 0.7x of the CLI, within 1.10x of the bare sequence.
 //! 2. list + inspect of 200 CRI containers (4 pods of 50) into normalized details, 16 inspects at
 //!    a time. Target: under 0.5 s.
@@ -20,7 +21,7 @@ use anyctr_core::{ContainerEngine, ListOptions};
 use anyctr_engine_containerd::{CRI_NAMESPACE, Client, ContainerdEngine};
 use common::{Pods, Timings, ms, ratio_line, unique};
 use containerd_client::services::v1::{
-    DeleteProcessRequest, ExecProcessRequest, GetContainerRequest, StartRequest, WaitRequest,
+    DeleteProcessRequest, ExecProcessRequest, GetContainerRequest, GetRequest, StartRequest, WaitRequest,
 };
 use criterion::{Criterion, SamplingMode};
 use futures_util::StreamExt;
@@ -39,27 +40,40 @@ struct Bare {
     out_dir: PathBuf,
 }
 
+/// The container's process spec with `echo hi` (Containers.Get).
+async fn echo_process(client: &Client, container: &str) -> Vec<u8> {
+    let req = client.request(Some(CRI_NAMESPACE), GetContainerRequest { id: container.to_owned() });
+    let record = client.containers().get(req).await.expect("Containers.Get").into_inner().container;
+    let record = record.expect("a container record");
+    let spec: Value = serde_json::from_slice(&record.spec.expect("container spec").value).expect("spec JSON");
+    let mut process = spec["process"].clone();
+    process["args"] = json!(["echo", "hi"]);
+    process["terminal"] = json!(false);
+    serde_json::to_vec(&process).expect("process JSON")
+}
+
 impl Bare {
     async fn new(client: Client, container: &str, out_dir: &Path) -> Bare {
-        let req = client.request(Some(CRI_NAMESPACE), GetContainerRequest { id: container.to_owned() });
-        let record = client.containers().get(req).await.expect("Containers.Get").into_inner().container;
-        let record = record.expect("a container record");
-        let spec: Value = serde_json::from_slice(&record.spec.expect("container spec").value).expect("spec JSON");
-        let mut process = spec["process"].clone();
-        process["args"] = json!(["echo", "hi"]);
-        process["terminal"] = json!(false);
+        let process = echo_process(&client, container).await;
         std::fs::create_dir_all(out_dir).expect("output dir");
-        Bare {
-            client,
-            container: container.to_owned(),
-            process: serde_json::to_vec(&process).expect("process JSON"),
-            out_dir: out_dir.to_owned(),
-        }
+        Bare { client, container: container.to_owned(), process, out_dir: out_dir.to_owned() }
     }
 
     /// Exec, Wait (issued before Start), Start, the exit status, DeleteProcess, the output file.
-    async fn exec(&self) {
+    /// With `lookup`, first what any exec by id must ask (as anyctr does): the container's record
+    /// for its process spec (Containers.Get) and its task's state (Tasks.Get).
+    async fn exec(&self, lookup: bool) {
         let c = &self.client;
+        let process = if lookup {
+            let task = GetRequest { container_id: self.container.clone(), exec_id: String::new() };
+            let mut tasks = c.tasks();
+            let (process, task) =
+                tokio::join!(echo_process(c, &self.container), tasks.get(c.request(Some(CRI_NAMESPACE), task)));
+            assert!(task.expect("Tasks.Get").into_inner().process.is_some_and(|p| p.pid > 0));
+            process
+        } else {
+            self.process.clone()
+        };
         let exec_id = unique("bare");
         let (out, err) = (self.out_dir.join(format!("{exec_id}.out")), self.out_dir.join(format!("{exec_id}.err")));
         std::fs::File::create(&out).expect("stdout file");
@@ -72,7 +86,7 @@ impl Bare {
             stdout: out.to_str().expect("UTF-8").to_owned(),
             stderr: err.to_str().expect("UTF-8").to_owned(),
             terminal: false,
-            spec: Some(prost_types::Any { type_url: PROCESS_TYPE_URL.to_owned(), value: self.process.clone() }),
+            spec: Some(prost_types::Any { type_url: PROCESS_TYPE_URL.to_owned(), value: process }),
         };
         c.tasks().exec(c.request(Some(CRI_NAMESPACE), req)).await.expect("Tasks.Exec");
         // Wait before Start, as the recipe says; in `k8s.io` nobody else deletes the process, so
@@ -144,7 +158,10 @@ fn main() {
             })
         });
         group.bench_function("bare_containerd_client", |b| {
-            b.iter_custom(|iters| timings.run(&rt, "bare_containerd_client", iters, || bare.exec()))
+            b.iter_custom(|iters| timings.run(&rt, "bare_containerd_client", iters, || bare.exec(false)))
+        });
+        group.bench_function("bare_with_lookup", |b| {
+            b.iter_custom(|iters| timings.run(&rt, "bare_with_lookup", iters, || bare.exec(true)))
         });
         group.bench_function("ctr_cli", |b| {
             b.iter_custom(|iters| timings.run_blocking("ctr_cli", iters, || ctr_exec(&id)))
@@ -190,6 +207,7 @@ fn main() {
     c.final_summary();
 
     ratio_line(&timings, "containerd CRI exec echo", "anyctr", "bare_containerd_client", 1.10);
+    ratio_line(&timings, "containerd CRI exec echo", "anyctr", "bare_with_lookup", 1.10);
     ratio_line(&timings, "containerd CRI exec echo", "anyctr", "ctr_cli", 0.7);
     let name = format!("list_inspect_concurrency_{CONCURRENCY}");
     match timings.median(&name) {

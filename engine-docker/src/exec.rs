@@ -108,6 +108,7 @@ async fn start(client: &Client, target: Target, request: ExecRequest, open_stdin
         argv0: request.argv[0].clone(),
         sniff: Mutex::new(Vec::new()),
         output_done: AtomicBool::new(false),
+        output_ended: tokio::sync::Notify::new(),
     });
     let start_options = StartExecOptions { detach: false, tty: false, output_capacity: Some(OUTPUT_CAPACITY) };
     let started = client.call_within(setup, "exec", client.docker.start_exec(&created.id, Some(start_options))).await;
@@ -144,6 +145,7 @@ async fn start(client: &Client, target: Target, request: ExecRequest, open_stdin
             let done = shared.clone();
             move |_| {
                 done.output_done.store(true, Ordering::SeqCst);
+                done.output_ended.notify_waiters();
                 std::task::Poll::Ready(None)
             }
         }))
@@ -162,6 +164,9 @@ struct Shared {
     /// The first bytes of output, to recognize docker's report of a program that could not start.
     sniff: Mutex<Vec<u8>>,
     output_done: AtomicBool,
+    /// Woken when the output ends: the process has most likely just exited, so `wait` asks at once
+    /// instead of sleeping out its back-off (which cost up to 40 ms per exec).
+    output_ended: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -244,7 +249,14 @@ async fn wait(shared: Arc<Shared>) -> Result<i64> {
             }
             _ => {}
         }
-        tokio::time::sleep(interval).await;
+        if shared.output_done.load(Ordering::SeqCst) {
+            tokio::time::sleep(interval).await;
+        } else {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shared.output_ended.notified() => {}
+            }
+        }
         interval = (interval * 2).min(Duration::from_millis(100));
     }
 }
