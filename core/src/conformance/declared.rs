@@ -23,7 +23,7 @@ fn verdict<T: std::fmt::Debug>(capability: &str, r: crate::Result<T>) -> TrialRe
 
 /// The checks for every capability `caps` leaves unsupported that has a call of its own.
 pub(super) fn trials_for(caps: &Capabilities) -> Vec<(&'static str, Check)> {
-    let all: [(&'static str, &'static str, Check); 8] = [
+    let all: [(&'static str, &'static str, Check); 11] = [
         ("exec", "exec.declared_unsupported", |c| {
             Box::pin(async move { verdict("exec", c.engine.exec(&c.fixture.id, ExecRequest::new(["true"])).await) })
         }),
@@ -55,6 +55,28 @@ pub(super) fn trials_for(caps: &Capabilities) -> Vec<(&'static str, Check)> {
         ("lifecycle", "lifecycle.declared_unsupported", |c| {
             // SIGCONT is harmless if the engine lies and the call works.
             Box::pin(async move { verdict("lifecycle", c.engine.kill(&c.fixture.id, "CONT").await) })
+        }),
+        // Capabilities the library (not the engine) exercises: the answer must agree with the flag.
+        ("host_rootfs", "host_path.rootfs_declared_unsupported", |c| {
+            Box::pin(async move {
+                let d = c.engine.inspect(&c.fixture.id).await.map_err(|e| format!("inspect: {e}"))?;
+                verdict("host_rootfs", crate::host_path::host_path(&d, "/etc/passwd", None).map(|hp| hp.path))
+            })
+        }),
+        ("proc_root", "inspect.proc_root_declared_unsupported", |c| {
+            Box::pin(async move {
+                let d = c.engine.inspect(&c.fixture.id).await.map_err(|e| format!("inspect: {e}"))?;
+                match d.proc_root_pid() {
+                    None => Ok("unsupported: proc_root (no /proc root pid reported)".to_owned()),
+                    Some(pid) => Err(format!("proc_root is not claimed, but the detail offers pid {pid}")),
+                }
+            })
+        }),
+        ("nsenter", "exec.nsenter_declared_unsupported", |c| {
+            Box::pin(async move {
+                let d = c.engine.inspect(&c.fixture.id).await.map_err(|e| format!("inspect: {e}"))?;
+                verdict("nsenter", crate::nsenter::exec_in_namespaces(&d, ExecRequest::new(["true"]), None).await)
+            })
         }),
         ("images", "lifecycle.images_declared_unsupported", |c| {
             Box::pin(async move { verdict("images", c.engine.list_images().await) })
