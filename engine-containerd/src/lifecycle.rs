@@ -6,7 +6,7 @@
 //! it in Kubernetes namespace `default`, labelled `io.anyctr.auto-pod`; removing the container
 //! removes that pod too.
 
-use anyctr_core::model::{CreateSpec, PodSpec, StopOptions, signal_number};
+use anyctr_core::model::{ContainerStatus, CreateSpec, PodSpec, StopOptions, signal_number};
 use anyctr_core::{Error, ErrorKind, Result};
 use containerd_client::services::v1::{KillRequest, WaitRequest};
 use k8s_cri::v1::{
@@ -236,9 +236,17 @@ impl ContainerdEngine {
     /// the container runs). A container that already exited answers at once.
     pub async fn task_wait(&self, container: &str) -> Result<i64> {
         let facts = self.facts(self.locate(container).await?).await?;
+        let exact = format!("{}/{}", facts.namespace, facts.record.id);
         let state = facts.state();
-        if let Some(code) = state.exit_code.filter(|_| !state.status.is_running()) {
-            return Ok(code);
+        if state.status == ContainerStatus::Exited {
+            // Exited already; with CRI the code may not be recorded yet.
+            self.settle_exit(&facts, &exact).await;
+            let settled = self.facts(self.locate(&exact).await?).await?.state();
+            return settled.exit_code.or(state.exit_code).ok_or_else(|| {
+                Error::unexpected(format!("container {} exited but no exit code was recorded", facts.record.id))
+                    .with_engine(self.client.engine())
+                    .with_operation("wait")
+            });
         }
         if facts.task.is_none() {
             return Err(Error::new(ErrorKind::Conflict, format!("container {} has not been started", facts.record.id)));
@@ -246,7 +254,6 @@ impl ContainerdEngine {
         let c = &self.client;
         let req = WaitRequest { container_id: facts.record.id.clone(), exec_id: String::new() };
         let req = c.unbounded_request(Some(&facts.namespace), req);
-        let exact = format!("{}/{}", facts.namespace, facts.record.id);
         let code = match c.tasks().wait(req).await {
             Ok(resp) => i64::from(resp.into_inner().exit_status),
             // CRI deletes a task right after its exit: ask CRI for the code then.
@@ -256,18 +263,29 @@ impl ContainerdEngine {
             }
             Err(status) => return Err(crate::client::status_error(status, c.engine(), "wait")),
         };
-        // CRI learns of the exit asynchronously; until it has, inspect would still say running and
-        // CRI would refuse to remove the container. A wait returns once every view agrees.
+        self.settle_exit(&facts, &exact).await;
+        Ok(code)
+    }
+
+    /// CRI learns of an exit asynchronously: it deletes the task, then records the exit. In
+    /// between, inspect has no exit code and CRI refuses to remove the container. So a wait
+    /// returns only once CRI has recorded the exit (for CRI containers) or the task has stopped
+    /// (bounded: 10 s).
+    async fn settle_exit(&self, facts: &ContainerFacts, exact: &str) {
+        let cri = facts.is_cri();
+        let settled = |f: &ContainerFacts| match (cri, &f.task, &f.cri_state) {
+            (true, None, Some(s)) => s.state == "exited" && s.exit_code.is_some(),
+            (true, _, _) => false,
+            (false, _, _) => !f.state().status.is_running(),
+        };
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while tokio::time::Instant::now() < deadline {
-            match self.facts(self.locate(&exact).await?).await {
-                Ok(f) if f.state().status.is_running() || f.state().exit_code.is_none() => {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await
-                }
-                _ => break,
+            let Ok(located) = self.locate(exact).await else { return };
+            match self.facts(located).await {
+                Ok(f) if !settled(&f) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                _ => return,
             }
         }
-        Ok(code)
     }
 }
 
