@@ -249,6 +249,16 @@ impl ContainerdEngine {
             });
         }
         if facts.task.is_none() {
+            // Without CRI, a record without a task was never started — or its task was just
+            // deleted after an exit and the record is about to go (dockerd cleans up `moby` that
+            // way). Give such a record a moment to disappear before calling it not started.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+            while !facts.is_cri() && tokio::time::Instant::now() < deadline {
+                match self.locate(&exact).await {
+                    Err(e) if e.kind() == ErrorKind::NotFound => return Err(e.with_operation("wait")),
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                }
+            }
             return Err(Error::new(ErrorKind::Conflict, format!("container {} has not been started", facts.record.id)));
         }
         let c = &self.client;
