@@ -13,6 +13,8 @@ use anyctr_core::model::{CreateSpec, PodSpec};
 use anyctr_core::{ContainerEngine, EngineAddress, EngineConfig};
 use anyctr_engine_containerd::ContainerdEngine;
 
+// One copy for every crate's benches: the summary lines must read the same everywhere.
+#[path = "../../../benches/common/timings.rs"]
 mod timings;
 pub use timings::{Timings, ms, ratio_line};
 

@@ -15,6 +15,8 @@ use anyctr_core::{ContainerEngine, EngineAddress, EngineConfig, ListOptions};
 use anyctr_engine_docker::DockerEngine;
 use futures_util::StreamExt;
 
+// One copy for every crate's benches: the summary lines must read the same everywhere.
+#[path = "../../../benches/common/timings.rs"]
 mod timings;
 pub use timings::{Timings, ms, ratio_line};
 
