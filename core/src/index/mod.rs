@@ -80,12 +80,19 @@ impl ContainerIndex {
     /// build fails.
     pub async fn start(engine: DynEngine, options: IndexOptions) -> Result<ContainerIndex> {
         let (changes, _) = broadcast::channel(4096);
+        // Watch, then list: events from now on are already being collected while the first build
+        // runs, so a container that appears in between is not missed (refreshes are idempotent).
+        let events = if engine.capabilities().events.is_supported() {
+            worker::open_events(&engine, &options).await
+        } else {
+            None
+        };
         let first = worker::full_build(&engine, &options, None).await?;
         let (tx, snapshots) = watch::channel(Arc::new(first));
         let (commands, command_rx) = mpsc::channel(256);
         let (stop, stop_rx) = oneshot::channel();
         let worker = worker::Worker { engine, options, snapshots: tx, changes: changes.clone() };
-        let task = tokio::spawn(worker.run(command_rx, stop_rx));
+        let task = tokio::spawn(worker.run(events, command_rx, stop_rx));
         Ok(ContainerIndex { snapshots, changes, commands, stop: Some(stop), task: Some(task) })
     }
 

@@ -16,6 +16,42 @@ use crate::pods::Pod;
 /// Pause before re-opening a broken event stream.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
+/// First and longest pause before a repair resync after a failed update.
+const REPAIR_FIRST: Duration = Duration::from_secs(1);
+const REPAIR_MAX: Duration = Duration::from_secs(30);
+
+/// A failed update (an inspect that timed out under load, a resync that failed) is repaired by a
+/// full resync soon, with back-off, rather than at the next periodic resync: the event that
+/// caused it will not come again.
+struct Repair {
+    at: Option<tokio::time::Instant>,
+    backoff: Duration,
+}
+
+impl Repair {
+    fn note(&mut self, r: Result<()>) {
+        match r {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "index: update failed; repairing with a resync");
+                if self.at.is_none() {
+                    self.at = Some(tokio::time::Instant::now() + self.backoff);
+                }
+            }
+        }
+    }
+
+    fn resynced(&mut self, r: &Result<()>) {
+        match r {
+            Ok(()) => *self = Repair { at: None, backoff: REPAIR_FIRST },
+            Err(_) => {
+                self.backoff = (self.backoff * 2).min(REPAIR_MAX);
+                self.at = Some(tokio::time::Instant::now() + self.backoff);
+            }
+        }
+    }
+}
+
 pub(crate) struct Worker {
     pub engine: DynEngine,
     pub options: IndexOptions,
@@ -57,6 +93,18 @@ async fn inspect(engine: &DynEngine, options: &IndexOptions, id: String) -> Resu
     }
 }
 
+/// Opens the engine's event stream, bounded; `None` (logged) when it cannot be had.
+pub(crate) async fn open_events(engine: &DynEngine, options: &IndexOptions) -> Option<EventStream> {
+    match tokio::time::timeout(options.call_timeout, engine.events(EventOptions::default())).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "index: cannot open the event stream");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 async fn next_event(stream: &mut Option<EventStream>) -> Option<Result<crate::model::Event>> {
     match stream {
         Some(s) => s.next().await,
@@ -65,29 +113,47 @@ async fn next_event(stream: &mut Option<EventStream>) -> Option<Result<crate::mo
 }
 
 impl Worker {
-    pub(crate) async fn run(self, mut commands: mpsc::Receiver<Command>, mut stop: oneshot::Receiver<()>) {
+    /// Runs until stopped. `events` was opened before the first build (watch, then list), so
+    /// nothing that happened between the list and the subscription is missed.
+    pub(crate) async fn run(
+        self,
+        mut events: Option<EventStream>,
+        mut commands: mpsc::Receiver<Command>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
         let wants_events = self.engine.capabilities().events.is_supported();
-        let mut events = if wants_events { self.open_events().await } else { None };
         let mut reconnect_at = tokio::time::Instant::now() + RECONNECT_DELAY;
         let mut resync = tokio::time::interval(self.options.resync_interval);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         resync.tick().await; // the first tick is immediate; the index was just built
+        let mut repair = Repair { at: None, backoff: REPAIR_FIRST };
         loop {
             tokio::select! {
                 _ = &mut stop => break,
-                _ = resync.tick() => self.log(self.resync().await),
+                _ = resync.tick() => {
+                    let r = self.resync().await;
+                    repair.resynced(&r);
+                }
+                _ = tokio::time::sleep_until(repair.at.unwrap_or_else(tokio::time::Instant::now)), if repair.at.is_some() => {
+                    let r = self.resync().await;
+                    repair.resynced(&r);
+                }
                 cmd = commands.recv() => match cmd {
                     None => break,
-                    Some(Command::Refresh(id)) => self.log(self.refresh(&id).await),
-                    Some(Command::Resync(reply)) => { let _ = reply.send(self.resync().await); }
+                    Some(Command::Refresh(id)) => repair.note(self.refresh(&id).await),
+                    Some(Command::Resync(reply)) => {
+                        let r = self.resync().await;
+                        repair.resynced(&r);
+                        let _ = reply.send(r);
+                    }
                 },
                 event = next_event(&mut events) => {
                     let broken = match event {
                         Some(Ok(e)) => {
                             match e.kind {
                                 EventKind::ExecStart | EventKind::ExecExit => {}
-                                EventKind::Other(ref what) if what == "resync" => self.log(self.resync().await),
-                                _ => self.log(self.refresh(&e.container_id).await),
+                                EventKind::Other(ref what) if what == "resync" => repair.note(self.resync().await),
+                                _ => repair.note(self.refresh(&e.container_id).await),
                             }
                             None
                         }
@@ -105,28 +171,15 @@ impl Worker {
                     reconnect_at = tokio::time::Instant::now() + RECONNECT_DELAY;
                     if events.is_some() {
                         // Whatever happened while the stream was down is repaired now.
-                        self.log(self.resync().await);
+                        repair.note(self.resync().await);
                     }
                 }
             }
         }
     }
 
-    fn log(&self, r: Result<()>) {
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "index: update failed; the next resync repairs it");
-        }
-    }
-
     async fn open_events(&self) -> Option<EventStream> {
-        match tokio::time::timeout(self.options.call_timeout, self.engine.events(EventOptions::default())).await {
-            Ok(Ok(s)) => Some(s),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "index: cannot open the event stream");
-                None
-            }
-            Err(_) => None,
-        }
+        open_events(&self.engine, &self.options).await
     }
 
     async fn resync(&self) -> Result<()> {
