@@ -1,19 +1,25 @@
 //! Buffered exec built from a streaming [`ExecSession`], shared by every engine: stdin delivered
 //! with EOF, stdout and stderr kept apart and bounded, the exit observed even while a background
-//! child keeps the output open, a timeout that kills, and missing binaries recognized.
+//! child keeps the output open (and the result marked when output may have followed), a timeout
+//! that kills, and missing binaries recognized.
 
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use tokio::io::AsyncWriteExt;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{ExecInput, ExecResult, ExecSession, ExecStdin, OutputStream};
+use crate::model::{ExecInput, ExecResult, ExecSession, ExecStdin, OutputChunk, OutputStream};
 
-/// How long output is still read after the process has exited. Output the process wrote before
-/// exiting is already in the pipe; what arrives later comes from a background child that inherited
-/// stdout, which must not keep the exec open.
-const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(300);
+/// After the process has exited, output still open this long without a chunk is held by a
+/// background child that inherited stdout (and may never write or close it): the call returns, and
+/// the result says the output was still open. Output the process itself wrote arrives well within it.
+const QUIET_AFTER_EXIT: Duration = Duration::from_millis(500);
+
+/// The longest output is still read after the process has exited, for a call without a timeout
+/// (a background child writing on and on must not keep the exec open).
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Keeps the first `limit` bytes of a stream and counts all of them.
 #[derive(Debug, Default)]
@@ -51,6 +57,11 @@ impl BoundedBuffer {
 /// bytes per stream, and returns the result. On `timeout` the process is killed and the call fails
 /// with [`ErrorKind::Timeout`]. A start failure the OCI runtime reported as output with exit code
 /// 126/127 becomes [`ErrorKind::CommandNotFound`].
+///
+/// Once the process has exited, output is read on until the streams end; a background child that
+/// holds them open does not keep the call open: reading stops when they have been quiet for
+/// [`QUIET_AFTER_EXIT`], after [`DRAIN_LIMIT`], or at the deadline, whichever comes first, and
+/// the result's `output_incomplete` says so. Nothing is dropped without that flag.
 pub async fn run_to_completion(
     mut session: ExecSession,
     stdin: Option<ExecInput>,
@@ -58,6 +69,7 @@ pub async fn run_to_completion(
     timeout: Option<Duration>,
 ) -> Result<ExecResult> {
     let started = Instant::now();
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let (writer, output, control) = session.parts();
     let stdin_task = match (writer, stdin) {
         (Some(w), Some(input)) => Some(tokio::spawn(feed_stdin(w, input))),
@@ -74,47 +86,27 @@ pub async fn run_to_completion(
         (None, None) => None,
     };
 
-    let mut stdout = BoundedBuffer::new(limit);
-    let mut stderr = BoundedBuffer::new(limit);
+    let mut collected = Collected { stdout: BoundedBuffer::new(limit), stderr: BoundedBuffer::new(limit) };
     let body = async {
         let mut output = output;
-        let mut exit: Option<i64> = None;
         let mut wait = control.wait();
         loop {
             let Some(out) = output.as_mut() else {
-                // Output closed: only the exit code is missing.
-                break match exit {
-                    Some(code) => Ok(code),
-                    None => wait.await,
-                };
+                // Output closed before the exit: only the exit code is missing.
+                return wait.await.map(|code| (code, None));
             };
             tokio::select! {
                 chunk = out.next() => match chunk {
-                    Some(Ok(c)) => match c.stream {
-                        OutputStream::Stdout => stdout.push(&c.data),
-                        OutputStream::Stderr => stderr.push(&c.data),
-                    },
-                    Some(Err(e)) => break Err(e),
+                    Some(Ok(c)) => collected.push(&c),
+                    Some(Err(e)) => return Err(e),
                     None => output = None,
                 },
-                code = &mut wait, if exit.is_none() => {
-                    exit = Some(code?);
-                    // Drain what is left, but do not let a background child hold the exec open.
-                    let deadline = tokio::time::Instant::now() + DRAIN_AFTER_EXIT;
-                    while let Ok(Some(chunk)) = tokio::time::timeout_at(deadline, out.next()).await {
-                        let c = chunk?;
-                        match c.stream {
-                            OutputStream::Stdout => stdout.push(&c.data),
-                            OutputStream::Stderr => stderr.push(&c.data),
-                        }
-                    }
-                    output = None;
-                }
+                code = &mut wait => return Ok((code?, output)),
             }
         }
     };
-    let outcome = match timeout {
-        Some(t) => match tokio::time::timeout(t, body).await {
+    let until_exit = match (timeout, deadline) {
+        (Some(t), Some(at)) => match tokio::time::timeout_at(at, body).await {
             Ok(r) => r,
             Err(_) => {
                 let killed = control.kill().await;
@@ -130,13 +122,18 @@ pub async fn run_to_completion(
                 return Err(err);
             }
         },
-        None => body.await,
+        _ => body.await,
     };
     if let Some(task) = stdin_task {
         task.abort();
     }
-    let exit_code = match outcome {
-        Ok(code) => code,
+    let drained = match until_exit {
+        Ok((code, None)) => Ok((code, false)),
+        Ok((code, Some(rest))) => drain_after_exit(rest, &mut collected, deadline).await.map(|open| (code, open)),
+        Err(e) => Err(e),
+    };
+    let (exit_code, output_incomplete) = match drained {
+        Ok(done) => done,
         Err(e) => {
             let _ = control.kill().await;
             session.mark_exited();
@@ -144,12 +141,14 @@ pub async fn run_to_completion(
         }
     };
     session.mark_exited();
+    let Collected { stdout, stderr } = collected;
     let result = ExecResult {
         exit_code,
         stdout_truncated: stdout.truncated(),
         stderr_truncated: stderr.truncated(),
         stdout_bytes: stdout.total(),
         stderr_bytes: stderr.total(),
+        output_incomplete,
         stdout: stdout.into_inner(),
         stderr: stderr.into_inner(),
         duration: started.elapsed(),
@@ -158,6 +157,40 @@ pub async fn run_to_completion(
         return Err(Error::new(ErrorKind::CommandNotFound, message).with_operation("exec"));
     }
     Ok(result)
+}
+
+/// stdout and stderr of one exec, each bounded.
+struct Collected {
+    stdout: BoundedBuffer,
+    stderr: BoundedBuffer,
+}
+
+impl Collected {
+    fn push(&mut self, chunk: &OutputChunk) {
+        match chunk.stream {
+            OutputStream::Stdout => self.stdout.push(&chunk.data),
+            OutputStream::Stderr => self.stderr.push(&chunk.data),
+        }
+    }
+}
+
+/// Reads what is left after the process exited, until the streams end or go quiet (see
+/// [`run_to_completion`]). Returns whether they were still open when reading stopped.
+async fn drain_after_exit(
+    mut output: BoxStream<'static, Result<OutputChunk>>,
+    collected: &mut Collected,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<bool> {
+    let limit = tokio::time::Instant::now() + DRAIN_LIMIT;
+    let last = deadline.map_or(limit, |d| d.min(limit));
+    loop {
+        let quiet = (tokio::time::Instant::now() + QUIET_AFTER_EXIT).min(last);
+        match tokio::time::timeout_at(quiet, output.next()).await {
+            Ok(Some(chunk)) => collected.push(&chunk?),
+            Ok(None) => return Ok(false),
+            Err(_) => return Ok(true),
+        }
+    }
 }
 
 async fn feed_stdin(mut writer: ExecStdin, input: ExecInput) {
@@ -198,6 +231,77 @@ fn command_not_found(result: &ExecResult) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use bytes::Bytes;
+    use futures_util::future::BoxFuture;
+    use tokio::sync::mpsc;
+
+    /// A process that has exited with code 0 as soon as it is asked.
+    struct Exited;
+
+    impl crate::model::ExecControl for Exited {
+        fn wait(&mut self) -> BoxFuture<'_, Result<i64>> {
+            Box::pin(async { Ok(0) })
+        }
+        fn kill(&mut self) -> BoxFuture<'_, Result<()>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn abandon(&mut self) {}
+    }
+
+    /// A session whose output is whatever is sent on the returned channel; dropping it ends the output.
+    fn exited_session() -> (ExecSession, mpsc::UnboundedSender<&'static str>) {
+        let (tx, rx) = mpsc::unbounded_channel::<&'static str>();
+        let output = futures_util::stream::unfold(rx, |mut rx| async move {
+            let text = rx.recv().await?;
+            Some((Ok(OutputChunk { stream: OutputStream::Stdout, data: Bytes::from_static(text.as_bytes()) }), rx))
+        });
+        (ExecSession::new(None, Box::pin(output), Box::new(Exited)), tx)
+    }
+
+    #[tokio::test]
+    async fn output_arriving_after_the_exit_is_read_until_the_streams_end() {
+        let (session, tx) = exited_session();
+        tx.send("early\n").unwrap();
+        tokio::spawn(async move {
+            for _ in 0..3 {
+                tokio::time::sleep(QUIET_AFTER_EXIT / 3).await;
+                tx.send("late\n").unwrap();
+            }
+        });
+        let r = run_to_completion(session, None, 1024, None).await.unwrap();
+        assert_eq!(r.stdout_lossy(), "early\nlate\nlate\nlate\n");
+        assert!(!r.output_incomplete, "the output ended, so it is complete");
+    }
+
+    #[tokio::test]
+    async fn output_held_open_by_a_quiet_child_is_marked_incomplete() {
+        let (session, tx) = exited_session();
+        tx.send("early\n").unwrap();
+        let started = Instant::now();
+        let r = run_to_completion(session, None, 1024, None).await.unwrap();
+        assert_eq!(r.stdout_lossy(), "early\n");
+        assert!(r.output_incomplete, "the output was still open when the call returned");
+        assert!(started.elapsed() < DRAIN_LIMIT, "a quiet child kept the call open for {:?}", started.elapsed());
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn a_chatty_child_is_read_up_to_the_deadline_and_marked_incomplete() {
+        let (session, tx) = exited_session();
+        let writer = tokio::spawn(async move {
+            while tx.send("more\n").is_ok() {
+                tokio::time::sleep(QUIET_AFTER_EXIT / 5).await;
+            }
+        });
+        let started = Instant::now();
+        let r = run_to_completion(session, None, 1 << 20, Some(Duration::from_secs(2))).await.unwrap();
+        let took = started.elapsed();
+        assert!(r.output_incomplete);
+        assert!(r.stdout.len() > 5 * 5, "only {} bytes read", r.stdout.len());
+        assert!(took >= Duration::from_secs(2) && took < DRAIN_LIMIT, "returned after {took:?}");
+        writer.abort();
+    }
 
     #[test]
     fn bounded_buffer_keeps_prefix_and_counts_all() {

@@ -175,6 +175,10 @@ pub struct ExecResult {
     /// Bytes the process wrote to stdout, kept or not.
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
+    /// The output streams were still open when the call returned: after the process exited, a
+    /// background child that inherited them held them open (or the deadline came first). Output
+    /// written after that is not in the result, and not in the byte counts.
+    pub output_incomplete: bool,
     pub duration: Duration,
 }
 
