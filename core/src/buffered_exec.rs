@@ -140,7 +140,10 @@ pub async fn run_to_completion(
             return Err(e);
         }
     };
+    // Only now: releasing the exec may close output a background child still writes.
+    let released = control.release().await;
     session.mark_exited();
+    released?;
     let Collected { stdout, stderr } = collected;
     let result = ExecResult {
         exit_code,

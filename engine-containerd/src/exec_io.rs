@@ -169,7 +169,6 @@ impl ExecControl for ExecProcess {
     fn wait(&mut self) -> BoxFuture<'_, Result<i64>> {
         Box::pin(async move {
             if let Some(code) = self.exit {
-                self.delete_once().await?;
                 return Ok(code);
             }
             let Some(waiter) = self.waiter.as_mut() else {
@@ -187,10 +186,15 @@ impl ExecControl for ExecProcess {
                     return Err(Error::unexpected(format!("exec wait task failed: {join}")).with_operation("exec"));
                 }
             };
+            // DeleteProcess waits for `release`: it makes the shim close the output, which a
+            // background child of the exec may still be writing to.
             self.exit = Some(code);
-            self.delete_once().await?;
             Ok(code)
         })
+    }
+
+    fn release(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.delete_once())
     }
 
     fn kill(&mut self) -> BoxFuture<'_, Result<()>> {

@@ -1,18 +1,23 @@
-//! `*.declared_unsupported`: for each capability the fixture does NOT claim, the call must return
-//! `Unsupported` — the other half of "capability flags cannot lie".
+//! `*.declared_unsupported`: for a capability the fixture does NOT claim, the engine's call must
+//! return `Unsupported` — the other half of "capability flags cannot lie". Each check calls the
+//! engine (or, for the host-side capabilities, what the engine reported about the fixture).
+//! [`super::coverage`] says which check belongs to which capability.
+
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{TrialContext, TrialResult};
+use super::fixture::RUN_LABEL;
+use super::{Fixture, TrialContext, TrialResult};
 use crate::ErrorKind;
-use crate::capability::Capabilities;
-use crate::model::{EventOptions, ExecRequest};
+use crate::engine::ListOptions;
+use crate::model::{EventOptions, ExecRequest, PodSpec};
 
-type Check = for<'a> fn(&'a TrialContext) -> BoxFuture<'a, TrialResult>;
+pub(super) type Check = for<'a> fn(&'a TrialContext) -> BoxFuture<'a, TrialResult>;
 
 fn verdict<T: std::fmt::Debug>(capability: &str, r: crate::Result<T>) -> TrialResult {
     match r {
-        Err(e) if e.kind() == ErrorKind::Unsupported => Ok(format!("unsupported: {capability} ({e})")),
+        Err(e) if e.kind() == ErrorKind::Unsupported => Ok(format!("{capability}: {e}")),
         Err(e) => Err(format!(
             "{capability} is not claimed, but the call failed with {:?} instead of Unsupported: {e}",
             e.kind()
@@ -21,69 +26,143 @@ fn verdict<T: std::fmt::Debug>(capability: &str, r: crate::Result<T>) -> TrialRe
     }
 }
 
-/// The checks for every capability `caps` leaves unsupported that has a call of its own.
-pub(super) fn trials_for(caps: &Capabilities) -> Vec<(&'static str, Check)> {
-    let all: [(&'static str, &'static str, Check); 11] = [
-        ("exec", "exec.declared_unsupported", |c| {
-            Box::pin(async move { verdict("exec", c.engine.exec(&c.fixture.id, ExecRequest::new(["true"])).await) })
-        }),
-        ("exec_stream", "exec_stream.declared_unsupported", |c| {
-            Box::pin(async move {
-                let r = c.engine.exec_stream(&c.fixture.id, ExecRequest::new(["true"]), false).await;
-                verdict("exec_stream", r.map(|_session| ()))
-            })
-        }),
-        ("exec_with_stdin", "exec.stdin_declared_unsupported", |c| {
-            Box::pin(async move {
-                verdict("exec_with_stdin", c.engine.exec(&c.fixture.id, ExecRequest::new(["cat"]).stdin("x")).await)
-            })
-        }),
-        ("copy_to", "copy.to_declared_unsupported", |c| {
-            Box::pin(async move {
-                let empty: crate::ByteStream = Box::pin(futures_util::stream::empty());
-                verdict("copy_to", c.engine.copy_to(&c.fixture.id, "/tmp", empty).await)
-            })
-        }),
-        ("copy_from", "copy.from_declared_unsupported", |c| {
-            Box::pin(async move {
-                verdict("copy_from", c.engine.copy_from(&c.fixture.id, "/etc/hostname").await.map(|_| ()))
-            })
-        }),
-        ("events", "events.declared_unsupported", |c| {
-            Box::pin(async move { verdict("events", c.engine.events(EventOptions::default()).await.map(|_| ())) })
-        }),
-        ("lifecycle", "lifecycle.declared_unsupported", |c| {
-            // SIGCONT is harmless if the engine lies and the call works.
-            Box::pin(async move { verdict("lifecycle", c.engine.kill(&c.fixture.id, "CONT").await) })
-        }),
-        // Capabilities the library (not the engine) exercises: the answer must agree with the flag.
-        ("host_rootfs", "host_path.rootfs_declared_unsupported", |c| {
-            Box::pin(async move {
-                let d = c.engine.inspect(&c.fixture.id).await.map_err(|e| format!("inspect: {e}"))?;
-                verdict("host_rootfs", crate::host_path::host_path(&d, "/etc/passwd", None).map(|hp| hp.path))
-            })
-        }),
-        ("proc_root", "inspect.proc_root_declared_unsupported", |c| {
-            Box::pin(async move {
-                let d = c.engine.inspect(&c.fixture.id).await.map_err(|e| format!("inspect: {e}"))?;
-                match d.proc_root_pid() {
-                    None => Ok("unsupported: proc_root (no /proc root pid reported)".to_owned()),
-                    Some(pid) => Err(format!("proc_root is not claimed, but the detail offers pid {pid}")),
-                }
-            })
-        }),
-        ("nsenter", "exec.nsenter_declared_unsupported", |c| {
-            Box::pin(async move {
-                let d = c.engine.inspect(&c.fixture.id).await.map_err(|e| format!("inspect: {e}"))?;
-                verdict("nsenter", crate::nsenter::exec_in_namespaces(&d, ExecRequest::new(["true"]), None).await)
-            })
-        }),
-        ("images", "lifecycle.images_declared_unsupported", |c| {
-            Box::pin(async move { verdict("images", c.engine.list_images().await) })
-        }),
-    ];
-    all.into_iter()
-        .filter(|(cap, _, _)| caps.get(cap).is_some_and(|s| !s.is_supported()))
-        .map(|(_, name, check)| (name, check))
-        .collect()
+/// A bound for calls that should be refused at once.
+const QUICK: Duration = Duration::from_secs(60);
+
+fn exec<'a>(c: &'a TrialContext, capability: &'static str, req: ExecRequest) -> BoxFuture<'a, TrialResult> {
+    Box::pin(async move { verdict(capability, c.engine.exec(&c.fixture.id, req.timeout(QUICK)).await) })
+}
+
+pub(super) fn inspect(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        verdict("inspect (list)", c.engine.list(&ListOptions::all()).await)?;
+        verdict("inspect", c.engine.inspect(&c.fixture.id).await)
+    })
+}
+
+pub(super) fn exec_plain(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    exec(c, "exec", ExecRequest::new(["true"]))
+}
+
+pub(super) fn exec_with_stdin(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    exec(c, "exec_with_stdin", ExecRequest::new(["cat"]).stdin("x"))
+}
+
+pub(super) fn exec_with_user(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    exec(c, "exec_with_user", ExecRequest::new(["true"]).user("65534"))
+}
+
+pub(super) fn exec_with_workdir(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    exec(c, "exec_with_workdir", ExecRequest::new(["true"]).working_dir("/"))
+}
+
+pub(super) fn exec_with_env(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    exec(c, "exec_with_env", ExecRequest::new(["true"]).env("ANYCTR_DECLARED=1"))
+}
+
+pub(super) fn exec_kill(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        // Killing a started session is the call; a session the engine cannot start cannot be killed either.
+        let session = c.engine.exec_stream(&c.fixture.id, ExecRequest::new(["sleep", "30"]), false).await;
+        match session {
+            Ok(session) => {
+                verdict("exec_kill", tokio::time::timeout(QUICK, session.kill()).await.map_err(|_| "kill hung")?)
+            }
+            Err(e) => verdict("exec_kill (no session to kill)", Err::<(), _>(e)),
+        }
+    })
+}
+
+pub(super) fn exec_stream(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        let r = c.engine.exec_stream(&c.fixture.id, ExecRequest::new(["true"]), false).await;
+        verdict("exec_stream", r.map(|_session| ()))
+    })
+}
+
+pub(super) fn copy_to(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        let empty: crate::ByteStream = Box::pin(futures_util::stream::empty());
+        verdict("copy_to", c.engine.copy_to(&c.fixture.id, "/tmp", empty).await)
+    })
+}
+
+pub(super) fn copy_from(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move { verdict("copy_from", c.engine.copy_from(&c.fixture.id, "/etc/hostname").await.map(|_| ())) })
+}
+
+pub(super) fn events(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move { verdict("events", c.engine.events(EventOptions::default()).await.map(|_| ())) })
+}
+
+/// What the engine reports about the fixture decides the host-side capabilities: `Ok(None)` when
+/// the engine has no inspect at all, so there is no detail to reach the host through.
+async fn fixture_detail(c: &TrialContext) -> Result<Option<crate::model::ContainerDetail>, String> {
+    match c.engine.inspect(&c.fixture.id).await {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.kind() == ErrorKind::Unsupported && !c.capabilities.inspect.is_supported() => Ok(None),
+        Err(e) => Err(format!("inspect of the fixture: {e}")),
+    }
+}
+
+const NO_DETAIL: &str = "inspect is unsupported, so nothing leads from the container to the host";
+
+pub(super) fn host_rootfs(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        let Some(d) = fixture_detail(c).await? else { return Ok(format!("host_rootfs: {NO_DETAIL}")) };
+        if let Some(dir) = d.merged_dir() {
+            return Err(format!("host_rootfs is not claimed, but the engine reports a merged dir {dir:?}"));
+        }
+        let refused = verdict("host_rootfs", crate::host_path::host_path(&d, "/etc/passwd", None).map(|hp| hp.path))?;
+        // A volume is the host's own directory: it is still answered.
+        let shared = format!("{}/hello.txt", Fixture::BIND_DEST);
+        let hp = crate::host_path::host_path(&d, &shared, None).map_err(|e| format!("host_path of {shared}: {e}"))?;
+        if hp.path != c.fixture.bind_dir.join("hello.txt") {
+            return Err(format!("the bind mount answered {:?}, want {:?}", hp.path, c.fixture.bind_dir));
+        }
+        Ok(format!("{refused}; the volume is still answered"))
+    })
+}
+
+pub(super) fn proc_root(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        let Some(d) = fixture_detail(c).await? else { return Ok(format!("proc_root: {NO_DETAIL}")) };
+        match d.proc_root_pid() {
+            None => Ok("proc_root: no /proc root pid reported".to_owned()),
+            Some(pid) => Err(format!("proc_root is not claimed, but the detail offers pid {pid}")),
+        }
+    })
+}
+
+pub(super) fn nsenter(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        let Some(d) = fixture_detail(c).await? else { return Ok(format!("nsenter: {NO_DETAIL}")) };
+        verdict("nsenter", crate::nsenter::exec_in_namespaces(&d, ExecRequest::new(["true"]), None).await)
+    })
+}
+
+pub(super) fn lifecycle(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    // SIGCONT is harmless if the engine lies and the call works.
+    Box::pin(async move { verdict("lifecycle", c.engine.kill(&c.fixture.id, "CONT").await) })
+}
+
+pub(super) fn images(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move { verdict("images", c.engine.list_images().await) })
+}
+
+pub(super) fn pods(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        let spec = PodSpec {
+            name: format!("anyctr-declared-{}", c.run_id),
+            namespace: "anyctr-conformance".into(),
+            uid: format!("declared-{}", c.run_id),
+            runtime: c.fixture.spec.runtime.clone(),
+            labels: [(RUN_LABEL.to_owned(), c.run_id.clone())].into_iter().collect(),
+        };
+        let made = c.engine.create_pod(&spec).await;
+        if let Ok(sandbox) = &made {
+            c.cleanup_pod(sandbox);
+        }
+        verdict("pods", made)
+    })
 }

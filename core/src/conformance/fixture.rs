@@ -19,18 +19,45 @@ pub fn run_id() -> String {
     format!("{:x}{:x}", nanos & 0xffff_ffff_ffff, std::process::id())
 }
 
-/// What the suite may check about the fixture on this setup.
-#[derive(Debug, Clone, Default)]
+/// What the setup states about its fixture, up front; the trials check every part of it.
+#[derive(Debug, Clone)]
 pub struct Expectations {
     /// The runtime class inspect must report.
-    pub runtime: Option<RuntimeClass>,
-    /// The log format inspect must report, when the engine reports a log path at all.
-    pub log_format: Option<LogFormat>,
-    /// Whether the fixture was created in a pod, so pod identity must be reported.
+    pub runtime: RuntimeClass,
+    /// The log file inspect must report; `None`: the engine must report no log file.
+    pub log: Option<ExpectedLog>,
+    /// The fixture is created in a pod, whose identity inspect must report.
     pub pod: bool,
     /// Labels and the image set at creation are not visible through this engine (dockerd passes
-    /// neither on to containerd), so those checks do not apply.
+    /// neither on to containerd): the trials check that they are indeed not reported.
     pub labels_hidden: bool,
+}
+
+/// Where the engine keeps the fixture's log, and in which format.
+#[derive(Debug, Clone)]
+pub struct ExpectedLog {
+    pub format: LogFormat,
+    /// How the reported path must end (whole components; the whole path when absolute), with
+    /// placeholders `{id}` (the container id), `{name}` (the name the fixture was created with)
+    /// and `{pod_namespace}`, `{pod_name}`, `{pod_uid}`: e.g. `containers/{id}/{id}-json.log`.
+    pub path: String,
+}
+
+impl ExpectedLog {
+    pub fn new(format: LogFormat, path: impl Into<String>) -> Self {
+        ExpectedLog { format, path: path.into() }
+    }
+
+    /// The path template with the fixture's values filled in.
+    pub fn path_for(&self, fixture: &Fixture) -> PathBuf {
+        let mut path = self.path.replace("{id}", &fixture.id);
+        path = path.replace("{name}", fixture.spec.name.as_deref().unwrap_or(&fixture.name));
+        if let Some((pod, _)) = &fixture.pod {
+            path = path.replace("{pod_namespace}", &pod.namespace).replace("{pod_name}", &pod.name);
+            path = path.replace("{pod_uid}", &pod.uid);
+        }
+        PathBuf::from(path)
+    }
 }
 
 /// The main fixture container, as created.
@@ -71,6 +98,10 @@ pub trait FixtureFactory: Send + Sync {
 
     /// Removes the main fixture (and its pod and host directories).
     async fn remove(&self, fixture: &Fixture) -> Result<()>;
+
+    /// Ids of every container of run `run_id` still present (labelled [`RUN_LABEL`]`=run_id`, or
+    /// named after the run), pod sandboxes included. Empty at the end of a clean run.
+    async fn leftovers(&self, run_id: &str) -> Result<Vec<String>>;
 }
 
 /// One setup to certify: a connected engine and how to make its fixtures.
@@ -80,7 +111,8 @@ pub struct FixtureSetup {
     pub engine: DynEngine,
     pub factory: Arc<dyn FixtureFactory>,
     /// Trials (by name prefix) that do not apply to this setup, with the reason; they are
-    /// reported as skipped.
+    /// reported as skipped. The only way a trial is skipped; an entry that names no trial fails
+    /// the run.
     pub not_applicable: Vec<(&'static str, String)>,
 }
 
@@ -90,8 +122,7 @@ pub struct EngineFixtures {
     pub image: String,
     /// Runtime name passed to create (docker runtime or CRI handler); `None` for the default.
     pub runtime: Option<String>,
-    /// Create the fixture in a pod sandbox.
-    pub pods: bool,
+    /// Also says whether the fixture is made in a pod sandbox.
     pub expect: Expectations,
 }
 
@@ -126,7 +157,7 @@ impl FixtureFactory for EngineFixtures {
             MountSpec::bind(bind_dir.display().to_string(), Fixture::BIND_DEST),
             MountSpec::bind(ro_dir.display().to_string(), Fixture::RO_DEST).read_only(),
         ];
-        let pod = if self.pods {
+        let pod = if self.expect.pod {
             let pod = PodSpec {
                 name: format!("anyctr-pod-{run_id}"),
                 namespace: "anyctr-conformance".into(),
@@ -164,5 +195,16 @@ impl FixtureFactory for EngineFixtures {
             let _ = std::fs::remove_dir_all(base);
         }
         removed
+    }
+
+    async fn leftovers(&self, run_id: &str) -> Result<Vec<String>> {
+        let all = self.engine.list(&crate::engine::ListOptions::all()).await?;
+        Ok(all
+            .into_iter()
+            .filter(|c| {
+                c.labels.get(RUN_LABEL).is_some_and(|v| v == run_id) || c.names.iter().any(|n| n.contains(run_id))
+            })
+            .map(|c| c.id)
+            .collect())
     }
 }

@@ -5,33 +5,44 @@
 //! call [`run_setup`]. Each trial is registered only when the fixture container's capabilities
 //! claim what it needs; for every capability that is *not* claimed, a `*.declared_unsupported`
 //! trial checks that the call really returns `Unsupported` — so capability flags cannot lie in
-//! either direction.
+//! either direction. [`coverage`] holds the one table of which trials stand behind which flag; a
+//! claimed capability that no trial exercised fails the run, and so does an engine that claims
+//! nothing.
+//!
+//! A trial never skips itself: only the setup's not-applicable list, stated up front, skips
+//! trials. What a trial makes is removed when it ends, also after a timeout, and a container of
+//! the run still present at the end fails the run.
 //!
 //! Trials are named `area.case` (`exec.stdin_eof`, `lookup.short_prefix`, …) and produce a
 //! [`SetupReport`] that serializes to the JSON the xtask publishes.
 
+mod coverage;
 mod declared;
 mod fixture;
 mod report;
+mod runner;
 mod trials_copy;
 mod trials_events;
 mod trials_exec;
 mod trials_host_path;
+mod trials_images;
 mod trials_index;
 mod trials_inspect;
 mod trials_lifecycle;
 mod trials_nsenter;
 
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-pub use fixture::{EngineFixtures, Expectations, Fixture, FixtureFactory, FixtureSetup};
-pub use report::{Outcome, SetupReport, TrialReport, render_matrix};
+pub use fixture::{EngineFixtures, Expectations, ExpectedLog, Fixture, FixtureFactory, FixtureSetup};
+pub use report::{CapabilityReport, Coverage, Outcome, SetupReport, TrialReport, render_coverage, render_matrix};
+pub use runner::run_setup;
 
 use crate::capability::Capabilities;
 use crate::engine::DynEngine;
+use crate::model::CreateSpec;
 
 /// What every trial gets: the engine, the main fixture container and what it was made from.
 pub struct TrialContext {
@@ -42,9 +53,40 @@ pub struct TrialContext {
     pub factory: std::sync::Arc<dyn FixtureFactory>,
     /// Unique per run: used in labels and names so concurrent runs do not collide.
     pub run_id: String,
+    /// What the running trial made, removed when it ends however it ends (timeout included).
+    cleanup: Mutex<Vec<Leftover>>,
 }
 
-/// A trial's verdict: `Ok(detail)` passes, `Err(why)` fails.
+/// Something a trial made that must not outlive it.
+#[derive(Debug, Clone)]
+enum Leftover {
+    Container(String),
+    Pod(String),
+}
+
+impl TrialContext {
+    /// Creates an extra container through the factory and registers it for removal after the
+    /// trial, so a trial that fails or times out still leaves nothing behind.
+    pub async fn create_extra(&self, spec: CreateSpec) -> Result<String, String> {
+        let id = self.factory.create_extra(spec).await.map_err(fail("create"))?;
+        self.lock_cleanup().push(Leftover::Container(id.clone()));
+        Ok(id)
+    }
+
+    /// Registers a pod sandbox the trial made for removal after the trial.
+    pub fn cleanup_pod(&self, sandbox: &str) {
+        self.lock_cleanup().push(Leftover::Pod(sandbox.to_owned()));
+    }
+
+    fn lock_cleanup(&self) -> std::sync::MutexGuard<'_, Vec<Leftover>> {
+        // A trial that panicked while holding the lock left a valid list behind.
+        self.cleanup.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A trial's verdict: `Ok(detail)` passes, `Err(why)` fails. (For a `*.declared_unsupported`
+/// check, `Ok` means the engine refused as declared.) A trial has no way to skip itself: only
+/// the setup's not-applicable list skips trials.
 pub type TrialResult = Result<String, String>;
 
 /// One behaviour check.
@@ -58,7 +100,7 @@ pub struct Trial {
 /// Bound on one trial; a hung daemon call fails the trial instead of hanging the suite.
 pub const TRIAL_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Every trial of the suite, in report order.
+/// Every trial of the suite, in report order. Each must appear in [`coverage::table`].
 pub fn all_trials() -> Vec<Trial> {
     let mut all = Vec::new();
     all.extend(trials_inspect::trials());
@@ -69,6 +111,7 @@ pub fn all_trials() -> Vec<Trial> {
     all.extend(trials_events::trials());
     all.extend(trials_lifecycle::trials());
     all.extend(trials_index::trials());
+    all.extend(trials_images::trials());
     all
 }
 
@@ -85,107 +128,4 @@ pub(crate) use ensure;
 /// Turns an anyctr error into a trial failure with context.
 pub(crate) fn fail(what: &str) -> impl FnOnce(crate::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
-}
-
-/// Runs the suite for one setup: makes the fixture, runs every registered trial, removes the
-/// fixture. `filter` keeps trials whose name contains it. `progress` is told each result as it comes.
-pub async fn run_setup(
-    setup: FixtureSetup,
-    filter: Option<&str>,
-    mut progress: impl FnMut(&TrialReport),
-) -> SetupReport {
-    let mut report = SetupReport::new(&setup.name, setup.engine.name());
-    match tokio::time::timeout(Duration::from_secs(30), setup.engine.identify()).await {
-        Ok(Ok(info)) => {
-            report.reachable = true;
-            report.version = Some(info.version);
-        }
-        Ok(Err(e)) => {
-            report.detail = Some(format!("not reachable: {e}"));
-            return report;
-        }
-        Err(_) => {
-            report.detail = Some("not reachable: identify timed out".into());
-            return report;
-        }
-    }
-    let run_id = fixture::run_id();
-    let fixture = match tokio::time::timeout(TRIAL_TIMEOUT, setup.factory.create_main(&run_id)).await {
-        Ok(Ok(f)) => f,
-        Ok(Err(e)) => {
-            report.push(TrialReport::new(
-                "lifecycle.fixture",
-                Outcome::Fail,
-                format!("creating the fixture failed: {e}"),
-                0,
-            ));
-            return report;
-        }
-        Err(_) => {
-            report.push(TrialReport::new(
-                "lifecycle.fixture",
-                Outcome::Fail,
-                "creating the fixture timed out".into(),
-                0,
-            ));
-            return report;
-        }
-    };
-    let capabilities = match setup.engine.inspect(&fixture.id).await {
-        Ok(detail) => setup.engine.container_capabilities(&detail),
-        Err(_) => setup.engine.capabilities(),
-    };
-    let ctx =
-        TrialContext { engine: setup.engine.clone(), fixture, capabilities, factory: setup.factory.clone(), run_id };
-    let wanted = |name: &str| filter.is_none_or(|f| name.contains(f));
-
-    for trial in all_trials() {
-        if !wanted(trial.name) {
-            continue;
-        }
-        let claimed = trial.requires.iter().all(|c| capabilities.get(c).is_some_and(|s| s.is_supported()));
-        if !claimed {
-            continue;
-        }
-        if let Some((_, why)) = setup.not_applicable.iter().find(|(prefix, _)| trial.name.starts_with(prefix)) {
-            let r = TrialReport::new(trial.name, Outcome::Skipped, format!("not applicable: {why}"), 0);
-            progress(&r);
-            report.push(r);
-            continue;
-        }
-        let r = run_trial(trial.name, (trial.run)(&ctx)).await;
-        progress(&r);
-        report.push(r);
-    }
-    for (name, check) in declared::trials_for(&capabilities) {
-        if !wanted(name) {
-            continue;
-        }
-        let r = run_trial(name, check(&ctx)).await;
-        progress(&r);
-        report.push(r);
-    }
-    if let Err(e) = setup.factory.remove(&ctx.fixture).await {
-        report.detail = Some(format!("removing the fixture failed: {e}"));
-    }
-    report
-}
-
-async fn run_trial(name: &'static str, fut: BoxFuture<'_, TrialResult>) -> TrialReport {
-    let started = Instant::now();
-    // A panicking trial is a failing trial, not a crashed suite.
-    let outcome = tokio::time::timeout(TRIAL_TIMEOUT, std::panic::AssertUnwindSafe(fut).catch_unwind()).await;
-    let millis = started.elapsed().as_millis() as u64;
-    match outcome {
-        Ok(Ok(Ok(detail))) if detail.starts_with("unsupported:") => {
-            TrialReport::new(name, Outcome::Unsupported, detail, millis)
-        }
-        Ok(Ok(Ok(detail))) if detail.starts_with("skipped:") => {
-            TrialReport::new(name, Outcome::Skipped, detail, millis)
-        }
-        Ok(Ok(Ok(detail))) => TrialReport::new(name, Outcome::Pass, detail, millis),
-        Ok(Ok(Err(why))) => TrialReport::new(name, Outcome::Fail, why, millis),
-        Ok(Err(_)) => TrialReport::new(name, Outcome::Fail, "the trial panicked".into(), millis),
-        Err(_) => TrialReport::new(name, Outcome::Fail, format!("timed out after {TRIAL_TIMEOUT:?}"), millis),
-    }
 }

@@ -18,8 +18,8 @@ pub(super) fn trials() -> Vec<Trial> {
 async fn start_and_exit(ctx: &TrialContext) -> TrialResult {
     let mut events = ctx.engine.events(EventOptions::default()).await.map_err(fail("events"))?;
     let spec = super::trials_lifecycle::extra_spec(ctx, "events", &["sh", "-c", "sleep 1; exit 5"]);
-    let id = ctx.factory.create_extra(spec).await.map_err(fail("create"))?;
-    let result = async {
+    let id = ctx.create_extra(spec).await?;
+    async {
         ctx.engine.start(&id).await.map_err(fail("start"))?;
         let (mut started, mut exit) = (false, None);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -40,7 +40,5 @@ async fn start_and_exit(ctx: &TrialContext) -> TrialResult {
         ensure!(exit == Some(Some(5)), "exit event carried {exit:?}, want 5");
         Ok("start, exit 5".to_owned())
     }
-    .await;
-    let _ = ctx.factory.remove_extra(&id).await;
-    result
+    .await
 }

@@ -15,6 +15,7 @@ pub(super) fn trials() -> Vec<Trial> {
         Trial { name: "exec.working_dir", requires: &["exec", "exec_with_workdir"], run: |c| Box::pin(working_dir(c)) },
         Trial { name: "exec.user", requires: &["exec", "exec_with_user"], run: |c| Box::pin(user(c)) },
         Trial { name: "exec.background_child", requires: &["exec"], run: |c| Box::pin(background_child(c)) },
+        Trial { name: "exec.output_after_exit", requires: &["exec"], run: |c| Box::pin(output_after_exit(c)) },
         Trial { name: "exec.missing_binary", requires: &["exec"], run: |c| Box::pin(missing_binary(c)) },
         Trial { name: "exec.non_utf8", requires: &["exec"], run: |c| Box::pin(non_utf8(c)) },
         Trial { name: "exec.output_limit", requires: &["exec"], run: |c| Box::pin(output_limit(c)) },
@@ -96,7 +97,30 @@ async fn background_child(ctx: &TrialContext) -> TrialResult {
     let r = run(ctx, ExecRequest::shell("sleep 40 & echo started")).await?;
     ensure!(r.exit_code == 0 && r.stdout_lossy() == "started\n", "got {:?} exit {}", r.stdout_lossy(), r.exit_code);
     ensure!(r.duration < Duration::from_secs(40), "exec waited for the background child ({:?})", r.duration);
-    Ok(format!("returned after {:?}", r.duration))
+    Ok(format!("returned after {:?}, output_incomplete {}", r.duration, r.output_incomplete))
+}
+
+/// Output a background child writes after the exec's process exited is read, or the result says
+/// the output was still open: never dropped without a word.
+async fn output_after_exit(ctx: &TrialContext) -> TrialResult {
+    let cases = [
+        ("soon", "(sleep 0.2; echo late) & echo early", "early\nlate\n".len() as u64),
+        ("much", "(sleep 0.2; head -c 1000000 /dev/zero) & echo early", 6 + 1_000_000),
+        ("late", "(sleep 3; echo late) & echo early", "early\nlate\n".len() as u64),
+    ];
+    let mut seen = Vec::new();
+    for (case, script, all) in cases {
+        let r = run(ctx, ExecRequest::shell(script)).await?;
+        ensure!(r.exit_code == 0 && r.stdout.starts_with(b"early\n"), "{case}: exit {} {:?}", r.exit_code, r.stdout);
+        ensure!(r.stdout_bytes == r.stdout.len() as u64, "{case}: counted {} kept {}", r.stdout_bytes, r.stdout.len());
+        if r.output_incomplete {
+            seen.push(format!("{case}: marked incomplete after {} bytes", r.stdout_bytes));
+        } else {
+            ensure!(r.stdout_bytes == all, "{case}: {} of {all} bytes and not marked incomplete", r.stdout_bytes);
+            seen.push(format!("{case}: all read"));
+        }
+    }
+    Ok(seen.join(", "))
 }
 
 async fn missing_binary(ctx: &TrialContext) -> TrialResult {

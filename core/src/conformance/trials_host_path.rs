@@ -1,7 +1,5 @@
 //! `host_path.*`: where container paths live on the host, and that no input escapes.
 
-use std::path::Path;
-
 use super::{Fixture, Trial, TrialContext, TrialResult, ensure, fail};
 use crate::ErrorKind;
 use crate::host_path::{HostPathSource, host_path};
@@ -16,7 +14,6 @@ pub(super) fn trials() -> Vec<Trial> {
             requires: &["inspect", "host_rootfs", "exec"],
             run: |c| Box::pin(escape(c)),
         },
-        Trial { name: "host_path.sandbox_answer", requires: &["inspect"], run: |c| Box::pin(sandbox(c)) },
     ]
 }
 
@@ -74,20 +71,4 @@ async fn escape(ctx: &TrialContext) -> TrialResult {
         }
     }
     Ok(format!("stayed under {}", root.display()))
-}
-
-async fn sandbox(ctx: &TrialContext) -> TrialResult {
-    let d = detail(ctx).await?;
-    if !d.runtime.is_sandboxed() {
-        return Ok("skipped: not a sandboxed runtime".into());
-    }
-    match host_path(&d, "/etc/passwd", None) {
-        Err(e) if e.kind() == ErrorKind::Unsupported => {}
-        other => {
-            return Err(format!("a sandboxed rootfs path answered {other:?}, want Unsupported (not host-visible)"));
-        }
-    }
-    let shared = host_path(&d, &format!("{}/hello.txt", Fixture::BIND_DEST), None).map_err(fail("shared volume"))?;
-    ensure!(Path::new(&shared.path).exists(), "the shared volume answer {:?} does not exist", shared.path);
-    Ok("rootfs not host-visible; volume answered".into())
 }

@@ -17,9 +17,7 @@ pub(super) fn trials() -> Vec<Trial> {
 }
 
 async fn grouping(ctx: &TrialContext) -> TrialResult {
-    let Some((pod, sandbox)) = &ctx.fixture.pod else {
-        return Ok("skipped: the fixture was not created in a pod".into());
-    };
+    let (pod, sandbox) = super::trials_inspect::fixture_pod(ctx)?;
     let main = ctx.engine.inspect(&ctx.fixture.id).await.map_err(fail("inspect"))?;
     let sb = ctx.engine.inspect(sandbox).await.map_err(fail("inspect sandbox"))?;
     let pods = group_pods(&[Arc::new(main), Arc::new(sb)], &MainContainerRule::default());
@@ -45,22 +43,17 @@ async fn follows(ctx: &TrialContext) -> TrialResult {
     let result = async {
         ensure!(index.snapshot().container(&ctx.fixture.id).is_some(), "the running fixture is not indexed");
         let spec = super::trials_lifecycle::extra_spec(ctx, "indexed", &["sleep", "600"]);
-        let id = ctx.factory.create_extra(spec).await.map_err(fail("create"))?;
-        let body = async {
-            ctx.engine.start(&id).await.map_err(fail("start"))?;
-            let with_events = ctx.capabilities.events.is_supported();
-            wait_for(&index, with_events, |s| s.container(&id).is_some_and(|d| d.state.status.is_running()))
-                .await
-                .map_err(|_| "the started container did not show up running in the index".to_owned())?;
-            ctx.factory.remove_extra(&id).await.map_err(fail("remove"))?;
-            wait_for(&index, with_events, |s| s.container(&id).is_none())
-                .await
-                .map_err(|_| "the removed container stayed in the index".to_owned())?;
-            Ok(if with_events { "followed by events" } else { "followed by resync" }.to_owned())
-        }
-        .await;
-        let _ = ctx.factory.remove_extra(&id).await;
-        body
+        let id = ctx.create_extra(spec).await?;
+        ctx.engine.start(&id).await.map_err(fail("start"))?;
+        let with_events = ctx.capabilities.events.is_supported();
+        wait_for(&index, with_events, |s| s.container(&id).is_some_and(|d| d.state.status.is_running()))
+            .await
+            .map_err(|_| "the started container did not show up running in the index".to_owned())?;
+        ctx.factory.remove_extra(&id).await.map_err(fail("remove"))?;
+        wait_for(&index, with_events, |s| s.container(&id).is_none())
+            .await
+            .map_err(|_| "the removed container stayed in the index".to_owned())?;
+        Ok(if with_events { "followed by events" } else { "followed by resync" }.to_owned())
     }
     .await;
     index.shutdown().await;

@@ -1,11 +1,12 @@
-//! `inspect.*`, `lookup.*` and `pods.*`: what list and inspect report about the fixture.
+//! `inspect.*`, `lookup.*` and `pods.*`: what list and inspect report about the fixture, checked
+//! against what the setup stated about it ([`super::Expectations`]).
 
 use std::path::Path;
 
 use super::{Fixture, Trial, TrialContext, TrialResult, ensure, fail};
 use crate::ErrorKind;
 use crate::engine::ListOptions;
-use crate::model::{ContainerDetail, PodRole, short_id};
+use crate::model::{ContainerDetail, ExecRequest, PodRole, PodSpec, short_id};
 
 pub(super) fn trials() -> Vec<Trial> {
     vec![
@@ -13,6 +14,11 @@ pub(super) fn trials() -> Vec<Trial> {
         Trial { name: "inspect.list_label_filter", requires: &["inspect"], run: |c| Box::pin(list_label_filter(c)) },
         Trial { name: "inspect.labels_env", requires: &["inspect"], run: |c| Box::pin(labels_env(c)) },
         Trial { name: "inspect.state", requires: &["inspect"], run: |c| Box::pin(state(c)) },
+        Trial {
+            name: "inspect.proc_root",
+            requires: &["inspect", "proc_root", "exec"],
+            run: |c| Box::pin(proc_root(c)),
+        },
         Trial { name: "inspect.runtime_class", requires: &["inspect"], run: |c| Box::pin(runtime_class(c)) },
         Trial { name: "inspect.mounts", requires: &["inspect"], run: |c| Box::pin(mounts(c)) },
         Trial { name: "inspect.log_path", requires: &["inspect"], run: |c| Box::pin(log_path(c)) },
@@ -36,7 +42,12 @@ async fn list_running(ctx: &TrialContext) -> TrialResult {
     let me = me.unwrap();
     ensure!(me.status.is_running(), "listed with status {:?}", me.status);
     if ctx.fixture.expect.labels_hidden {
-        return Ok(format!("{} running containers listed (labels not visible here)", running.len()));
+        ensure!(
+            !me.labels.contains_key(super::fixture::RUN_LABEL),
+            "the setup says labels are hidden here, but the list shows {:?}",
+            me.labels
+        );
+        return Ok(format!("{} running containers listed (labels hidden, as stated)", running.len()));
     }
     ensure!(
         me.labels.get(super::fixture::RUN_LABEL) == Some(&ctx.run_id),
@@ -49,12 +60,14 @@ async fn list_running(ctx: &TrialContext) -> TrialResult {
 }
 
 async fn list_label_filter(ctx: &TrialContext) -> TrialResult {
-    if ctx.fixture.expect.labels_hidden {
-        return Ok("skipped: labels set at creation are not visible through this engine".into());
-    }
     let filter = format!("{}={}", super::fixture::RUN_LABEL, ctx.run_id);
     let hits = ctx.engine.list(&ListOptions::all().label(&filter)).await.map_err(fail("list with a label filter"))?;
     let ids: Vec<&str> = hits.iter().map(|c| c.short_id()).collect();
+    if ctx.fixture.expect.labels_hidden {
+        // The label is not visible, so the filter must not find the fixture by it.
+        ensure!(hits.is_empty(), "the setup says labels are hidden here, but filter {filter} matched {ids:?}");
+        return Ok(format!("filter {filter} matched nothing (labels hidden, as stated)"));
+    }
     ensure!(hits.iter().any(|c| c.id == ctx.fixture.id), "filter {filter} missed the fixture: {ids:?}");
     ensure!(
         hits.iter().all(|c| c.labels.get(super::fixture::RUN_LABEL) == Some(&ctx.run_id)),
@@ -67,9 +80,12 @@ async fn list_label_filter(ctx: &TrialContext) -> TrialResult {
 
 async fn labels_env(ctx: &TrialContext) -> TrialResult {
     let d = detail(ctx).await?;
-    let labels = if ctx.fixture.expect.labels_hidden { &Default::default() } else { &ctx.fixture.spec.labels };
-    for (k, v) in labels {
-        ensure!(d.labels.get(k) == Some(v), "label {k}={v} missing: {:?}", d.labels);
+    for (k, v) in &ctx.fixture.spec.labels {
+        if ctx.fixture.expect.labels_hidden {
+            ensure!(!d.labels.contains_key(k), "the setup says labels are hidden here, but inspect shows {k}");
+        } else {
+            ensure!(d.labels.get(k) == Some(v), "label {k}={v} missing: {:?}", d.labels);
+        }
     }
     ensure!(d.env.iter().any(|e| e == Fixture::ENV), "env lacks {}: {:?}", Fixture::ENV, d.env);
     ensure!(d.env_var("ANYCTR_CONFORMANCE") == Some("yes"), "env_var lookup failed");
@@ -83,20 +99,30 @@ async fn state(ctx: &TrialContext) -> TrialResult {
     ensure!(d.state.pid.is_some_and(|p| p > 0), "a running container reports pid {:?}", d.state.pid);
     ensure!(d.state.exit_code.is_none_or(|c| c == 0), "running container with exit code {:?}", d.state.exit_code);
     ensure!(!d.state.oom_killed, "running container marked OOM-killed");
-    if ctx.capabilities.proc_root.is_supported() {
-        let pid = d.proc_root_pid().ok_or("proc_root claimed but no proc root pid")?;
-        ensure!(Path::new(&format!("/proc/{pid}/root")).exists(), "/proc/{pid}/root does not exist on this host");
-    } else {
-        ensure!(d.proc_root_pid().is_none(), "proc_root not claimed, yet proc_root_pid says {:?}", d.proc_root_pid());
-    }
     Ok(format!("pid {:?}", d.state.pid))
+}
+
+async fn proc_root(ctx: &TrialContext) -> TrialResult {
+    let d = detail(ctx).await?;
+    let pid = d.proc_root_pid().ok_or("proc_root is claimed, but the detail offers no proc root pid")?;
+    // The host's /proc/<pid>/root must show the container's own files: one written inside now.
+    let marker = format!("/tmp/anyctr-procroot-{}", ctx.run_id);
+    let r = ctx
+        .engine
+        .exec(&ctx.fixture.id, ExecRequest::shell(format!("echo {} > {marker}", ctx.run_id)))
+        .await
+        .map_err(fail("exec"))?;
+    ensure!(r.exit_code == 0, "writing the marker failed: {}", r.stderr_lossy());
+    let seen = format!("/proc/{pid}/root{marker}");
+    let got = std::fs::read_to_string(&seen).map_err(|e| format!("reading {seen} on the host: {e}"))?;
+    ensure!(got.trim() == ctx.run_id, "{seen} holds {got:?}");
+    Ok(format!("pid {pid}"))
 }
 
 async fn runtime_class(ctx: &TrialContext) -> TrialResult {
     let d = detail(ctx).await?;
-    if let Some(want) = &ctx.fixture.expect.runtime {
-        ensure!(&d.runtime == want, "runtime class {:?} (engine said {:?}), want {want:?}", d.runtime, d.runtime_name);
-    }
+    let want = &ctx.fixture.expect.runtime;
+    ensure!(&d.runtime == want, "runtime class {:?} (engine said {:?}), want {want:?}", d.runtime, d.runtime_name);
     if d.runtime.is_sandboxed() {
         ensure!(!ctx.capabilities.host_rootfs.is_supported(), "a sandboxed container claims a host-visible rootfs");
         ensure!(
@@ -122,13 +148,16 @@ async fn mounts(ctx: &TrialContext) -> TrialResult {
 
 async fn log_path(ctx: &TrialContext) -> TrialResult {
     let d = detail(ctx).await?;
-    let Some(want) = &ctx.fixture.expect.log_format else {
-        return Ok("skipped: this setup keeps no container log file".into());
+    let Some(want) = &ctx.fixture.expect.log else {
+        ensure!(d.log_path.is_none(), "the setup says there is no log file, but inspect reports {:?}", d.log_path);
+        return Ok("no log file, as stated".into());
     };
     let path = d.log_path.as_ref().ok_or("no log path reported")?;
     ensure!(path.is_absolute(), "log path {path:?} is not absolute");
-    ensure!(d.log_format.as_ref() == Some(want), "log format {:?}, want {want:?}", d.log_format);
-    Ok(format!("{} ({want:?})", path.display()))
+    let expected = want.path_for(&ctx.fixture);
+    ensure!(path.ends_with(&expected), "log path {path:?}, want one ending in {expected:?}");
+    ensure!(d.log_format.as_ref() == Some(&want.format), "log format {:?}, want {:?}", d.log_format, want.format);
+    Ok(format!("{} ({:?})", path.display(), want.format))
 }
 
 async fn lookup_full_id(ctx: &TrialContext) -> TrialResult {
@@ -161,10 +190,16 @@ async fn lookup_unknown(ctx: &TrialContext) -> TrialResult {
     }
 }
 
+/// The fixture's pod: a setup whose fixture is not in one must declare the pod trials not applicable.
+pub(super) fn fixture_pod(ctx: &TrialContext) -> Result<(&PodSpec, &String), String> {
+    let (pod, sandbox) = ctx.fixture.pod.as_ref().ok_or(
+        "pods are claimed, but the fixture is not in a pod: the setup must make one or declare pods.* not applicable",
+    )?;
+    Ok((pod, sandbox))
+}
+
 async fn pod_identity(ctx: &TrialContext) -> TrialResult {
-    let Some((pod, sandbox)) = &ctx.fixture.pod else {
-        return Ok("skipped: the fixture was not created in a pod".into());
-    };
+    let (pod, sandbox) = fixture_pod(ctx)?;
     let d = detail(ctx).await?;
     ensure!(d.pod.pod_name.as_deref() == Some(&pod.name), "pod name {:?}, want {}", d.pod.pod_name, pod.name);
     ensure!(d.pod.namespace.as_deref() == Some(&pod.namespace), "namespace {:?}", d.pod.namespace);
@@ -176,9 +211,7 @@ async fn pod_identity(ctx: &TrialContext) -> TrialResult {
 }
 
 async fn pod_sandbox(ctx: &TrialContext) -> TrialResult {
-    let Some((pod, sandbox)) = &ctx.fixture.pod else {
-        return Ok("skipped: the fixture was not created in a pod".into());
-    };
+    let (pod, sandbox) = fixture_pod(ctx)?;
     let s = ctx.engine.inspect(sandbox).await.map_err(fail("inspect of the sandbox"))?;
     ensure!(s.is_sandbox(), "the sandbox is not marked as one: role {:?}", s.pod.role);
     ensure!(s.pod.pod_uid.as_deref() == Some(&pod.uid), "sandbox pod uid {:?}", s.pod.pod_uid);

@@ -36,15 +36,13 @@ where
     F: FnOnce(String) -> Fut,
     Fut: std::future::Future<Output = TrialResult>,
 {
-    let id = ctx.factory.create_extra(extra_spec(ctx, role, argv)).await.map_err(fail("create"))?;
-    let result = body(id.clone()).await;
-    let _ = ctx.factory.remove_extra(&id).await;
-    result
+    // The runner removes the container after the trial, however it ends.
+    let id = ctx.create_extra(extra_spec(ctx, role, argv)).await?;
+    body(id).await
 }
 
 async fn run_wait_remove(ctx: &TrialContext) -> TrialResult {
-    let id =
-        ctx.factory.create_extra(extra_spec(ctx, "wait", &["sh", "-c", "exit 7"])).await.map_err(fail("create"))?;
+    let id = ctx.create_extra(extra_spec(ctx, "wait", &["sh", "-c", "exit 7"])).await?;
     let result = async {
         let created = ctx.engine.inspect(&id).await.map_err(fail("inspect created"))?;
         ensure!(

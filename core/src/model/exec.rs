@@ -234,6 +234,14 @@ pub trait ExecControl: Send {
     /// Called when the session is dropped before the exit was observed: must end the process
     /// without blocking (typically by spawning [`kill`](Self::kill) on the runtime).
     fn abandon(&mut self);
+
+    /// Called once the exit was observed and the output read (or given up on): releases what the
+    /// engine still holds for the exec without signalling anything. Releasing may close the output
+    /// (containerd's DeleteProcess does), which is why [`wait`](Self::wait) must not do it: output a
+    /// background child writes after the exit would be cut off unseen. Nothing to release by default.
+    fn release(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A running exec: stdin to write, output chunks as they come, and a wait for the exit code.
@@ -279,7 +287,9 @@ impl ExecSession {
         self.output = None;
         let code = self.control.wait().await;
         self.exited = true;
-        code
+        let code = code?;
+        self.control.release().await?;
+        Ok(code)
     }
 
     /// Kills the process and waits until the engine has cleaned up.
