@@ -173,7 +173,12 @@ impl FixtureFactory for EngineFixtures {
         };
         let id = self.engine.create(&spec).await?;
         self.engine.start(&id).await?;
-        let name = self.engine.inspect(&id).await?.name;
+        // The name as the engine reports it; an engine without inspect keeps the one asked for.
+        let name = match self.engine.inspect(&id).await {
+            Ok(detail) => detail.name,
+            Err(e) if e.kind() == crate::ErrorKind::Unsupported => spec.name.clone().unwrap_or_default(),
+            Err(e) => return Err(e),
+        };
         Ok(Fixture { id, name, spec, bind_dir, ro_dir, pod, expect: self.expect.clone() })
     }
 
