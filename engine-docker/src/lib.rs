@@ -12,6 +12,7 @@ mod convert;
 mod copy;
 mod events;
 mod exec;
+mod exec_errors;
 mod lifecycle;
 mod pods;
 mod procscan;
