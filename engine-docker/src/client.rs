@@ -181,11 +181,7 @@ fn server_message(body: &[u8]) -> String {
 }
 
 fn socket_error(socket: &Path, err: std::io::Error) -> Error {
-    let kind = match err.kind() {
-        std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-        _ => ErrorKind::EngineUnavailable,
-    };
-    Error::new(kind, format!("cannot connect to dockerd at {}", socket.display())).with_engine(ENGINE).with_source(err)
+    anyctr_core::socket_check::connect_error(socket, err).with_engine(ENGINE)
 }
 
 /// Maps an HTTP status and docker's message to an error kind.
