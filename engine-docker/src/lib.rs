@@ -14,6 +14,7 @@ mod events;
 mod exec;
 mod exec_errors;
 mod lifecycle;
+mod own_mounts;
 mod pods;
 mod procscan;
 
