@@ -112,3 +112,39 @@ async fn docker_reports_its_own_mounts_as_the_oci_spec_has_them() {
         }
     }
 }
+
+/// A bind mount of a gVisor container is shared with the host: the docker engine answers a path
+/// in it as the moby view does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gvisor_shared_mount_answers_like_the_moby_view() {
+    let docker = docker().await;
+    let moby = Engines::connect(&containerd_moby()).await.expect("containerd moby view");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), b"shared").unwrap();
+    let bind = format!("{}:/data", dir.path().display());
+    let run = Run::start(&["--runtime", "rund", "-v", &bind]);
+    let from_docker = docker.host_path(&run.id, "/data/f").await;
+    let from_moby = moby.host_path(&run.id, "/data/f").await;
+    let (d, m) = (from_docker.expect("docker engine"), from_moby.expect("moby view"));
+    assert_eq!(d.path, m.path);
+    assert_eq!(d.path, dir.path().join("f"));
+    // Docker's own single-file mounts are shared too: both views answer them, the same way.
+    for file in ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"] {
+        let d = docker.host_path(&run.id, file).await.unwrap_or_else(|e| panic!("docker engine {file}: {e}"));
+        let m = moby.host_path(&run.id, file).await.unwrap_or_else(|e| panic!("moby view {file}: {e}"));
+        assert_eq!(d.path, m.path, "{file}");
+    }
+    let out = tempfile::tempdir().unwrap();
+    let via_docker = docker.copy_out(&run.id, "/data/f", &out.path().join("d")).await;
+    let via_moby = moby.copy_out(&run.id, "/data/f", &out.path().join("m")).await;
+    via_docker.expect("docker engine copy_out");
+    via_moby.expect("moby view copy_out");
+    assert_eq!(std::fs::read(out.path().join("d")).unwrap(), b"shared");
+    assert_eq!(std::fs::read(out.path().join("m")).unwrap(), b"shared");
+    let into = tempfile::tempdir().unwrap();
+    std::fs::write(into.path().join("g"), b"in").unwrap();
+    let in_docker = docker.copy_into(&run.id, &into.path().join("g"), "/data/g").await;
+    let in_moby = moby.copy_into(&run.id, &into.path().join("g"), "/data/h").await;
+    in_docker.expect("docker engine copy_into");
+    in_moby.expect("moby view copy_into");
+}
