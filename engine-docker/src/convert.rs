@@ -563,7 +563,7 @@ mod tests {
         assert_eq!(info.product, "Docker Engine");
         assert_eq!(info.runtimes, ["runc", "rund"]);
         assert_eq!(info.api_version.as_deref(), Some("1.41"));
-        // Recorded from pouchd 1.3.0 (see /work/shared/fixtures/pouch-1.3.0/version.json).
+        // Recorded from pouchd 1.3.0 (see engine-pouch/tests/fixtures/pouch-1.3.0/version.json).
         let pouch = serde_json::json!({"ApiVersion": "1.24", "Arch": "amd64", "BuildTime": "unknown",
             "GitCommit": "unknown", "GoVersion": "go1.19.8", "KernelVersion": "6.18.44-fc-v669", "Os": "linux",
             "Version": "1.3.0"});
