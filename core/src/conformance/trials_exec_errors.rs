@@ -34,7 +34,34 @@ pub(super) fn trials() -> Vec<Trial> {
                 ))
             },
         },
+        Trial {
+            name: "exec_errors.unknown_container_said_once",
+            requires: &["exec"],
+            run: |c| Box::pin(unknown_container(c)),
+        },
     ]
+}
+
+/// A failed exec on a container that does not exist: `NotFound`, one context naming the engine and
+/// the operation the caller called (`exec`, not the inner `inspect`), no repeated words.
+async fn unknown_container(ctx: &TrialContext) -> TrialResult {
+    let name = format!("anyctr-no-such-container-{}", ctx.run_id);
+    let e = match ctx.engine.exec(&name, ExecRequest::new(["true"]).timeout(QUICK)).await {
+        Err(e) => e,
+        Ok(r) => return Err(format!("exec on a missing container gave exit {}", r.exit_code)),
+    };
+    let text = e.to_string();
+    let engine = format!("engine={}", ctx.engine.name());
+    if e.kind() != ErrorKind::NotFound {
+        return Err(format!("want NotFound, got {:?}: {text}", e.kind()));
+    }
+    if text.matches("operation=").count() != 1 || !text.contains("operation=exec") {
+        return Err(format!("want one context naming operation=exec: {text}"));
+    }
+    if text.matches(&engine).count() != 1 || text.contains("not found: not found") {
+        return Err(format!("want the engine once and no repetition: {text}"));
+    }
+    Ok(text.chars().take(120).collect())
 }
 
 /// A bound for commands that fail at once.
