@@ -11,9 +11,12 @@ use common::*;
 
 per_runtime!(runtime_failures_have_their_own_kinds, failed_exec_on_unknown_container_names_exec_once);
 
+/// A bad request: what it is, how to make it, the kind it must give.
+type Case = (&'static str, fn() -> ExecRequest, ErrorKind);
+
 /// The requests and the kind each must give on `runtime`.
-fn bad_requests(runtime: &str) -> Vec<(&'static str, fn() -> ExecRequest, ErrorKind)> {
-    let mut cases: Vec<(&'static str, fn() -> ExecRequest, ErrorKind)> = vec![
+fn bad_requests(runtime: &str) -> Vec<Case> {
+    let mut cases: Vec<Case> = vec![
         ("unknown user", || ExecRequest::new(["true"]).user("no-such-user-xyz"), ErrorKind::NotFound),
         ("missing working dir", || ExecRequest::new(["true"]).working_dir("/no/such/dir"), ErrorKind::NotFound),
         // Over containerd's shim message limit (4 MiB).
