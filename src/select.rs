@@ -55,7 +55,11 @@ impl Engines {
             Some(name) => {
                 let registration = find_registration(registry, &name)?;
                 let (address, choice) = match &address.socket {
-                    Some(_) => (address.clone(), format!("address {address}")),
+                    Some(_) => {
+                        // An explicit socket gets the same precise answer a probe of it would.
+                        check_socket_usable(registration, &config_for(address.clone(), options), options).await?;
+                        (address.clone(), format!("address {address}"))
+                    }
                     None => pick_default_socket(registration, address, options).await?,
                 };
                 connect_registration(registration, address, options, choice).await
@@ -171,6 +175,20 @@ fn config_for(address: EngineAddress, options: &ConnectOptions) -> EngineConfig 
     EngineConfig { address, host_root: options.host_root.clone(), call_timeout: options.call_timeout }
 }
 
+/// Checks that the config's socket is a socket somebody accepts on, before any protocol is spoken.
+async fn check_socket_usable(
+    registration: &'static EngineRegistration,
+    config: &EngineConfig,
+    options: &ConnectOptions,
+) -> Result<()> {
+    let path = config.socket_path()?;
+    let check = anyctr_core::socket_check::check_socket(&path, options.probe_timeout).await;
+    match check.error() {
+        Some(e) => Err(e.with_engine(registration.name).with_operation("connect")),
+        None => Ok(()),
+    }
+}
+
 /// Checks the socket, then asks the registration's probe; returns the version.
 pub(crate) async fn probe(
     registration: &'static EngineRegistration,
@@ -178,15 +196,7 @@ pub(crate) async fn probe(
     options: &ConnectOptions,
 ) -> Result<String> {
     let config = config_for(address.clone(), options);
-    let path = config.socket_path()?;
-    let check = anyctr_core::socket_check::check_socket(&path, options.probe_timeout).await;
-    if let Some(problem) = check.problem() {
-        let kind = match check.connect {
-            anyctr_core::socket_check::ConnectOutcome::PermissionDenied => ErrorKind::PermissionDenied,
-            _ => ErrorKind::EngineUnavailable,
-        };
-        return Err(Error::new(kind, problem).with_engine(registration.name));
-    }
+    check_socket_usable(registration, &config, options).await?;
     match tokio::time::timeout(options.probe_timeout, (registration.probe)(config)).await {
         Ok(Ok(info)) => Ok(info.version),
         Ok(Err(e)) => Err(e),

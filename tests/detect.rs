@@ -92,6 +92,31 @@ async fn plain_file_unserved_and_silent_sockets_are_rejected_with_reasons() {
 }
 
 #[tokio::test]
+async fn an_explicit_address_naming_a_plain_file_says_what_the_probe_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("docker.sock");
+    std::fs::write(&file, b"not a socket").unwrap();
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    for engine in ["docker", "containerd", "pouch"] {
+        let e = Engines::connect(&format!("{engine}://{}", file.display())).await.unwrap_err();
+        assert_eq!(e.kind(), anyctr::ErrorKind::InvalidArgument, "{engine}: {e}");
+        assert!(e.to_string().contains("exists but is not a unix socket"), "{engine}: {e}");
+        assert!(!e.to_string().to_ascii_lowercase().contains("refused"), "{engine}: {e}");
+        let e = Engines::connect(&format!("{engine}://{}", stale.display())).await.unwrap_err();
+        assert_eq!(e.kind(), anyctr::ErrorKind::EngineUnavailable, "{engine}: {e}");
+        assert!(e.to_string().contains("nobody accepts connections"), "{engine}: {e}");
+    }
+    // A bare socket address (probed) and the docker engine connecting on its own say the same.
+    let e = Engines::connect(&format!("unix://{}", file.display())).await.unwrap_err();
+    assert!(e.to_string().contains("exists but is not a unix socket"), "{e}");
+    let config = anyctr::EngineConfig::new(anyctr::EngineAddress::new("docker", file.to_str().unwrap()));
+    let e = anyctr::docker::connect(config).await.unwrap_err();
+    assert_eq!(e.kind(), anyctr::ErrorKind::InvalidArgument, "{e}");
+    assert!(e.to_string().contains("exists but is not a unix socket"), "{e}");
+}
+
+#[tokio::test]
 async fn real_engines_are_found_under_a_host_root_and_explained() {
     let root = host_root();
     std::os::unix::fs::symlink(docker_socket(), place(root.path(), "/var/run/docker.sock")).unwrap();

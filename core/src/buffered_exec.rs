@@ -55,8 +55,8 @@ impl BoundedBuffer {
 
 /// Runs a started session to completion: writes `stdin` then EOF, collects output up to `limit`
 /// bytes per stream, and returns the result. On `timeout` the process is killed and the call fails
-/// with [`ErrorKind::Timeout`]. A start failure the OCI runtime reported as output with exit code
-/// 126/127 becomes [`ErrorKind::CommandNotFound`].
+/// with [`ErrorKind::Timeout`]. A start failure the runtime reported as output (exit code 126/127,
+/// or runc's exit 1 after a failed `execve`) becomes its own error ([`crate::exec_failure`]).
 ///
 /// Once the process has exited, output is read on until the streams end; a background child that
 /// holds them open does not keep the call open: reading stops when they have been quiet for
@@ -156,8 +156,8 @@ pub async fn run_to_completion(
         stderr: stderr.into_inner(),
         duration: started.elapsed(),
     };
-    if let Some(message) = command_not_found(&result) {
-        return Err(Error::new(ErrorKind::CommandNotFound, message).with_operation("exec"));
+    if let Some(err) = start_failure(&result) {
+        return Err(err);
     }
     Ok(result)
 }
@@ -205,29 +205,13 @@ async fn feed_stdin(mut writer: ExecStdin, input: ExecInput) {
     let _ = writer.shutdown().await;
 }
 
-/// Recognizes the OCI runtime's report of a program that could not be started. Engines pass it on
-/// as output with exit code 126 or 127 (docker, pouch) or as an error message (containerd); a shell
-/// that exits 127 for its own reasons is a result, not this.
-pub fn oci_start_failure(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    let from_runtime = t.contains("oci runtime exec failed")
-        || t.contains("exec failed:")
-        || t.contains("starting container process caused")
-        || t.contains("unable to start container process");
-    let missing = t.contains("executable file not found")
-        || t.contains("no such file or directory")
-        || t.contains("permission denied")
-        || t.contains("is a directory");
-    from_runtime && missing
-}
-
-fn command_not_found(result: &ExecResult) -> Option<String> {
-    if !matches!(result.exit_code, 126 | 127) {
-        return None;
-    }
+/// The runtime's report of a process that could not start (see [`crate::exec_failure`]) as the
+/// error it is; `None` when the exit code is the program's result.
+fn start_failure(result: &ExecResult) -> Option<Error> {
     [&result.stdout, &result.stderr].into_iter().find_map(|buf| {
         let text = String::from_utf8_lossy(&buf[..buf.len().min(4096)]);
-        oci_start_failure(&text).then(|| text.trim().to_owned())
+        crate::exec_failure::start_failure_kind(result.exit_code, &text)
+            .map(|kind| Error::new(kind, text.trim().to_owned()).with_operation("exec"))
     })
 }
 
@@ -318,17 +302,5 @@ mod tests {
         let mut exact = BoundedBuffer::new(2);
         exact.push(b"xy");
         assert!(!exact.truncated());
-    }
-
-    #[test]
-    fn oci_messages_are_recognized() {
-        assert!(oci_start_failure(
-            "OCI runtime exec failed: exec failed: container_linux.go:380: starting container process caused: exec: \"nope\": executable file not found in $PATH: unknown"
-        ));
-        assert!(oci_start_failure(
-            "OCI runtime exec failed: exec failed: unable to start container process: exec: \"/nonexistent\": stat /nonexistent: no such file or directory: unknown"
-        ));
-        assert!(!oci_start_failure("sh: nope: not found"));
-        assert!(!oci_start_failure("cat: /x: No such file or directory"));
     }
 }

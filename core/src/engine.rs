@@ -126,10 +126,11 @@ pub trait ContainerEngine: Send + Sync + 'static {
         request.validate()?;
         let (request, stdin) = request.split_stdin();
         let (limit, timeout) = (request.output_limit, request.timeout);
-        let session = self.exec_stream(container, request, stdin.is_some()).await?;
-        crate::buffered_exec::run_to_completion(session, stdin, limit, timeout)
-            .await
-            .map_err(|e| e.in_context(self.name(), "exec").with_container(container))
+        let run = async {
+            let session = self.exec_stream(container, request, stdin.is_some()).await?;
+            crate::buffered_exec::run_to_completion(session, stdin, limit, timeout).await
+        };
+        run.await.map_err(|e| e.in_context(self.name(), "exec").with_container(container))
     }
 
     /// Starts a command and returns a live session. Requires capability `exec_stream`.

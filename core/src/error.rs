@@ -66,6 +66,9 @@ pub struct Error {
     operation: Option<&'static str>,
     container: Option<String>,
     source: Option<BoxError>,
+    /// The message already says what the source says (a daemon's words quoted): the source is kept
+    /// for [`std::error::Error::source`] and [`Error::source_as`], but not printed again.
+    source_quoted: bool,
 }
 
 /// The result type of every fallible anyctr call.
@@ -74,7 +77,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A new error of `kind` with a human-readable message.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), engine: None, operation: None, container: None, source: None }
+        Error {
+            kind,
+            message: message.into(),
+            engine: None,
+            operation: None,
+            container: None,
+            source: None,
+            source_quoted: false,
+        }
     }
 
     /// `NotFound` with a message.
@@ -123,21 +134,30 @@ impl Error {
         self
     }
 
-    /// Sets the underlying cause.
+    /// Sets the underlying cause. Display prints its words after the message unless the message
+    /// already holds them.
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.source = Some(source.into());
+        self.source_quoted = false;
         self
     }
 
-    /// Sets engine and operation only where they are not already set, so an inner, more precise
-    /// context wins over an outer one.
+    /// Sets the underlying cause whose words the message already quotes (a daemon's answer put
+    /// into the message): kept for matching and downcasting, not printed a second time.
+    pub fn with_quoted_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self.source_quoted = true;
+        self
+    }
+
+    /// The context of the call the caller made: the operation is always set to `operation` (an
+    /// inner step such as the `inspect` behind an `exec` is not what the caller asked for), the
+    /// engine only where it is not already known.
     pub fn in_context(mut self, engine: &str, operation: &'static str) -> Self {
         if self.engine.is_none() {
             self.engine = Some(engine.to_owned());
         }
-        if self.operation.is_none() {
-            self.operation = Some(operation);
-        }
+        self.operation = Some(operation);
         self
     }
 
@@ -188,12 +208,30 @@ impl fmt::Display for Error {
         if !ctx.is_empty() {
             write!(f, " [{}]", ctx.join(", "))?;
         }
-        if let Some(s) = &self.source {
-            write!(f, ": {s}")?;
+        // The causes, each by its own words only (an anyctr cause without its kind and context,
+        // which the outer error already gives) and only when they say something not yet said.
+        let mut said = self.message.clone();
+        let mut next = if self.source_quoted { None } else { self.source.as_deref().map(|s| s as &StdError) };
+        while let Some(cause) = next {
+            let (words, further) = match cause.downcast_ref::<Error>() {
+                Some(inner) => (
+                    inner.message.clone(),
+                    if inner.source_quoted { None } else { inner.source.as_deref().map(|s| s as &StdError) },
+                ),
+                None => (cause.to_string(), cause.source()),
+            };
+            let words = words.trim();
+            if !words.is_empty() && !said.contains(words) {
+                write!(f, ": {words}")?;
+                said.push_str(words);
+            }
+            next = further;
         }
         Ok(())
     }
 }
+
+type StdError = dyn std::error::Error + 'static;
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -254,10 +292,53 @@ mod tests {
     }
 
     #[test]
-    fn in_context_keeps_inner_context() {
-        let e = Error::unexpected("x").with_operation("exec").in_context("docker", "copy_to");
+    fn in_context_names_the_callers_operation_and_keeps_the_engine() {
+        let e = Error::unexpected("x").with_operation("inspect").in_context("docker", "exec");
         assert_eq!(e.operation(), Some("exec"));
         assert_eq!(e.engine(), Some("docker"));
+        let e = Error::unexpected("x").with_engine("docker").in_context("containerd", "exec");
+        assert_eq!(e.engine(), Some("docker"));
+    }
+
+    #[test]
+    fn display_gives_one_context_and_the_daemons_words_once() {
+        // What docker's failed exec on an unknown container used to print twice.
+        let daemon = Error::not_found("dockerd answered 404: No such container: nope")
+            .with_engine("docker")
+            .with_operation("inspect")
+            .with_container("nope");
+        let e = Error::not_found("no container with id, id prefix or name \"nope\"")
+            .with_source(daemon)
+            .in_context("docker", "exec")
+            .with_container("nope");
+        let text = e.to_string();
+        assert_eq!(
+            text,
+            "not found: no container with id, id prefix or name \"nope\" [engine=docker, operation=exec, \
+             container=nope]: dockerd answered 404: No such container: nope"
+        );
+        assert_eq!(text.matches("engine=").count(), 1, "{text}");
+        assert_eq!(text.matches("No such container").count(), 1, "{text}");
+        assert!(!text.contains("inspect"), "{text}");
+    }
+
+    #[test]
+    fn display_skips_a_cause_the_message_already_holds() {
+        let io = std::io::Error::other("No such container: x");
+        let e = Error::not_found("dockerd answered 404: No such container: x").with_source(io);
+        assert_eq!(e.to_string(), "not found: dockerd answered 404: No such container: x");
+        let io = std::io::Error::other("connection reset");
+        let e = Error::new(ErrorKind::EngineUnavailable, "reading the answer failed").with_source(io);
+        assert_eq!(e.to_string(), "engine unavailable: reading the answer failed: connection reset");
+    }
+
+    #[test]
+    fn a_quoted_source_is_kept_but_not_printed() {
+        let io = std::io::Error::other("status: NotFound, message: \"task x not found\"");
+        let e = Error::not_found("task x not found").with_quoted_source(io).with_engine("containerd");
+        assert_eq!(e.to_string(), "not found: task x not found [engine=containerd]");
+        assert!(e.source_as::<std::io::Error>().is_some());
+        assert!(std::error::Error::source(&e).is_some());
     }
 
     #[test]

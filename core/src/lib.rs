@@ -21,6 +21,7 @@ pub mod conformance;
 pub mod copy;
 pub mod engine;
 pub mod error;
+pub mod exec_failure;
 pub mod host_path;
 pub mod index;
 pub mod lookup;

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::error::{Error, ErrorKind};
+
 /// What connecting to the socket gave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,6 +62,44 @@ impl SocketCheck {
     }
 }
 
+impl SocketCheck {
+    /// The problem as an error of the kind an agent acts on, `None` when the socket can be used:
+    /// a path that is not a socket names no daemon whatever runs (`InvalidArgument`), a socket
+    /// we may not open is `PermissionDenied`, anything else is `EngineUnavailable` (nobody serves it).
+    pub fn error(&self) -> Option<Error> {
+        let problem = self.problem()?;
+        let kind = if self.exists && !self.is_socket {
+            ErrorKind::InvalidArgument
+        } else if self.connect == ConnectOutcome::PermissionDenied {
+            ErrorKind::PermissionDenied
+        } else {
+            ErrorKind::EngineUnavailable
+        };
+        Some(Error::new(kind, problem))
+    }
+}
+
+/// Why connecting to `path` failed with `err`, in the words [`check_socket`] would use: a refused
+/// connection to a path that is no socket (a plain file says "connection refused") is reported as
+/// what it is. For engines connecting on their own, without a check first.
+pub fn connect_error(path: &Path, err: std::io::Error) -> Error {
+    use std::os::unix::fs::FileTypeExt;
+    let not_a_socket = std::fs::metadata(path).is_ok_and(|m| !m.file_type().is_socket());
+    let check = SocketCheck {
+        path: path.to_path_buf(),
+        exists: err.kind() != std::io::ErrorKind::NotFound,
+        is_socket: !not_a_socket,
+        connect: match err.kind() {
+            std::io::ErrorKind::PermissionDenied => ConnectOutcome::PermissionDenied,
+            std::io::ErrorKind::ConnectionRefused => ConnectOutcome::Refused,
+            std::io::ErrorKind::TimedOut => ConnectOutcome::TimedOut,
+            _ => ConnectOutcome::Failed(err.to_string()),
+        },
+    };
+    let error = check.error().unwrap_or_else(|| Error::new(ErrorKind::EngineUnavailable, err.to_string()));
+    error.with_source(err)
+}
+
 /// Checks `path` (already host-root prefixed) and tries one connection, bounded by `timeout`.
 pub async fn check_socket(path: &Path, timeout: Duration) -> SocketCheck {
     use std::os::unix::fs::FileTypeExt;
@@ -109,6 +149,12 @@ mod tests {
         let c = check_socket(&p, T).await;
         assert!(c.exists && !c.is_socket);
         assert!(c.problem().unwrap().contains("not a unix socket"));
+        assert_eq!(c.error().unwrap().kind(), ErrorKind::InvalidArgument);
+        // Connecting to it says "connection refused"; the error says what the path is.
+        let refused = std::os::unix::net::UnixStream::connect(&p).unwrap_err();
+        let e = connect_error(&p, refused);
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        assert!(e.to_string().contains("not a unix socket"), "{e}");
     }
 
     #[tokio::test]
@@ -119,6 +165,14 @@ mod tests {
         let c = check_socket(&p, T).await;
         assert!(c.exists && c.is_socket);
         assert_eq!(c.connect, ConnectOutcome::Refused);
+        assert_eq!(c.error().unwrap().kind(), ErrorKind::EngineUnavailable);
+        let refused = std::os::unix::net::UnixStream::connect(&p).unwrap_err();
+        let e = connect_error(&p, refused);
+        assert_eq!(e.kind(), ErrorKind::EngineUnavailable);
+        assert!(e.message().contains("stale socket"), "{e}");
+        let missing = dir.path().join("missing.sock");
+        let e = connect_error(&missing, std::os::unix::net::UnixStream::connect(&missing).unwrap_err());
+        assert!(e.message().contains("does not exist"), "{e}");
     }
 
     #[tokio::test]

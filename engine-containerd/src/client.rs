@@ -180,7 +180,7 @@ pub fn status_error(status: Status, engine: &str, operation: &'static str) -> Er
     };
     let message =
         if status.message().is_empty() { status.code().description().to_owned() } else { status.message().to_owned() };
-    Error::new(kind, message).with_engine(engine).with_operation(operation).with_source(status)
+    Error::new(kind, message).with_engine(engine).with_operation(operation).with_quoted_source(status)
 }
 
 /// Whether an error is containerd's "not found" (a missing container, task or process).

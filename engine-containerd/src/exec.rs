@@ -16,7 +16,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyctr_core::buffered_exec::oci_start_failure;
 use anyctr_core::model::{ExecRequest, ExecSession};
 use anyctr_core::{Error, ErrorKind, Result};
 use containerd_client::services::v1::{ExecProcessRequest, StartRequest, WaitRequest};
@@ -24,7 +23,6 @@ use prost_types::Any;
 use serde_json::{Value, json};
 
 use crate::ContainerdEngine;
-use crate::client::status_error;
 use crate::exec_io::{ExecProcess, StdinWriter, output_stream};
 use crate::fifo::FifoDir;
 use crate::user::{ResolvedUser, UserSpec};
@@ -113,11 +111,9 @@ impl ContainerdEngine {
             spec: Some(spec),
             exec_id: exec_id.clone(),
         };
-        c.call("exec", c.tasks().exec(c.request(Some(ns), req))).await.map_err(|e| match e.kind() {
-            // The task went away between the state check and the exec.
-            ErrorKind::NotFound => Error::new(ErrorKind::Conflict, format!("container {id} is not running: {e}")),
-            _ => e,
-        })?;
+        c.call("exec", c.tasks().exec(c.request(Some(ns), req)))
+            .await
+            .map_err(|e| crate::exec_errors::exec_call_error(e, id))?;
         let mut proc = ExecProcess::new(c.clone(), ns, id, &exec_id, reaper);
 
         // Wait before Start: see the module docs. The request goes out when the spawned task
@@ -134,13 +130,7 @@ impl ContainerdEngine {
             .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("start did not answer in time")))
         {
             proc.discard().await;
-            if oci_start_failure(status.message()) {
-                return Err(Error::new(ErrorKind::CommandNotFound, status.message().to_owned())
-                    .with_engine(c.engine())
-                    .with_operation("exec")
-                    .with_source(status));
-            }
-            return Err(status_error(status, c.engine(), "exec"));
+            return Err(crate::exec_errors::start_error(status, c.engine()));
         }
         let stdin = if open_stdin {
             match fifos.open_writer() {

@@ -21,6 +21,7 @@ mod cri;
 mod cri_config;
 mod events;
 mod exec;
+mod exec_errors;
 mod exec_io;
 mod fifo;
 mod image_archive;
@@ -168,7 +169,8 @@ impl ContainerEngine for ContainerdEngine {
     }
 
     async fn exec_stream(&self, container: &str, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {
-        self.exec_session(container, request, open_stdin).await
+        let session = self.exec_session(container, request, open_stdin).await;
+        session.map_err(|e| e.in_context(self.client.engine(), "exec").with_container(container))
     }
 
     async fn copy_to(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Exec users. containerd takes numeric ids only, so `user`, `user:group`, `uid` and `uid:gid`
 //! are resolved here against the container's `/etc/passwd` and `/etc/group` (as Docker does:
 //! a uid alone takes the primary group of its passwd entry, else 0). Numeric ids never need the
-//! files; names do, and a name that is not there is `InvalidArgument`.
+//! files; names do, and a name that is not there is `NotFound` (as on docker).
 
 use anyctr_core::{Error, Result};
 
@@ -52,7 +52,7 @@ impl UserSpec {
             }
             Err(_) => {
                 let e = entry(passwd, &|f| f[0] == self.user).ok_or_else(|| {
-                    Error::invalid_argument(format!("no user {:?} in the container's /etc/passwd", self.user))
+                    Error::not_found(format!("no user {:?} in the container's /etc/passwd", self.user))
                 })?;
                 let uid = e[2]
                     .parse()
@@ -66,7 +66,7 @@ impl UserSpec {
                 Ok(gid) => gid,
                 Err(_) => entry(group, &|f| f[0] == g.as_str())
                     .and_then(|f| f[2].parse().ok())
-                    .ok_or_else(|| Error::invalid_argument(format!("no group {g:?} in the container's /etc/group")))?,
+                    .ok_or_else(|| Error::not_found(format!("no group {g:?} in the container's /etc/group")))?,
             },
         };
         // Supplementary groups: those listing the user by name, as login would set them.
@@ -115,8 +115,11 @@ mod tests {
             assert_eq!((r.uid, r.gid), (uid, gid), "{spec}");
         }
         assert_eq!(resolve("app").unwrap().additional_gids, vec![1001, 10]);
-        for bad in ["nosuch", "app:nosuch", "", ":1", "1:"] {
+        for bad in ["", ":1", "1:"] {
             assert_eq!(resolve(bad).unwrap_err().kind(), ErrorKind::InvalidArgument, "{bad}");
+        }
+        for missing in ["nosuch", "app:nosuch"] {
+            assert_eq!(resolve(missing).unwrap_err().kind(), ErrorKind::NotFound, "{missing}");
         }
     }
 

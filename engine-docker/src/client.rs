@@ -181,11 +181,7 @@ fn server_message(body: &[u8]) -> String {
 }
 
 fn socket_error(socket: &Path, err: std::io::Error) -> Error {
-    let kind = match err.kind() {
-        std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-        _ => ErrorKind::EngineUnavailable,
-    };
-    Error::new(kind, format!("cannot connect to dockerd at {}", socket.display())).with_engine(ENGINE).with_source(err)
+    anyctr_core::socket_check::connect_error(socket, err).with_engine(ENGINE)
 }
 
 /// Maps an HTTP status and docker's message to an error kind.
@@ -211,6 +207,8 @@ pub(crate) fn status_error(status: u16, message: &str) -> Error {
 /// Maps a bollard error to an anyctr error for `operation`.
 pub(crate) fn map_bollard(err: bollard::errors::Error, operation: &'static str) -> Error {
     use bollard::errors::Error as B;
+    // Whether the message already quotes the daemon's (or the I/O layer's) words.
+    let quoted = !matches!(&err, B::HyperLegacyError { .. } | B::HyperResponseError { .. });
     let mapped = match &err {
         B::DockerResponseServerError { status_code, message } => status_error(*status_code, message),
         B::RequestTimeoutError => Error::new(ErrorKind::Timeout, "dockerd did not answer in time"),
@@ -228,7 +226,8 @@ pub(crate) fn map_bollard(err: bollard::errors::Error, operation: &'static str) 
         B::JsonDataError { message, .. } => Error::unexpected(format!("unexpected JSON from dockerd: {message}")),
         _ => Error::unexpected("docker request failed"),
     };
-    mapped.with_engine(ENGINE).with_operation(operation).with_source(err)
+    let mapped = mapped.with_engine(ENGINE).with_operation(operation);
+    if quoted { mapped.with_quoted_source(err) } else { mapped.with_source(err) }
 }
 
 fn io_kind_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {

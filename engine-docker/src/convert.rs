@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::client::ENGINE;
+use crate::own_mounts::{self, OwnMountFacts};
 
 /// dockershim's labels (kubelet's docker integration), which cri-dockerd still writes.
 pub(crate) const LABEL_POD_NAME: &str = "io.kubernetes.pod.name";
@@ -71,6 +72,12 @@ struct RawInspect {
     mounts: Vec<RawMount>,
     #[serde(deserialize_with = "nullable")]
     config: RawConfig,
+    #[serde(deserialize_with = "nullable")]
+    hostname_path: String,
+    #[serde(deserialize_with = "nullable")]
+    hosts_path: String,
+    #[serde(deserialize_with = "nullable")]
+    resolv_conf_path: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -104,6 +111,10 @@ struct RawHostConfig {
     /// `--tmpfs` mounts: destination → options. They are not listed in `Mounts`.
     #[serde(deserialize_with = "nullable")]
     tmpfs: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nullable")]
+    ipc_mode: String,
+    #[serde(deserialize_with = "nullable")]
+    privileged: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -197,10 +208,10 @@ pub(crate) fn container_detail(inspect: Value) -> Result<ContainerDetail> {
         "json-file" => Some(LogFormat::JsonFile),
         other => Some(LogFormat::Other(other.to_owned())),
     };
-    let mut mounts: Vec<Mount> = c.mounts.iter().map(mount).collect();
+    let mut user: Vec<Mount> = c.mounts.iter().map(mount).collect();
     for dest in c.host_config.tmpfs.keys() {
-        if !mounts.iter().any(|m| m.destination.as_os_str() == dest.as_str()) {
-            mounts.push(Mount {
+        if !user.iter().any(|m| m.destination.as_os_str() == dest.as_str()) {
+            user.push(Mount {
                 source: PathBuf::new(),
                 destination: PathBuf::from(dest),
                 kind: MountKind::Tmpfs,
@@ -210,6 +221,20 @@ pub(crate) fn container_detail(inspect: Value) -> Result<ContainerDetail> {
             });
         }
     }
+    // Docker's own mounts, in the order they are mounted; one the user replaced is not docker's.
+    let own = OwnMountFacts {
+        id: &c.id,
+        hostname_path: &c.hostname_path,
+        hosts_path: &c.hosts_path,
+        resolv_conf_path: &c.resolv_conf_path,
+        ipc_mode: &c.host_config.ipc_mode,
+        privileged: c.host_config.privileged,
+    };
+    let replaced = |m: &Mount| user.iter().any(|u| u.destination == m.destination);
+    let mut mounts: Vec<Mount> = own_mounts::before_user_mounts(&own).into_iter().filter(|m| !replaced(m)).collect();
+    let after: Vec<Mount> = own_mounts::after_user_mounts(&own).into_iter().filter(|m| !replaced(m)).collect();
+    mounts.append(&mut user);
+    mounts.extend(after);
     let pod = pod_identity(&c.config.labels, &c.id);
     let image = if c.config.image.is_empty() { c.image } else { c.config.image };
     Ok(ContainerDetail {
@@ -464,7 +489,13 @@ mod tests {
         let d = container_detail(v).unwrap();
         assert_eq!(d.id, "abc");
         assert_eq!(d.state.status, ContainerStatus::Unknown(String::new()));
-        assert!(d.mounts.is_empty() && d.env.is_empty() && d.labels.is_empty());
+        assert!(d.env.is_empty() && d.labels.is_empty());
+        // No user mounts and no file paths: only the kernel filesystems docker always mounts.
+        assert!(
+            d.mounts.iter().all(|m| m.source.as_os_str().is_empty() && m.kind != MountKind::Bind),
+            "{:?}",
+            d.mounts
+        );
         assert_eq!(d.runtime, RuntimeClass::Runc);
         assert_eq!(d.log_format, None);
         assert!(container_detail(serde_json::json!([1])).is_err());
@@ -532,7 +563,7 @@ mod tests {
         assert_eq!(info.product, "Docker Engine");
         assert_eq!(info.runtimes, ["runc", "rund"]);
         assert_eq!(info.api_version.as_deref(), Some("1.41"));
-        // Recorded from pouchd 1.3.0 (see /work/shared/fixtures/pouch-1.3.0/version.json).
+        // Recorded from pouchd 1.3.0 (see engine-pouch/tests/fixtures/pouch-1.3.0/version.json).
         let pouch = serde_json::json!({"ApiVersion": "1.24", "Arch": "amd64", "BuildTime": "unknown",
             "GitCommit": "unknown", "GoVersion": "go1.19.8", "KernelVersion": "6.18.44-fc-v669", "Os": "linux",
             "Version": "1.3.0"});

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyctr_core::buffered_exec::{oci_start_failure, run_to_completion};
+use anyctr_core::buffered_exec::run_to_completion;
 use anyctr_core::model::{ExecControl, ExecRequest, ExecSession, OutputChunk, OutputStream};
 use anyctr_core::{Error, ErrorKind, Result};
 use bollard::container::LogOutput;
@@ -67,19 +67,23 @@ pub(crate) async fn exec_stream(
     request: ExecRequest,
     open_stdin: bool,
 ) -> Result<ExecSession> {
-    request.validate()?;
-    let detail = containers::inspect(client, container).await?;
-    if !detail.state.status.is_running() {
-        return Err(Error::new(
-            ErrorKind::Conflict,
-            format!("container {} is not running (status {:?}): cannot exec in it", detail.name, detail.state.status),
-        )
-        .with_engine(ENGINE)
-        .with_operation("exec")
-        .with_container(container));
-    }
-    let target = Target { id: detail.id.clone(), sandboxed: detail.runtime.is_sandboxed(), init_pid: detail.state.pid };
-    start(client, target, request, open_stdin).await.map_err(|e| e.in_context(ENGINE, "exec").with_container(container))
+    let run = async {
+        request.validate()?;
+        let detail = containers::inspect(client, container).await?;
+        if !detail.state.status.is_running() {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "container {} is not running (status {:?}): cannot exec in it",
+                    detail.name, detail.state.status
+                ),
+            ));
+        }
+        let target =
+            Target { id: detail.id.clone(), sandboxed: detail.runtime.is_sandboxed(), init_pid: detail.state.pid };
+        start(client, target, request, open_stdin).await
+    };
+    run.await.map_err(|e| e.in_context(ENGINE, "exec").with_container(container))
 }
 
 async fn start(client: &Client, target: Target, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {
@@ -123,35 +127,47 @@ async fn start(client: &Client, target: Target, request: ExecRequest, open_stdin
             return Err(e);
         }
     };
-    let sniffer = shared.clone();
-    let output = output
-        .filter_map(move |item| {
-            let chunk = match item {
-                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
-                    Some(Ok(OutputChunk { stream: OutputStream::Stdout, data: message }))
-                }
-                Ok(LogOutput::StdErr { message }) => {
-                    Some(Ok(OutputChunk { stream: OutputStream::Stderr, data: message }))
-                }
-                Ok(LogOutput::StdIn { .. }) => None,
-                Err(e) => Some(Err(crate::client::map_bollard(e, "exec"))),
-            };
-            if let Some(Ok(c)) = &chunk {
-                sniffer.sniff(&c.data);
-            }
-            futures_util::future::ready(chunk)
-        })
-        .chain(futures_util::stream::poll_fn({
-            let done = shared.clone();
-            move |_| {
-                done.output_done.store(true, Ordering::SeqCst);
-                done.output_ended.notify_waiters();
-                std::task::Poll::Ready(None)
-            }
-        }))
-        .boxed();
+    let output = forward_output(shared.clone(), output);
     let stdin = if open_stdin { Some(input) } else { None };
     Ok(ExecSession::new(stdin, output, Box::new(DockerExecControl { shared })))
+}
+
+/// Chunks in flight between the reader task and the session.
+const FORWARD_DEPTH: usize = 16;
+
+/// The session's output, read by a task of its own: the runtime's report of a process that never
+/// ran comes as output, and a caller that only waits (dropping the output) must still have it read.
+/// After the session drops its output the task reads on only until the sniff buffer is full.
+fn forward_output(
+    shared: Arc<Shared>,
+    mut output: std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>,
+) -> futures_util::stream::BoxStream<'static, Result<OutputChunk>> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<OutputChunk>>(FORWARD_DEPTH);
+    tokio::spawn(async move {
+        let mut receiver_gone = false;
+        while let Some(item) = output.next().await {
+            let chunk = match item {
+                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                    Ok(OutputChunk { stream: OutputStream::Stdout, data: message })
+                }
+                Ok(LogOutput::StdErr { message }) => Ok(OutputChunk { stream: OutputStream::Stderr, data: message }),
+                Ok(LogOutput::StdIn { .. }) => continue,
+                Err(e) => Err(crate::client::map_bollard(e, "exec")),
+            };
+            if let Ok(c) = &chunk {
+                shared.sniff(&c.data);
+            }
+            if !receiver_gone {
+                receiver_gone = tx.send(chunk).await.is_err();
+            }
+            if receiver_gone && shared.sniff_full() {
+                break;
+            }
+        }
+        shared.output_done.store(true, Ordering::SeqCst);
+        shared.output_ended.notify_waiters();
+    });
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }
 
 /// What the control, the output stream and a background kill share about one exec.
@@ -174,6 +190,10 @@ impl Shared {
         let mut s = self.sniff.lock().unwrap_or_else(|p| p.into_inner());
         let room = SNIFF_LEN.saturating_sub(s.len());
         s.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    fn sniff_full(&self) -> bool {
+        self.sniff.lock().unwrap_or_else(|p| p.into_inner()).len() >= SNIFF_LEN
     }
 
     fn sniffed(&self) -> String {
@@ -261,30 +281,21 @@ async fn wait(shared: Arc<Shared>) -> Result<i64> {
     }
 }
 
-/// A process that never started (docker reports exit 126/127, pid 0 and the OCI runtime's message
-/// as output) is `CommandNotFound`; anything else is the exit code.
+/// The exit code, or the error when it is the runtime's report of a process that never ran
+/// ([`crate::exec_errors`]).
 async fn exit_result(shared: &Shared, state: ExecState, code: i64) -> Result<i64> {
-    if !matches!(code, 126 | 127) || state.pid.is_some() {
+    if !crate::exec_errors::may_be_start_failure(code) {
         return Ok(code);
     }
-    // The message is in the output; let it arrive if the reader is still at it.
+    // The report is in the output; let it arrive if the reader is still at it.
     let deadline = Instant::now() + Duration::from_millis(500);
     while !shared.output_done.load(Ordering::SeqCst) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let text = shared.sniffed();
-    if text.is_empty() || oci_start_failure(&text) {
-        let message = if text.is_empty() {
-            format!("`{}` could not be started in the container (exit {code})", shared.argv0)
-        } else {
-            text
-        };
-        return Err(Error::new(ErrorKind::CommandNotFound, message)
-            .with_engine(ENGINE)
-            .with_operation("exec")
-            .with_container(shared.target.id.clone()));
+    match crate::exec_errors::start_failure(code, state.pid, &shared.sniffed(), &shared.argv0) {
+        Some(e) => Err(e.with_engine(ENGINE).with_operation("exec").with_container(shared.target.id.clone())),
+        None => Ok(code),
     }
-    Ok(code)
 }
 
 /// Ends the exec's processes (see the module docs) and waits until docker reports it exited.

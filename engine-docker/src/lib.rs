@@ -12,7 +12,9 @@ mod convert;
 mod copy;
 mod events;
 mod exec;
+mod exec_errors;
 mod lifecycle;
+mod own_mounts;
 mod pods;
 mod procscan;
 

@@ -56,10 +56,30 @@ pub fn summary(item: models::ContainerListItem) -> ContainerSummary {
         image: item.image,
         labels: item.labels,
         status: list_status(&item.state, &item.status),
-        created: item.created.and_then(|s| Utc.timestamp_opt(s, 0).single()),
+        created: item.created.and_then(list_created),
         namespace: None,
         runtime,
     }
+}
+
+/// The list's `Created`: pouchd 1.3.0 sends Unix nanoseconds where Docker sends seconds. Told apart
+/// by size (any date after 1973 in nanoseconds is over 10^17; seconds stay under 10^11 until the
+/// year 5138), with milli- and microseconds by the same rule.
+pub fn list_created(value: i64) -> Option<DateTime<Utc>> {
+    let (secs, nanos) = match value {
+        v if v <= 0 => return None,
+        v if v >= 100_000_000_000_000_000 => (v / 1_000_000_000, v % 1_000_000_000),
+        v if v >= 100_000_000_000_000 => (v / 1_000_000, (v % 1_000_000) * 1_000),
+        v if v >= 100_000_000_000 => (v / 1_000, (v % 1_000) * 1_000_000),
+        v => (v, 0),
+    };
+    Utc.timestamp_opt(secs, u32::try_from(nanos).ok()?).single()
+}
+
+/// A path pouchd reports for the host: absolute, or not a path at all (`""`, a placeholder such as
+/// `<unknown>` for a created container).
+fn reported_host_path(value: &str) -> Option<&str> {
+    (value.starts_with('/') && !value.contains('\0')).then_some(value)
 }
 
 /// A list element that does not even fit the lenient model still names a container; keep it
@@ -144,11 +164,10 @@ fn rootfs_view(c: &models::ContainerInspect, runtime: &RuntimeClass) -> RootfsVi
     if runtime.is_sandboxed() {
         return RootfsView::NotHostVisible;
     }
-    let merged = c
-        .graph_driver
-        .merged_dir()
-        .or_else(|| c.snapshotter.merged_dir())
-        .or_else(|| Some(c.host_root_path.as_str()).filter(|s| !s.is_empty()));
+    let merged = [c.graph_driver.merged_dir(), c.snapshotter.merged_dir(), Some(c.host_root_path.as_str())]
+        .into_iter()
+        .flatten()
+        .find_map(reported_host_path);
     match merged {
         Some(dir) => RootfsView::Merged(PathBuf::from(dir)),
         None => RootfsView::NotReported,
@@ -237,6 +256,45 @@ mod tests {
         assert_eq!(runtime_class(&h("rund", "io.containerd.rund.v2")), RuntimeClass::Rund);
         assert_eq!(runtime_class(&h("secure", "io.containerd.kata.v2")), RuntimeClass::Kata);
         assert_eq!(runtime_class(&h("myrt", "io.containerd.runtime.v1.linux")), RuntimeClass::Other("myrt".into()));
+    }
+
+    #[test]
+    fn list_created_in_any_unit() {
+        let want = Utc.timestamp_opt(1_796_041_569, 559_062_209).single();
+        // pouchd 1.3.0 (containers-list-created-nanos.json).
+        assert_eq!(list_created(1_796_041_569_559_062_209), want);
+        assert_eq!(list_created(1_796_041_569).map(|t| t.timestamp()), Some(1_796_041_569));
+        assert_eq!(list_created(1_796_041_569_559).map(|t| t.timestamp_millis()), Some(1_796_041_569_559));
+        assert_eq!(list_created(1_796_041_569_559_062).map(|t| t.timestamp_micros()), Some(1_796_041_569_559_062));
+        assert_eq!(list_created(0), None);
+        assert_eq!(list_created(-5), None);
+    }
+
+    #[test]
+    fn placeholders_are_not_paths() {
+        let inspect = |merged: &str, host_root: &str| models::ContainerInspect {
+            graph_driver: models::DriverData {
+                name: "overlayfs".into(),
+                data: [("MergedDir".to_owned(), serde_json::json!(merged))].into_iter().collect(),
+            },
+            host_root_path: host_root.into(),
+            ..Default::default()
+        };
+        for placeholder in ["<unknown>", "", "rootfs", "unknown"] {
+            assert_eq!(
+                rootfs_view(&inspect("", placeholder), &RuntimeClass::Runc),
+                RootfsView::NotReported,
+                "{placeholder}"
+            );
+            assert_eq!(
+                rootfs_view(&inspect(placeholder, ""), &RuntimeClass::Runc),
+                RootfsView::NotReported,
+                "{placeholder}"
+            );
+        }
+        let live = "/var/lib/pouch/containerd/state/io.containerd.runtime.v1.linux/default/x/rootfs";
+        assert_eq!(rootfs_view(&inspect("", live), &RuntimeClass::Runc), RootfsView::Merged(live.into()));
+        assert_eq!(rootfs_view(&inspect("<unknown>", live), &RuntimeClass::Runc), RootfsView::Merged(live.into()));
     }
 
     #[test]

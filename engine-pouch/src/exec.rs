@@ -10,7 +10,8 @@
 //!   the process's IO when the process exits, background children or not), or when the code is
 //!   non-zero (set only at exit).
 //! - A missing binary is reported as stdout text of the start stream with exit code 126; the
-//!   buffered exec in anyctr-core turns that into `CommandNotFound`.
+//!   buffered exec in anyctr-core reads it by `anyctr_core::exec_failure` (`CommandNotFound`; the
+//!   working-dir wrapper's `chdir to cwd` report is `NotFound` there).
 //! - Killing: every exec carries `ANYCTR_EXEC_TOKEN=<unique>` in its environment. To kill it, the
 //!   host pid is signalled if pouch reports one (checked against the token first, so a reused pid
 //!   is never hit); otherwise a second exec kills every process of the container whose environ
@@ -295,6 +296,17 @@ async fn kill_by_token(client: &Client, container_id: &str, token: &str) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_workdir_wrappers_reports_get_the_runtimes_kinds() {
+        use anyctr_core::exec_failure::start_failure_kind;
+        // What WORKDIR_WRAPPER prints, with the exit code it gives.
+        let cwd = "anyctr: exec failed: chdir to cwd (\"/no/such\") failed: no such file or directory";
+        assert_eq!(start_failure_kind(126, cwd), Some(ErrorKind::NotFound));
+        let missing = "anyctr: exec failed: exec: \"nope\": executable file not found in $PATH";
+        assert_eq!(start_failure_kind(127, missing), Some(ErrorKind::CommandNotFound));
+        assert!(WORKDIR_WRAPPER.contains("chdir to cwd") && WORKDIR_WRAPPER.contains("executable file not found"));
+    }
 
     #[test]
     fn create_body_adds_path_token_and_wraps_workdir() {

@@ -29,6 +29,7 @@ mod copy;
 mod events;
 mod exec;
 mod hijack;
+pub mod host_signal;
 mod images;
 mod lifecycle;
 pub mod models;
@@ -45,6 +46,8 @@ pub const ENGINE: &str = "pouch";
 #[derive(Debug, Clone)]
 pub struct PouchEngine {
     client: Client,
+    /// Where the host's `/` is mounted for this process (an agent in a container).
+    host_root: Option<std::path::PathBuf>,
 }
 
 /// Connects to the pouchd of `config` and checks that it is one (a Docker daemon is refused).
@@ -77,7 +80,7 @@ impl PouchEngine {
     /// An engine for `config` without asking the daemon anything.
     fn unchecked(config: &EngineConfig) -> Result<Self> {
         let socket = config.socket_path()?;
-        Ok(PouchEngine { client: Client::new(socket, config.call_timeout) })
+        Ok(PouchEngine { client: Client::new(socket, config.call_timeout), host_root: config.host_root.clone() })
     }
 
     /// The socket this engine talks to (host-root prefix applied).
@@ -114,6 +117,10 @@ impl PouchEngine {
         let parsed = serde_json::from_value(raw.clone())
             .map_err(|e| Error::unexpected(format!("pouchd's inspect of {id} does not parse: {e}")).with_source(e))?;
         Ok((parsed, raw))
+    }
+
+    fn target<'a>(&'a self, detail: &'a ContainerDetail) -> lifecycle::Target<'a> {
+        lifecycle::Target { detail, host_root: self.host_root.as_deref() }
     }
 
     async fn resolve_id(&self, query: &str) -> Result<String> {
@@ -176,7 +183,10 @@ impl ContainerEngine for PouchEngine {
             proc_root: Support::Native,
             // The namespace fast path (anyctr_core::nsenter) enters the init's host-visible pid.
             nsenter: Support::Emulated,
-            lifecycle: Support::Native,
+            // pouchd 1.3.0 has no kill API and takes `stop?t=0` for its default 10 s: kill, and
+            // stop or forced remove without grace, signal the main process from the host (runc-class
+            // containers; a sandboxed one answers `Unsupported` for those).
+            lifecycle: Support::Emulated,
             images: Support::Native,
             // Pod identity is read from pouch's CRI labels, but pods cannot be made through this API.
             pods: Support::Unsupported,
@@ -287,17 +297,26 @@ impl ContainerEngine for PouchEngine {
     }
 
     async fn stop(&self, container: &str, options: StopOptions) -> Result<()> {
-        let run = async { lifecycle::stop(&self.client, &self.resolve_id(container).await?, options).await };
+        let run = async {
+            let detail = self.inspect(container).await?;
+            lifecycle::stop(&self.client, &self.target(&detail), options).await
+        };
         run.await.map_err(|e| ctx(e, "stop", container))
     }
 
     async fn kill(&self, container: &str, signal: &str) -> Result<()> {
-        let run = async { lifecycle::kill(&self.client, &self.resolve_id(container).await?, signal).await };
+        let run = async {
+            let detail = self.inspect(container).await?;
+            lifecycle::kill(&self.client, &self.target(&detail), signal).await
+        };
         run.await.map_err(|e| ctx(e, "kill", container))
     }
 
     async fn remove(&self, container: &str, force: bool) -> Result<()> {
-        let run = async { lifecycle::remove(&self.client, &self.resolve_id(container).await?, force).await };
+        let run = async {
+            let detail = self.inspect(container).await?;
+            lifecycle::remove(&self.client, &self.target(&detail), force).await
+        };
         run.await.map_err(|e| ctx(e, "remove", container))
     }
 

@@ -1,12 +1,15 @@
 //! Container lifecycle on pouch: create, start, stop, kill, remove, wait.
 
-use anyctr_core::model::{CreateSpec, MountSpecKind, StopOptions, signal_number};
-use anyctr_core::{Error, ErrorKind, Result};
+use std::path::Path;
+
+use anyctr_core::model::{ContainerDetail, CreateSpec, MountSpecKind, RootfsView, StopOptions, signal_number};
+use anyctr_core::{Error, ErrorKind, Result, under_host_root};
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 
 use crate::client::{self, Client};
 use crate::exec::DEFAULT_PATH;
+use crate::host_signal::{self, Delivered, MainProcess};
 use crate::models;
 
 fn container_path(id: &str, action: &str) -> String {
@@ -100,19 +103,43 @@ pub async fn start(client: &Client, id: &str) -> Result<()> {
     post_idempotent(client, &container_path(id, "/start"), client.call_timeout()).await.map(|_| ())
 }
 
-pub async fn stop(client: &Client, id: &str, options: StopOptions) -> Result<()> {
-    let path = format!("{}?t={}", container_path(id, "/stop"), options.grace.as_secs());
+/// Stops the container: SIGTERM, SIGKILL after `options.grace`. pouchd 1.3.0 takes `t=0` for "the
+/// default 10 s", so a stop without grace kills instead (see [`kill`]); a container that does not
+/// run is stopped already.
+pub async fn stop(client: &Client, target: &Target<'_>, options: StopOptions) -> Result<()> {
+    if !target.detail.state.status.is_running() {
+        return Ok(());
+    }
+    if options.grace.is_zero() {
+        if target.detail.runtime.is_sandboxed() {
+            return Err(
+                no_kill_for_sandbox(target.detail, "stop without a grace period").with_container(&target.detail.id)
+            );
+        }
+        return kill_and_wait(client, target).await;
+    }
+    let path = format!("{}?t={}", container_path(&target.detail.id, "/stop"), options.grace.as_secs().max(1));
     // pouchd answers only after the grace period, so that is added to the bound.
     post_idempotent(client, &path, client.call_timeout() + options.grace).await.map(|_| ())
 }
 
-/// `POST /containers/{id}/kill`. pouch 1.3.0 as tagged has no such route (later builds do): a
-/// route that is missing answers 404 with a plain-text body, which is told apart from pouch's
-/// JSON "container not found"; then SIGKILL falls back to `stop?t=0` and other signals are
-/// unsupported.
-pub async fn kill(client: &Client, id: &str, signal: &str) -> Result<()> {
+/// What kill, stop and remove act on: the container as inspected, and where this process finds
+/// the host's filesystem.
+pub struct Target<'a> {
+    pub detail: &'a ContainerDetail,
+    pub host_root: Option<&'a Path>,
+}
+
+/// `POST /containers/{id}/kill`. pouchd 1.3.0 has no such route (405; builds between answer 404
+/// with a plain-text body): then the container's main process is signalled from the host
+/// ([`crate::host_signal`]) for a runc-class runtime, and a sandboxed one is `Unsupported`.
+pub async fn kill(client: &Client, target: &Target<'_>, signal: &str) -> Result<()> {
     let number = signal_number(signal)?;
-    let path = format!("{}?signal={number}", container_path(id, "/kill"));
+    let detail = target.detail;
+    if !detail.state.status.is_running() {
+        return Err(not_running(detail));
+    }
+    let path = format!("{}?signal={}", container_path(&detail.id, "/kill"), signal_name(number));
     let call = client.send(Method::POST, &path, &[("content-type", "application/json")], client::empty());
     let timeout = client.call_timeout();
     let response = tokio::time::timeout(timeout, call).await.map_err(|_| Error::timeout("pouchd call", timeout))??;
@@ -121,20 +148,112 @@ pub async fn kill(client: &Client, id: &str, signal: &str) -> Result<()> {
         return Ok(());
     }
     let body = client::read_body(response.into_body(), timeout).await.unwrap_or_default();
-    let route_missing = status == StatusCode::NOT_FOUND && serde_json::from_slice::<serde_json::Value>(&body).is_err();
+    let route_missing = status == StatusCode::METHOD_NOT_ALLOWED
+        || (status == StatusCode::NOT_FOUND && serde_json::from_slice::<serde_json::Value>(&body).is_err());
     if !route_missing {
         return Err(client::status_error(status, &body));
     }
-    if number == 9 {
-        return stop(client, id, StopOptions { grace: std::time::Duration::ZERO }).await;
-    }
-    Err(Error::unsupported(crate::ENGINE, "kill with a signal other than KILL (this pouchd has no kill API)"))
+    kill_from_host(target, number)
 }
 
-pub async fn remove(client: &Client, id: &str, force: bool) -> Result<()> {
-    let path = format!("/containers/{}?force={}", client::encode_segment(id), u8::from(force));
-    client.call_bytes(Method::DELETE, &path, client::empty()).await.map(|_| ())
+fn kill_from_host(target: &Target<'_>, number: i32) -> Result<()> {
+    let detail = target.detail;
+    if detail.runtime.is_sandboxed() {
+        return Err(no_kill_for_sandbox(detail, "kill"));
+    }
+    let pid = detail.state.pid.ok_or_else(|| not_running(detail))?;
+    let rootfs = match &detail.rootfs {
+        RootfsView::Merged(dir) => Some(under_host_root(target.host_root, dir)),
+        _ => None,
+    };
+    let main = MainProcess { container_id: &detail.id, pid, rootfs: rootfs.as_deref() };
+    match host_signal::signal_main_process(main, number)? {
+        Delivered::Signalled => Ok(()),
+        Delivered::AlreadyExited => Err(not_running(detail)),
+    }
 }
+
+/// SIGKILL (through the API or from the host), then waits until pouchd reports the container exited.
+async fn kill_and_wait(client: &Client, target: &Target<'_>) -> Result<()> {
+    // The main process already gone: pouchd should notice at once. If it keeps saying "running",
+    // the pid it reports is no process this agent sees (another pid namespace).
+    let already_gone = match kill(client, target, "KILL").await {
+        Ok(()) => false,
+        Err(e) if e.kind() == ErrorKind::Conflict && e.message().ends_with("is not running") => true,
+        Err(e) => return Err(e),
+    };
+    let bound = if already_gone { EXIT_NOTICE } else { client.call_timeout() };
+    let deadline = tokio::time::Instant::now() + bound;
+    let path = format!("/containers/{}/json", client::encode_segment(&target.detail.id));
+    loop {
+        let now: models::ContainerInspect = client.get_json(&path).await?;
+        if now.state.running != Some(true) && now.state.status != "running" {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(if already_gone {
+                Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "pouchd reports container {} running, but its pid {} is no process this agent sees \
+                         (not the host's pid namespace?); nothing was signalled",
+                        target.detail.id,
+                        target.detail.state.pid.unwrap_or_default()
+                    ),
+                )
+            } else {
+                Error::timeout("stop", bound)
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// How long pouchd may take to report the exit of a container whose main process is gone.
+const EXIT_NOTICE: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn not_running(detail: &ContainerDetail) -> Error {
+    Error::new(ErrorKind::Conflict, format!("container {} is not running", detail.id))
+}
+
+fn no_kill_for_sandbox(detail: &ContainerDetail, what: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "{what}: this pouchd has no kill API, and the container's runtime `{}` is sandboxed (its pid is the \
+             sandbox's, not the container's main process); stop it with a grace period of at least 1 s",
+            detail.runtime_name
+        ),
+    )
+}
+
+/// `KILL` for 9: the name pouchd's (and Docker's) kill route takes.
+fn signal_name(number: i32) -> String {
+    nix::sys::signal::Signal::try_from(number)
+        .map(|s| s.as_str().trim_start_matches("SIG").to_owned())
+        .unwrap_or_else(|_| number.to_string())
+}
+
+/// Removes the container; `force` kills a running one first ([`stop`] without grace: pouchd's own
+/// `force=1` would wait the container's stop timeout first). A sandboxed container is left to
+/// pouchd's `force=1`, bounded by that timeout.
+pub async fn remove(client: &Client, target: &Target<'_>, force: bool) -> Result<()> {
+    let detail = target.detail;
+    let mut bound = client.call_timeout();
+    if force && detail.state.status.is_running() {
+        if detail.runtime.is_sandboxed() {
+            bound += POUCH_DEFAULT_STOP_TIMEOUT;
+        } else {
+            kill_and_wait(client, target).await?;
+        }
+    }
+    let path = format!("/containers/{}?force={}", client::encode_segment(&detail.id), u8::from(force));
+    let call = client.call_bytes(Method::DELETE, &path, client::empty());
+    tokio::time::timeout(bound, call).await.map_err(|_| Error::timeout("remove", bound))?.map(|_| ())
+}
+
+/// pouchd's default stop timeout (what `stop?t=0` and `DELETE ?force=1` wait).
+const POUCH_DEFAULT_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Waits for the container to exit; not bounded by the call timeout (it may run for days).
 pub async fn wait(client: &Client, id: &str) -> Result<i64> {
@@ -154,6 +273,30 @@ pub async fn wait(client: &Client, id: &str) -> Result<i64> {
 mod tests {
     use super::*;
     use anyctr_core::model::MountSpec;
+
+    /// The recorded running `pk`, with its runtime swapped for a sandboxed one.
+    fn sandboxed_pk() -> ContainerDetail {
+        let recorded: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/pouch-1.3.0/container-inspect-running.json")).unwrap();
+        let mut raw = recorded["response"]["body_json"].clone();
+        raw["HostConfig"]["Runtime"] = "rund".into();
+        crate::convert::detail(serde_json::from_value(raw.clone()).unwrap(), raw)
+    }
+
+    #[tokio::test]
+    async fn a_sandboxed_container_is_not_killed_from_the_host() {
+        let detail = sandboxed_pk();
+        assert!(detail.runtime.is_sandboxed() && detail.state.status.is_running());
+        let target = Target { detail: &detail, host_root: None };
+        let e = kill_from_host(&target, 9).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        // No daemon behind this client: the refusal comes before any call.
+        let client = Client::new("/nonexistent/pouchd.sock".into(), std::time::Duration::from_secs(1));
+        let e = stop(&client, &target, StopOptions { grace: std::time::Duration::ZERO }).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert_eq!(signal_name(9), "KILL");
+        assert_eq!(signal_name(15), "TERM");
+    }
 
     #[test]
     fn create_body_sets_oom_path_and_mounts() {

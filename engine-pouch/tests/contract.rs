@@ -1,5 +1,5 @@
 //! Contract tests: the real engine code against the recorded bytes of a real pouchd 1.3.0
-//! (`shared/fixtures/pouch-1.3.0`), replayed by `support::FixtureServer`. These check parsing,
+//! (`tests/fixtures/pouch-1.3.0`), replayed by `support::FixtureServer`. These check parsing,
 //! stream demultiplexing, stdin half-close and error mapping; they are no evidence of behaviour
 //! the recordings do not show (the live test covers that when a pouchd is reachable).
 

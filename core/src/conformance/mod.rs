@@ -24,6 +24,7 @@ mod runner;
 mod trials_copy;
 mod trials_events;
 mod trials_exec;
+mod trials_exec_errors;
 mod trials_host_path;
 mod trials_images;
 mod trials_index;
@@ -105,6 +106,7 @@ pub fn all_trials() -> Vec<Trial> {
     let mut all = Vec::new();
     all.extend(trials_inspect::trials());
     all.extend(trials_exec::trials());
+    all.extend(trials_exec_errors::trials());
     all.extend(trials_nsenter::trials());
     all.extend(trials_copy::trials());
     all.extend(trials_host_path::trials());

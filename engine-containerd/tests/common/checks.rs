@@ -28,6 +28,54 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(BOUND, f).await.unwrap_or_else(|_| panic!("{what} did not finish within {BOUND:?}"))
 }
 
+/// Runtime failures are errors of their own kind, buffered and streaming, as on docker: an unknown
+/// user and a missing working directory are `NotFound`, an argv over the shim's 4 MiB message
+/// limit or (runc) one argument over Linux's 128 KiB is `InvalidArgument`.
+pub async fn exec_error_checks(engine: &ContainerdEngine, target: &str) {
+    let sandboxed = engine.inspect(target).await.unwrap().runtime.is_sandboxed();
+    let mut cases: Vec<(&str, ExecRequest, ErrorKind)> = vec![
+        ("unknown user", ExecRequest::new(["true"]).user("no-such-user-xyz"), ErrorKind::NotFound),
+        ("missing working dir", ExecRequest::new(["true"]).working_dir("/no/such/dir"), ErrorKind::NotFound),
+        ("10 MB argv", ExecRequest::new(["true".to_owned(), "x".repeat(10 << 20)]), ErrorKind::InvalidArgument),
+    ];
+    if !sandboxed {
+        // gVisor's kernel has no per-argument limit: there this argv runs.
+        cases.push((
+            "200 KB argument",
+            ExecRequest::new(["true".to_owned(), "y".repeat(200_000)]),
+            ErrorKind::InvalidArgument,
+        ));
+    }
+    for (what, request, kind) in cases {
+        let streamed = ExecRequest {
+            argv: request.argv.clone(),
+            user: request.user.clone(),
+            working_dir: request.working_dir.clone(),
+            ..ExecRequest::new(["true"])
+        };
+        match bounded("exec", engine.exec(target, request)).await {
+            Err(e) => {
+                assert_eq!(e.kind(), kind, "{what}: {e}");
+                assert_eq!((e.engine(), e.operation()), (Some("containerd"), Some("exec")), "{what}: {e}");
+            }
+            Ok(r) => panic!("{what}: a runtime failure came back as exit {} {:?}", r.exit_code, r.stderr_lossy()),
+        }
+        if what == "200 KB argument" {
+            // runc reports a failed execve as the process's exit 1: only the buffered exec, which
+            // sees the output, can tell it from the program's own 1.
+            continue;
+        }
+        let e = match bounded("exec_stream", engine.exec_stream(target, streamed, false)).await {
+            Err(e) => e,
+            Ok(session) => match bounded("wait", session.wait()).await {
+                Err(e) => e,
+                Ok(code) => panic!("stream {what}: the wait gave exit {code}"),
+            },
+        };
+        assert_eq!(e.kind(), kind, "stream {what}: {e}");
+    }
+}
+
 /// `target` is how the container is named to the engine; `ns`/`id` name its task.
 pub async fn exec_checks(engine: &ContainerdEngine, target: &str, ns: &str, id: &str, fifo: &std::path::Path) {
     let run = |req: ExecRequest| async move { bounded("exec", engine.exec(target, req)).await };
@@ -50,7 +98,7 @@ pub async fn exec_checks(engine: &ContainerdEngine, target: &str, ns: &str, id: 
     let r = run(ExecRequest::shell("id -u; id -g").user("1234:5678")).await.unwrap();
     assert_eq!(r.stdout_lossy(), "1234\n5678\n");
     let e = run(ExecRequest::new(["id"]).user("no-such-user")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 
     let r = run(ExecRequest::new(["cat"]).stdin("piped via stdin fifo")).await.unwrap();
     assert_eq!((r.exit_code, r.stdout_lossy().as_str()), (0, "piped via stdin fifo"));
@@ -62,6 +110,7 @@ pub async fn exec_checks(engine: &ContainerdEngine, target: &str, ns: &str, id: 
     assert_eq!(e.engine(), Some("containerd"));
     let e = run(ExecRequest::new(["no-such-command-anyctr"])).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");
+    exec_error_checks(engine, target).await;
 
     // A background child keeps stdout open: the exec still returns on the shell's exit.
     let r = run(ExecRequest::shell("sleep 30 & echo started")).await.unwrap();

@@ -1,4 +1,5 @@
-//! A replay server for the recorded pouchd 1.3.0 exchanges in `shared/fixtures/pouch-1.3.0`.
+//! A replay server for the recorded pouchd 1.3.0 exchanges in `tests/fixtures/pouch-1.3.0` (in this
+//! crate, so the tests run from a clean clone or the published crate).
 //!
 //! It listens on a unix socket, parses each HTTP/1.1 request, finds the recorded exchange with the
 //! same method, path and query, and writes back the recorded status line, headers and body bytes
@@ -11,6 +12,7 @@
 //! - A full container id in the path stands for that container's name, since the recordings
 //!   address containers by name (`pk`, `pexit`) and the engine addresses them by id once resolved.
 //! - `GET /containers/<not recorded>/json` gets the recorded "missing container" 404.
+//! - `POST /containers/<any>/kill` gets the recorded 405: pouchd 1.3.0 has no kill route.
 //! - `/events` matches whatever its query: the replay is the recorded window of events.
 //! - Several exchanges on one path (three exec creates on `/containers/pk/exec`) are told apart by
 //!   the JSON `Cmd` of the request body.
@@ -24,12 +26,9 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
-/// The fixtures directory: `ANYCTR_POUCH_FIXTURES`, else `<repo>/../shared/fixtures/pouch-1.3.0`.
+/// The fixtures directory, inside this crate: a test reads nothing outside the repository.
 pub fn fixtures_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("ANYCTR_POUCH_FIXTURES") {
-        return PathBuf::from(dir);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/pouch-1.3.0")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pouch-1.3.0")
 }
 
 #[derive(Debug, Clone)]
@@ -104,8 +103,8 @@ fn percent_decode(s: &str) -> String {
 /// Loads every recorded exchange; panics (failing the test) when the fixtures are missing.
 pub fn load_fixtures() -> Vec<Exchange> {
     let dir = fixtures_dir();
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("pouch fixtures missing at {} ({e}); set ANYCTR_POUCH_FIXTURES", dir.display()));
+    let entries =
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("pouch fixtures missing at {} ({e})", dir.display()));
     let mut out = Vec::new();
     for entry in entries {
         let path = entry.unwrap().path();
@@ -184,8 +183,17 @@ impl Drop for FixtureServer {
 }
 
 impl FixtureServer {
+    /// Serves the recordings of the first session (containers `pk` and `pexit`): every exchange
+    /// but the second list of running containers, which shares its route.
     pub async fn start() -> FixtureServer {
-        let exchanges = Arc::new(load_fixtures());
+        Self::start_without(&["containers-list-created-nanos"]).await
+    }
+
+    /// Serves every recorded exchange except those named (when two share a route).
+    pub async fn start_without(excluded: &[&str]) -> FixtureServer {
+        let exchanges: Vec<Exchange> =
+            load_fixtures().into_iter().filter(|e| !excluded.contains(&e.name.as_str())).collect();
+        let exchanges = Arc::new(exchanges);
         let aliases = Arc::new(container_aliases(&exchanges));
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("pouchd.sock");
@@ -222,16 +230,21 @@ impl FixtureServer {
     }
 }
 
-/// Full container id → name, from the recorded list of all containers.
+/// Full container id → name, from the recorded lists and inspects (every container recorded).
 fn container_aliases(exchanges: &[Exchange]) -> BTreeMap<String, String> {
-    let list = exchanges.iter().find(|e| e.name == "containers-list-all").expect("containers-list-all fixture");
-    let items: Vec<serde_json::Value> = serde_json::from_slice(&list.body).unwrap();
-    items
-        .iter()
-        .map(|c| {
-            (c["Id"].as_str().unwrap().to_owned(), c["Names"][0].as_str().unwrap().trim_start_matches('/').to_owned())
-        })
-        .collect()
+    let mut aliases = BTreeMap::new();
+    for e in exchanges.iter().filter(|e| e.method == "GET" && e.status == 200) {
+        let Ok(body) = serde_json::from_slice::<serde_json::Value>(&e.body) else { continue };
+        let items =
+            if e.path == "/v1.24/containers/json" { body.as_array().cloned().unwrap_or_default() } else { vec![body] };
+        for c in items {
+            let name = c["Names"][0].as_str().or(c["Name"].as_str()).map(|n| n.trim_start_matches('/').to_owned());
+            if let (Some(id), Some(name)) = (c["Id"].as_str().filter(|id| id.len() == 64), name) {
+                aliases.insert(id.to_owned(), name);
+            }
+        }
+    }
+    aliases
 }
 
 struct Conn {
@@ -403,6 +416,11 @@ fn find<'a>(
     let inspect = path.starts_with("/v1.24/containers/") && path.ends_with("/json") && path != "/v1.24/containers/json";
     if candidates.is_empty() && method == "GET" && inspect {
         return exchanges.iter().find(|e| e.name == "container-inspect-missing");
+    }
+    // pouchd 1.3.0 has no kill route at all: the recorded 405 is its answer for every container.
+    let kill = path.starts_with("/v1.24/containers/") && path.ends_with("/kill");
+    if candidates.is_empty() && method == "POST" && kill {
+        return exchanges.iter().find(|e| e.name == "container-kill-unsupported");
     }
     None
 }

@@ -1,0 +1,127 @@
+//! Signalling a container's main process from the host, for a pouchd without a kill API (1.3.0
+//! answers `POST /containers/{id}/kill` with 405) and whose `stop?t=0` waits the default 10 s.
+//! runc-class containers only: their main process is a host process. A sandboxed runtime's pid is
+//! the sandbox's own process, so they are refused before this is reached.
+//!
+//! The pid comes from pouchd's inspect and may be stale (the container exited and the pid was
+//! reused). So: a pidfd is opened first, which pins that process; then `/proc/<pid>` must show the
+//! container's init (pid 1 of a pid namespace of its own, whose root is the container's rootfs or
+//! whose cgroup names the container); then the signal goes through the pidfd. Had the process
+//! exited between the pidfd and the check, the pidfd still names the dead one and the signal fails
+//! with `ESRCH`: a recycled pid is never signalled.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use anyctr_core::{Error, ErrorKind, Result};
+use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+
+/// The container whose main process is to be signalled, as pouchd reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct MainProcess<'a> {
+    /// The full container id.
+    pub container_id: &'a str,
+    /// `State.Pid`.
+    pub pid: u32,
+    /// The rootfs as this process opens it (host-root prefix applied), when pouchd reports one.
+    pub rootfs: Option<&'a Path>,
+}
+
+/// What became of the signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    Signalled,
+    /// The process had exited already (between pouchd's answer and the signal).
+    AlreadyExited,
+}
+
+/// Signals the container's main process with `signal` (a number), after checking that `pid` still
+/// is that process (see the module docs).
+pub fn signal_main_process(target: MainProcess<'_>, signal: i32) -> Result<Delivered> {
+    let signal = Signal::from_named_raw(signal)
+        .ok_or_else(|| Error::invalid_argument(format!("signal {signal} cannot be sent to a process")))?;
+    let pid = i32::try_from(target.pid).ok().and_then(Pid::from_raw).ok_or_else(|| {
+        Error::new(ErrorKind::Conflict, format!("pouchd reports no main process for {}", target.container_id))
+    })?;
+    let pidfd = match pidfd_open(pid, PidfdFlags::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::SRCH) => return Ok(Delivered::AlreadyExited),
+        Err(e) => return Err(os_error("opening a pidfd for", target, e)),
+    };
+    verify(target)?;
+    match pidfd_send_signal(&pidfd, signal) {
+        Ok(()) => Ok(Delivered::Signalled),
+        Err(rustix::io::Errno::SRCH) => Ok(Delivered::AlreadyExited),
+        Err(e) => Err(os_error("signalling", target, e)),
+    }
+}
+
+/// Whether `/proc/<pid>` is the container's init: pid 1 of its own pid namespace, and either its
+/// root is the container's rootfs (same device and inode) or its cgroup names the container id.
+fn verify(target: MainProcess<'_>) -> Result<()> {
+    let proc_dir = Path::new("/proc").join(target.pid.to_string());
+    let refuse = |why: &str| {
+        Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "pid {} that pouchd reports for container {} is not its main process ({why}): the container \
+                 exited and the pid was reused, or this agent does not see the host's pid namespace; nothing \
+                 was signalled",
+                target.pid, target.container_id
+            ),
+        )
+    };
+    let status = std::fs::read_to_string(proc_dir.join("status")).map_err(|_| refuse("no such process here"))?;
+    let ns_pids: Vec<&str> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .map(|v| v.split_whitespace().collect())
+        .unwrap_or_default();
+    if ns_pids.len() < 2 || ns_pids.last() != Some(&"1") {
+        return Err(refuse("not pid 1 of a pid namespace of its own"));
+    }
+    let same_root = target.rootfs.is_some_and(|rootfs| {
+        match (std::fs::metadata(proc_dir.join("root")), std::fs::metadata(rootfs)) {
+            (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+            _ => false,
+        }
+    });
+    let in_cgroup = || {
+        std::fs::read_to_string(proc_dir.join("cgroup"))
+            .is_ok_and(|c| target.container_id.len() >= 12 && c.contains(target.container_id))
+    };
+    if same_root || in_cgroup() { Ok(()) } else { Err(refuse("neither its root nor its cgroup is the container's")) }
+}
+
+fn os_error(what: &str, target: MainProcess<'_>, e: rustix::io::Errno) -> Error {
+    let io = std::io::Error::from(e);
+    let kind = if io.kind() == std::io::ErrorKind::PermissionDenied {
+        ErrorKind::PermissionDenied
+    } else {
+        ErrorKind::Unexpected
+    };
+    Error::new(kind, format!("{what} pid {} of container {}: {io}", target.pid, target.container_id)).with_source(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_is_no_container_init_is_never_signalled() {
+        // This test process: pid 1 of no namespace of its own, neither root nor cgroup match.
+        let me = MainProcess { container_id: &"a".repeat(64), pid: std::process::id(), rootfs: None };
+        // SIGCONT: harmless should the check ever let it through.
+        let e = signal_main_process(me, 18).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+        assert!(e.message().contains("nothing was signalled"), "{e}");
+    }
+
+    #[test]
+    fn a_pid_that_is_gone_is_already_exited() {
+        // Above the default pid_max: no such process.
+        let gone = MainProcess { container_id: "x", pid: 4_194_304 + 7, rootfs: None };
+        assert_eq!(signal_main_process(gone, 9).unwrap(), Delivered::AlreadyExited);
+        assert_eq!(signal_main_process(MainProcess { pid: 0, ..gone }, 9).unwrap_err().kind(), ErrorKind::Conflict);
+    }
+}
