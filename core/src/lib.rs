@@ -22,6 +22,7 @@ pub mod copy;
 pub mod engine;
 pub mod error;
 pub mod host_path;
+pub mod hostfs;
 pub mod index;
 pub mod lookup;
 pub mod model;
