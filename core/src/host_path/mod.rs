@@ -59,7 +59,7 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::hostfs::{Dir, Entry, Root};
+use crate::hostfs::{Dir, Entry, Resolution, Root};
 use crate::model::{ContainerDetail, RootfsView};
 use crate::registry::under_host_root;
 
@@ -146,6 +146,7 @@ pub struct HostPathResolver<'a> {
     proc_dir: PathBuf,
     /// `/proc/<pid>/root`, opened once (with its pid checks) on first use.
     opened_proc_root: OnceLock<std::result::Result<Root, String>>,
+    resolution: Resolution,
 }
 
 /// What backs paths that no mount covers.
@@ -189,7 +190,15 @@ impl<'a> HostPathResolver<'a> {
             proc_root,
             proc_dir: under_host_root(host_root, Path::new("/proc")),
             opened_proc_root: OnceLock::new(),
+            resolution: Resolution::Auto,
         }
+    }
+
+    /// The same view, resolving with `resolution`: [`Resolution::Emulated`] never takes the
+    /// one-call `openat2` fast path (tests compare both).
+    pub fn with_resolution(mut self, resolution: Resolution) -> Self {
+        self.resolution = resolution;
+        self
     }
 
     /// Resolves and opens one container path. See [`open`].

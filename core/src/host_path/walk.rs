@@ -5,12 +5,12 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::path::Path;
+use std::path::{Component, Path};
 
 use super::mounts::{self, Components};
 use super::{HostPath, HostPathResolver, HostPathSource, Rootfs, unsupported};
 use crate::error::{Error, ErrorKind, Result};
-use crate::hostfs::{self, Entry, Layout, Lookup};
+use crate::hostfs::{self, Entry, FileKind, Layout, Lookup, Resolution};
 use crate::model::MountKind;
 
 /// What one resolution found: the answer for display, and the deepest existing entry with the
@@ -31,22 +31,44 @@ pub(super) fn resolve(view: &HostPathResolver<'_>, input: &str) -> Result<Resolv
         Rootfs::Visible { .. } => Some(view.rootfs_entry()?),
         Rootfs::Invisible(_) => None,
     };
-    let walked = hostfs::walk(root, view, Path::new(input), true).map_err(|e| walk_error(e, input))?;
-    let mapped = map(view, &walked.components)?;
+    let (components, deepest) = match root.as_ref().and_then(|r| plain(view, r, input)) {
+        Some(found) => found,
+        None => {
+            let walked = hostfs::walk(root, view, Path::new(input), true).map_err(|e| walk_error(e, input))?;
+            let components = walked.components.clone();
+            let deepest = walked.into_deepest().map(|(entry, covered)| (entry, components[covered..].to_vec()));
+            (components, deepest)
+        }
+    };
+    let mapped = map(view, &components)?;
     let answer = HostPath {
         path: mapped.host,
-        container_path: mounts::join(Path::new("/"), &walked.components),
+        container_path: mounts::join(Path::new("/"), &components),
         source: mapped.source,
         writable: mapped.writable,
     };
-    let components = walked.components.clone();
-    let deepest = walked.into_deepest().map(|(entry, covered)| (entry, components[covered..].to_vec()));
     if let Some((entry, _)) = &deepest
         && let Some(what) = hostfs::pseudo_filesystem(entry).map_err(|e| io_error(e, &answer.path))?
     {
         return Err(pseudo(&answer.container_path, what));
     }
     Ok(Resolved { answer, deepest })
+}
+
+/// The fast path: a path whose every prefix is in the rootfs (no mount on it) opened in one
+/// `openat2` call that refuses links and mount crossings. `None` when it does not apply or did
+/// not find a plain answer; the walk then gives the exact one.
+fn plain(view: &HostPathResolver<'_>, root: &Entry, input: &str) -> Option<(Components, Option<(Entry, Components)>)> {
+    // `x/..` is `..` of wherever `x` leads if it is a link: only the walk knows.
+    if view.resolution == Resolution::Emulated || Path::new(input).components().any(|c| c == Component::ParentDir) {
+        return None;
+    }
+    let components = mounts::normalize_absolute(Path::new(input))?;
+    if mounts::longest_match(&view.mounts, &components).is_some() {
+        return None;
+    }
+    let entry = hostfs::open_plain(root, &mounts::join(Path::new(""), &components)).ok()?;
+    (entry.kind() != FileKind::Symlink).then(|| (components, Some((entry, Vec::new()))))
 }
 
 impl Layout for HostPathResolver<'_> {

@@ -14,6 +14,10 @@
 //!   without `openat2` (`ENOSYS`; also `EPERM` from a seccomp filter) the same answer comes from
 //!   [`walk`], a component-by-component `openat(O_PATH | O_NOFOLLOW)` walk that reads each link
 //!   itself (at most [`MAX_SYMLINK_HOPS`]). [`Resolution`] selects one explicitly (tests do).
+//!   [`open_plain`] is the one-call fast path for a path with no link and no mount on the way
+//!   (`RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV`); anything else makes it fail and the caller walks.
+//! - [`walk`]: the emulated walk, open to views made of several roots ([`Layout`]): a
+//!   container's rootfs plus its mounts, where each mount point switches to another descriptor.
 //! - [`Dir`]: one opened directory and the single-name operations on it: look up, open a
 //!   regular file for reading (anything else is refused before it is opened), make a directory,
 //!   create a file under a temporary name and rename it into place, read the entries, read a
@@ -41,7 +45,7 @@ use std::path::Path;
 
 pub use dir::{Dir, Entry, FileKind, copy_capped};
 pub use proc_root::{ProcRoot, proc_root};
-pub use resolve::{Layout, Lookup, Walked, walk};
+pub use resolve::{Layout, Lookup, Walked, open_plain, walk};
 
 /// How many symlinks one resolution follows before it gives up (Linux's `MAXSYMLINKS`).
 pub const MAX_SYMLINK_HOPS: usize = 40;

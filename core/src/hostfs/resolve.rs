@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Component, Path};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -172,6 +173,27 @@ pub(super) fn in_root(root: &Dir, path: &Path, follow_last: bool, how: Resolutio
         return Err(io::Error::from_raw_os_error(Errno::NOENT.raw_os_error()));
     };
     Ok(entry)
+}
+
+/// Opens `path` below `root` in one `openat2` call when no symlink and no mount lies on the
+/// way (`RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV`); a final
+/// symlink is returned itself. Any link or mount crossing on the way, a missing component, or a
+/// kernel without `openat2` is an error: the caller then walks with [`walk`], which handles them.
+pub fn open_plain(root: &impl AsFd, path: &Path) -> io::Result<Entry> {
+    if NO_OPENAT2.load(Ordering::Relaxed) {
+        return Err(io::Error::from_raw_os_error(Errno::NOSYS.raw_os_error()));
+    }
+    let path = if path.as_os_str().is_empty() { Path::new(".") } else { path };
+    let resolve =
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV;
+    match rustix::fs::openat2(root, path, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), resolve) {
+        Ok(fd) => Entry::new(fd),
+        Err(Errno::NOSYS) => {
+            NO_OPENAT2.store(true, Ordering::Relaxed);
+            Err(Errno::NOSYS.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn with_openat2(root: &Dir, path: &Path, follow_last: bool) -> io::Result<Entry> {

@@ -62,18 +62,21 @@ pub struct OtherMountNs(pub std::process::Child);
 
 impl OtherMountNs {
     pub fn start() -> Self {
-        let child = std::process::Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sleep", "120"])
-            .spawn()
-            .expect("unshare -m sleep");
-        let pid = child.id();
+        // Wrapped at once: the guard kills and waits for it on every path, panics included.
+        let guard = OtherMountNs(
+            std::process::Command::new("unshare")
+                .args(["-m", "--propagation", "private", "sleep", "120"])
+                .spawn()
+                .expect("unshare -m sleep"),
+        );
+        let pid = guard.pid();
         // Wait until the child runs `sleep` in its own namespace.
         let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
         for _ in 0..500 {
             let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             if theirs.is_some_and(|t| t != ours) && comm.trim() == "sleep" {
-                return OtherMountNs(child);
+                return guard;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
