@@ -184,32 +184,35 @@ fn report(variant: &str, results: &[(&str, Tally)], exchange: bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn renameat2_exchange_with_a_link_to_root_never_reaches_the_host() {
+/// The exchange attack with `/x/link -> link_target`: a broken copy would reach the host's
+/// `link_target` through `/x/dir`.
+async fn exchange_race(link_target: &str) {
     require_engine();
     let tmp = tempfile::tempdir().unwrap();
     let bin = swapper(tmp.path());
     let marker = format!("anyctr-race-{}", unique("m"));
-    let host_twin = Path::new("/tmp").join(&marker);
-    let (name, _guard, _markers) = victim("race-root", &format!("tmp/{marker}"), "/", &host_twin);
+    // Under the root variant the copies use /x/dir/tmp/<marker>: host /tmp, not host /.
+    let (rel, host_dir) = if link_target == "/" {
+        (format!("tmp/{marker}"), PathBuf::from("/tmp"))
+    } else {
+        (marker.clone(), PathBuf::from(link_target))
+    };
+    let host_twin = host_dir.join(&marker);
+    let (name, _guard, _markers) = victim("race-exchange", &rel, link_target, &host_twin);
     start_swapper(&name, &bin);
-    let results = attack(&name, &format!("tmp/{marker}"), Path::new("/tmp"), ROUNDS).await;
+    let results = attack(&name, &rel, &host_dir, ROUNDS).await;
     still_attacking(&name, "/swap");
-    report("link-to-/", &results, true);
+    report(&format!("link-to-{link_target}"), &results, true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renameat2_exchange_with_a_link_to_root_never_reaches_the_host() {
+    exchange_race("/").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renameat2_exchange_with_a_link_to_etc_never_reaches_the_host() {
-    require_engine();
-    let tmp = tempfile::tempdir().unwrap();
-    let bin = swapper(tmp.path());
-    let marker = format!("anyctr-race-{}", unique("m"));
-    let host_twin = Path::new("/etc").join(&marker);
-    let (name, _guard, _markers) = victim("race-etc", &marker, "/etc", &host_twin);
-    start_swapper(&name, &bin);
-    let results = attack(&name, &marker, Path::new("/etc"), ROUNDS).await;
-    still_attacking(&name, "/swap");
-    report("link-to-/etc", &results, true);
+    exchange_race("/etc").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

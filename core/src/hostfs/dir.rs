@@ -284,7 +284,7 @@ pub fn copy_capped(src: &mut File, dst: &mut File, cap: u64) -> io::Result<u64> 
     let mut in_kernel = true;
     loop {
         // One byte past the cap is asked for, to tell "exactly cap" from "grew".
-        let want = (cap + 1 - copied).min(1 << 30) as usize;
+        let want = cap.saturating_add(1).saturating_sub(copied).min(1 << 30) as usize;
         let n = if in_kernel {
             match rustix::fs::copy_file_range(&*src, None, &*dst, None, want) {
                 Ok(n) => n,

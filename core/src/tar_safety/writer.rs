@@ -176,9 +176,10 @@ impl TreeWriter {
     }
 
     /// Writes file `rel` from the opened file `src` (in the kernel where it can:
-    /// `copy_file_range`). `size` is the source's size when it was opened: it is the cap unless
-    /// [`WriteRules::max_file_bytes`] sets one, so a file that grows while it is copied fails
-    /// instead of filling the disk.
+    /// `copy_file_range`). Under [`LinkPolicy::Confined`], `size` (the source's size when it was
+    /// opened) is the cap unless [`WriteRules::max_file_bytes`] sets one, so a container's file
+    /// that grows while it is copied fails instead of filling the disk. A trusted local source
+    /// ([`LinkPolicy::Verbatim`]) is capped only by the rules.
     pub fn file_from(
         &mut self,
         rel: &Path,
@@ -187,7 +188,8 @@ impl TreeWriter {
         src: &mut fs::File,
         size: u64,
     ) -> Result<u64> {
-        let cap = self.rules.max_file_bytes.unwrap_or(size);
+        let default_cap = if self.policy == LinkPolicy::Confined { size } else { u64::MAX - 1 };
+        let cap = self.rules.max_file_bytes.unwrap_or(default_cap);
         if size > cap {
             return Err(over_cap(&self.display.join(rel), cap));
         }
