@@ -10,6 +10,8 @@
 //! temporary name and renamed into place under an opened parent directory, and a failure removes
 //! everything the unpack created ([`TreeWriter`]).
 
+mod checks;
+mod policy;
 mod writer;
 
 use std::ffi::OsString;
@@ -21,8 +23,9 @@ use tar::EntryType;
 
 use crate::error::{Error, ErrorKind, Result};
 
-pub use writer::{LinkPolicy, TreeWriter, WriteRules, WriteStats};
-pub(crate) use writer::{check_link_target, checked_relative, io_err};
+pub(crate) use checks::{check_link_target, checked_relative, io_err};
+pub use policy::{LinkPolicy, WriteRules, WriteStats};
+pub use writer::TreeWriter;
 
 /// How [`unpack`] places entries.
 #[derive(Debug, Clone, Default)]

@@ -23,50 +23,13 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde::Serialize;
-
+use super::checks::{check_link_target, checked_relative, conflict, io_err, over_cap};
+use super::policy::{LinkPolicy, WriteRules, WriteStats};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hostfs::{self, Dir, FileKind};
-
-/// How a writer treats symlinks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkPolicy {
-    /// Untrusted input into a local directory: a link must stay inside the root (relative, only
-    /// leading `..`, never above the root), and an entry below an existing link is refused. Both
-    /// refusals are `InvalidArgument`. Special files are refused and special mode bits dropped
-    /// (see [`WriteRules`]).
-    Confined,
-    /// A trusted source into a container's tree seen from the host: link text is kept verbatim
-    /// (the container resolves it in its own namespace), and an existing link on the way is
-    /// `Unsupported` (only the container can resolve it; a caller falls back to the engine).
-    Verbatim,
-}
-
-/// What a [`LinkPolicy::Confined`] writer lets through.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriteRules {
-    /// Keep setuid, setgid and sticky bits (off: a container must not plant a setuid binary).
-    pub keep_special_bits: bool,
-    /// The most bytes one file may hold; more is an error and the file is not kept. `None`: no
-    /// cap beyond the source's own (a tar entry's size; for a file read from a container, its
-    /// size when it was opened).
-    pub max_file_bytes: Option<u64>,
-}
-
-/// What a writer wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct WriteStats {
-    pub files: u64,
-    pub dirs: u64,
-    pub links: u64,
-    /// Bytes of file content.
-    pub bytes: u64,
-    /// Entries left out (devices, fifos, sockets from a trusted local source).
-    pub skipped: u64,
-}
 
 /// See the module docs.
 #[derive(Debug)]
@@ -413,63 +376,4 @@ impl Drop for TreeWriter {
             }
         }
     }
-}
-
-fn over_cap(path: &Path, cap: u64) -> Error {
-    Error::invalid_argument(format!("{}: more than the cap of {cap} bytes per file", path.display()))
-}
-
-/// The normal components of a relative entry path; `InvalidArgument` for an absolute path or
-/// `..`.
-pub(crate) fn checked_relative(rel: &Path) -> Result<Vec<&OsStr>> {
-    let mut out = Vec::new();
-    for c in rel.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                return Err(Error::invalid_argument(format!("refusing entry {}: it contains `..`", rel.display())));
-            }
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(Error::invalid_argument(format!("refusing entry {}: it is absolute", rel.display())));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A confined link may climb with leading `..` no higher than the root, then only descend. A
-/// `..` after a name is refused: `x/..` depends on what `x` resolves to, which could be a link.
-pub(crate) fn check_link_target(rel: &Path, target: &Path) -> Result<()> {
-    let refuse = |why: &str| {
-        Error::invalid_argument(format!("refusing symlink {} -> {}: {why}", rel.display(), target.display()))
-    };
-    let depth = checked_relative(rel)?.len().saturating_sub(1);
-    let mut ups = 0;
-    let mut descended = false;
-    for c in target.components() {
-        match c {
-            Component::RootDir | Component::Prefix(_) => return Err(refuse("absolute target")),
-            Component::CurDir => {}
-            Component::ParentDir if descended => return Err(refuse("`..` after a name")),
-            Component::ParentDir => ups += 1,
-            Component::Normal(_) => descended = true,
-        }
-    }
-    if ups > depth {
-        return Err(refuse("it leads outside the destination"));
-    }
-    if target.as_os_str().is_empty() {
-        return Err(refuse("empty target"));
-    }
-    Ok(())
-}
-
-fn conflict(path: &Path, what: &str) -> Error {
-    Error::new(ErrorKind::Conflict, format!("{} {what}", path.display()))
-}
-
-pub(crate) fn io_err(e: std::io::Error, path: &Path) -> Error {
-    let kind = Error::from(std::io::Error::from(e.kind())).kind();
-    Error::new(kind, format!("{}: {e}", path.display())).with_source(e)
 }
