@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::path::Path;
 
 use anyctr_core::copy::{CopyOptions, CopyReport, copy_from_container, copy_to_container};
-use anyctr_core::host_path::{HostPath, host_path};
+use anyctr_core::host_path::{HostPath, OpenedHostPath, host_path};
 use anyctr_core::index::{ContainerIndex, IndexOptions};
 use anyctr_core::model::{ExecRequest, ExecResult};
 use anyctr_core::nsenter::exec_in_namespaces;
@@ -51,6 +51,15 @@ impl Engine {
     pub async fn host_path(&self, container: &str, path: &str) -> Result<HostPath> {
         let detail = self.inner.inspect(container).await?;
         host_path(&detail, path, self.config.host_root.as_deref())
+            .map_err(|e| e.in_context(self.inner.name(), "host_path").with_container(container))
+    }
+
+    /// [`host_path`](Self::host_path), opened: a handle on the file or directory that stays the
+    /// same whatever the container does next (see [`anyctr_core::host_path::open`]). Read
+    /// container files through it, never through the path.
+    pub async fn open_host_path(&self, container: &str, path: &str) -> Result<OpenedHostPath> {
+        let detail = self.inner.inspect(container).await?;
+        anyctr_core::host_path::open(&detail, path, self.config.host_root.as_deref())
             .map_err(|e| e.in_context(self.inner.name(), "host_path").with_container(container))
     }
 

@@ -23,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod exec_failure;
 pub mod host_path;
+pub mod hostfs;
 pub mod index;
 pub mod lookup;
 pub mod model;

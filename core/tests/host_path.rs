@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyctr_core::ErrorKind;
 use anyctr_core::host_path::{HostPathSource, host_path};
 use anyctr_core::model::{MountKind, RootfsView, RuntimeClass};
-use support::{bind, detail, runc_merged};
+use support::{OtherMountNs, bind, detail, runc_merged};
 
 struct Tree {
     _tmp: tempfile::TempDir,
@@ -178,8 +178,11 @@ fn tmpfs_needs_a_proc_root() {
     c.mounts.push(shm);
     let e = host_path(&c, "/dev/shm/x", None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
-    // With a pid, /proc/<pid>/root shows the tmpfs (our own pid stands in for the container's).
-    let pid = std::process::id();
+    // With a pid, /proc/<pid>/root shows the tmpfs (a process in a mount namespace of its own
+    // stands in for the container's init).
+    let other = OtherMountNs::start();
+    let pid = other.pid();
+    fs::create_dir_all("/dev/shm").unwrap();
     c.state.pid = Some(pid);
     let hp = host_path(&c, "/dev/shm/x", None).unwrap();
     assert_eq!(hp.path, PathBuf::from(format!("/proc/{pid}/root/dev/shm/x")));
@@ -188,7 +191,8 @@ fn tmpfs_needs_a_proc_root() {
 
 #[test]
 fn proc_root_when_no_merged_dir_is_reported() {
-    let pid = std::process::id();
+    let other = OtherMountNs::start();
+    let pid = other.pid();
     let c = detail(RuntimeClass::Runc, RootfsView::NotReported, Some(pid));
     let hp = host_path(&c, "/etc/../etc/hostname", None).unwrap();
     assert_eq!(hp.path, PathBuf::from(format!("/proc/{pid}/root/etc/hostname")));
@@ -224,4 +228,73 @@ fn unreachable_mount_source_is_not_mistaken_for_an_empty_dir() {
     c.mounts.push(bind("/nonexistent/anyctr/source", "/data", false));
     let e = host_path(&c, "/data/x", None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+}
+
+#[test]
+fn a_pid_sharing_our_mount_namespace_is_not_a_container() {
+    // A reused pid that now belongs to a host process must never hand out the host's `/`.
+    let c = detail(RuntimeClass::Runc, RootfsView::NotReported, Some(std::process::id()));
+    let e = host_path(&c, "/etc/hostname", None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("mount namespace"), "{e}");
+}
+
+#[test]
+fn special_mounts_are_pseudo_filesystems() {
+    // Docker's own mounts, as the engine crates normalize them.
+    let t = tree();
+    let mut c = runc_merged(&t.root);
+    let special = |dest: &str, kind: &str| anyctr_core::model::Mount {
+        source: PathBuf::new(),
+        destination: dest.into(),
+        kind: MountKind::Special(kind.into()),
+        read_only: false,
+        propagation: None,
+        name: None,
+    };
+    fs::write(t.vol.join("hostname"), "box\n").unwrap();
+    c.mounts.extend([special("/proc", "proc"), special("/sys", "sysfs"), special("/dev/pts", "devpts")]);
+    c.mounts.push(bind(t.vol.join("hostname"), "/etc/hostname", false));
+    symlink("/proc/self", t.root.join("etc/me")).unwrap();
+    for p in ["/proc/self/environ", "/proc", "/sys/kernel", "/dev/pts/0", "/etc/me/environ"] {
+        let e = host_path(&c, p, None).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{p}: {e}");
+        assert!(e.to_string().contains("pseudo filesystem"), "{p}: {e}");
+    }
+    let hp = host_path(&c, "/etc/hostname", None).unwrap();
+    assert_eq!(hp.path, t.vol.join("hostname"));
+    let opened = anyctr_core::host_path::open(&c, "/etc/hostname", None).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut opened.open_file().unwrap(), &mut text).unwrap();
+    assert_eq!(text, "box\n");
+}
+
+#[test]
+fn opened_handles_stay_on_their_file_when_the_container_swaps_a_directory() {
+    let t = tree();
+    let c = runc_merged(&t.root);
+    fs::write(t.root.join("a/b/f"), "inside").unwrap();
+    let opened = anyctr_core::host_path::open(&c, "/a/b/f", None).unwrap();
+    // The container swaps `/a` for a link to `/`: the handle still reads its own file.
+    fs::rename(t.root.join("a"), t.root.join("a.old")).unwrap();
+    symlink("/", t.root.join("a")).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut opened.open_file().unwrap(), &mut text).unwrap();
+    assert_eq!(text, "inside");
+    // A new resolution follows the link inside the container: /a/b/f is now rootfs/b/f.
+    let e = anyctr_core::host_path::open(&c, "/a/b/f", None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert_eq!(host_path(&c, "/a/etc/shadow", None).unwrap().path, t.root.join("etc/shadow"));
+}
+
+#[test]
+fn fifos_and_devices_are_refused_before_they_are_opened() {
+    let t = tree();
+    let c = runc_merged(&t.root);
+    nix::unistd::mkfifo(&t.root.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let opened = anyctr_core::host_path::open(&c, "/fifo", None).unwrap();
+    // Opening a FIFO for reading would block; it is refused from its fstat.
+    let e = opened.open_file().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(e.to_string().contains("FIFO"), "{e}");
 }

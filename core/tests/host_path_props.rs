@@ -9,7 +9,8 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use anyctr_core::ErrorKind;
-use anyctr_core::host_path::host_path;
+use anyctr_core::host_path::{HostPathResolver, host_path};
+use anyctr_core::hostfs::Resolution;
 use proptest::prelude::*;
 use support::{bind, runc_merged};
 
@@ -91,7 +92,15 @@ proptest! {
         let mut c = runc_merged(&bases[0]);
         c.mounts.push(bind(&bases[1], "/data", false));
         c.mounts.push(bind(&bases[2], "/ro", true));
+        let emulated = HostPathResolver::new(&c, None).with_resolution(Resolution::Emulated);
         for q in &queries {
+            // The openat2 fast path and the emulated walk give the same answer.
+            let slow = emulated.resolve(q);
+            match (host_path(&c, q, None), &slow) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(&a, b, "{}", q),
+                (Err(a), Err(b)) => prop_assert_eq!(a.kind(), b.kind(), "{}", q),
+                (a, b) => prop_assert!(false, "{q}: fast path {a:?} vs emulated {b:?}"),
+            }
             match host_path(&c, q, None) {
                 Ok(hp) => {
                     let inside = bases.iter().find(|b| hp.path.starts_with(b));

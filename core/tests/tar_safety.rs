@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyctr_core::ErrorKind;
-use anyctr_core::tar_safety::{LinkPolicy, TreeWriter, UnpackOptions, unpack};
+use anyctr_core::tar_safety::{LinkPolicy, TreeWriter, UnpackOptions, WriteRules, unpack};
 use support::tar::{Item, archive, listing};
 
 fn unpack_into(dest: &Path, items: &[Item<'_>]) -> anyctr_core::Result<anyctr_core::tar_safety::WriteStats> {
@@ -132,4 +132,77 @@ fn verbatim_writer_keeps_container_links_but_will_not_write_through_them() {
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
     drop(w);
     assert_eq!(fs::read_link(tmp.path().join("bin/sh")).unwrap(), Path::new("/bin/busybox"));
+}
+
+#[test]
+fn special_files_are_refused_and_nothing_is_left() {
+    for (item, what) in [(Item::Fifo("d/pipe"), "FIFO"), (Item::CharDevice("d/null"), "character device")] {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = unpack_into(tmp.path(), &[Item::Dir("d", 0o755), Item::File("d/a", 0o644, b"a"), item]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        assert!(e.to_string().contains(what), "{e}");
+        assert!(listing(tmp.path()).is_empty(), "{:?}", listing(tmp.path()));
+    }
+}
+
+#[test]
+fn setuid_setgid_and_sticky_bits_are_dropped_unless_kept() {
+    let items = [Item::Dir("d", 0o1777), Item::File("d/tool", 0o6755, b"x")];
+    let tmp = tempfile::tempdir().unwrap();
+    unpack_into(tmp.path(), &items).unwrap();
+    assert_eq!((mode(&tmp.path().join("d")), mode(&tmp.path().join("d/tool"))), (0o777, 0o755));
+    let kept = tempfile::tempdir().unwrap();
+    let rules = WriteRules { keep_special_bits: true, max_file_bytes: None };
+    let mut w = TreeWriter::new(kept.path(), LinkPolicy::Confined).unwrap().with_rules(rules);
+    anyctr_core::tar_safety::unpack_into(archive(&items).as_slice(), &mut w, &UnpackOptions::default()).unwrap();
+    w.finish().unwrap();
+    assert_eq!((mode(&kept.path().join("d")), mode(&kept.path().join("d/tool"))), (0o1777, 0o6755));
+}
+
+#[test]
+fn a_file_over_the_cap_is_refused_and_nothing_is_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = WriteRules { keep_special_bits: false, max_file_bytes: Some(3) };
+    let mut w = TreeWriter::new(tmp.path(), LinkPolicy::Confined).unwrap().with_rules(rules);
+    let items = [Item::File("small", 0o644, b"abc"), Item::File("big", 0o644, b"abcd")];
+    let e = anyctr_core::tar_safety::unpack_into(archive(&items).as_slice(), &mut w, &UnpackOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(e.to_string().contains("cap"), "{e}");
+    drop(w);
+    assert!(listing(tmp.path()).is_empty());
+}
+
+#[test]
+fn hard_links_only_reach_files_of_the_same_unpack() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A file that was there before the unpack is not the archive's to link to.
+    fs::write(tmp.path().join("existing"), "mine").unwrap();
+    let e = unpack_into(tmp.path(), &[Item::Hardlink("grab", "existing")]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert_eq!(listing(tmp.path()), ["existing"]);
+}
+
+#[test]
+fn a_directory_swapped_for_a_link_is_never_written_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let outside = tmp.path().join("outside");
+    fs::create_dir_all(root.join("d")).unwrap();
+    fs::create_dir(&outside).unwrap();
+    let mut w = TreeWriter::new(&root, LinkPolicy::Confined).unwrap();
+    w.file(Path::new("d/a"), 0o644, None, &mut &b"a"[..], None).unwrap();
+    // The directory the writer holds is swapped for a link to `outside`: the writer keeps
+    // writing into the directory it opened (now `d.old`), never into `outside`.
+    fs::rename(root.join("d"), root.join("d.old")).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("d")).unwrap();
+    w.file(Path::new("d/b"), 0o644, None, &mut &b"b"[..], None).unwrap();
+    w.finish().unwrap();
+    assert!(listing(&outside).is_empty());
+    assert_eq!(fs::read_to_string(root.join("d.old/b")).unwrap(), "b");
+    // A fresh writer meets the link and refuses it.
+    let mut w = TreeWriter::new(&root, LinkPolicy::Confined).unwrap();
+    let e = w.file(Path::new("d/c"), 0o644, None, &mut &b"c"[..], None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(listing(&outside).is_empty());
 }

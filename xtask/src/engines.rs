@@ -20,6 +20,9 @@ pub const PACKAGES: &[&str] = &[
     "runc",
     "runsc",
     "busybox-static",
+    // core's race test builds its attacker as a static C program.
+    "gcc",
+    "libc6-dev",
     "protobuf-compiler",
     "iptables",
     "iproute2",

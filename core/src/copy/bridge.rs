@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::engine::ByteStream;
 use crate::error::{Error, Result};
-use crate::tar_safety::{LinkPolicy, TreeWriter, UnpackOptions, unpack_into};
+use crate::tar_safety::{LinkPolicy, TreeWriter, UnpackOptions, WriteRules, unpack_into};
 
 /// Chunks in flight between the two sides.
 const CHANNEL_DEPTH: usize = 16;
@@ -131,11 +131,12 @@ pub(crate) struct StreamUnpacker {
 }
 
 impl StreamUnpacker {
-    /// Starts unpacking into `parent`, the archive's single top-level entry renamed to `top`.
-    pub fn start(parent: PathBuf, top: OsString) -> Self {
+    /// Starts unpacking into `parent`, the archive's single top-level entry renamed to `top`,
+    /// under the copy's `rules`.
+    pub fn start(parent: PathBuf, top: OsString, rules: WriteRules) -> Self {
         let (tx, reader, error) = ChannelReader::pair();
         let task = tokio::task::spawn_blocking(move || {
-            let mut writer = TreeWriter::new(&parent, LinkPolicy::Confined)?;
+            let mut writer = TreeWriter::new(&parent, LinkPolicy::Confined)?.with_rules(rules);
             unpack_into(reader, &mut writer, &UnpackOptions { rename_top: Some(top) })?;
             let s = writer.stats();
             if s.files + s.dirs + s.links + s.skipped == 0 {

@@ -72,8 +72,9 @@ pub(super) async fn copy_to(
         }
     };
     let code = session.wait().await?;
-    let (manifest, stats) = packed?;
+    // tar's own failure first (a read-only file system, say): the packer only saw it go away.
     check_exit(code, &stderr, "tar -x")?;
+    let (manifest, stats) = packed?;
     let verification = verify::verify_unpacked(engine, container, &target.parent, &manifest, options.verify).await?;
     Ok(Done { stats, verification })
 }
@@ -92,7 +93,7 @@ pub(super) async fn copy_from(
     let (parent, name) = paths::local_target(local)?;
     let argv = ["sh", "-c", PACK_SCRIPT, "anyctr-copy", target.full.as_str()];
     let mut session = engine.exec_stream(&container.id, ExecRequest::new(argv), false).await?;
-    let mut unpacker = StreamUnpacker::start(parent.clone(), name.clone());
+    let mut unpacker = StreamUnpacker::start(parent.clone(), name.clone(), options.write_rules());
     // The unpacker's bounded channel applies back-pressure to the exec's output.
     let mut stderr = BoundedBuffer::new(STDERR_LIMIT);
     let outcome = loop {

@@ -25,6 +25,13 @@
 //!   as links. Copying out refuses links that would lead outside the copy (see
 //!   [`tar_safety`](crate::tar_safety)).
 //! - Modes and modification times are kept; ownership is whatever the writer's side makes it.
+//!   Copying out drops setuid, setgid and sticky bits unless [`CopyOptions::keep_special_bits`],
+//!   refuses FIFOs, sockets and devices (`InvalidArgument`, nothing left behind), caps each file
+//!   ([`CopyOptions::max_file_bytes`]; by default a file read on the host may not grow past its
+//!   size at open) and makes hard links only to files of the same copy.
+//! - Host-side I/O goes through [`host_path::open`](crate::host_path::open) and
+//!   [`hostfs`](crate::hostfs): descriptors, never paths, so a container racing the copy with
+//!   symlink swaps cannot make it read or write outside the container.
 //! - A failed copy leaves no partial file: files are written under a temporary name and renamed,
 //!   and what a failed attempt created is removed. (Inside a container the `tar` of tar-over-exec
 //!   writes in place; a failed verification is reported, not undone.)
@@ -85,6 +92,20 @@ pub struct CopyOptions {
     pub timeout: Duration,
     /// Where the host's `/` is mounted when the agent runs in a container.
     pub host_root: Option<PathBuf>,
+    /// Copying out: keep setuid, setgid and sticky bits (off by default: a container must not
+    /// plant a setuid binary on the host). Copying in keeps modes as they are.
+    pub keep_special_bits: bool,
+    /// Copying out: the most bytes one file may hold. `None`: a file read on the host may hold
+    /// what it held when it was opened (a file that keeps growing fails the copy instead of
+    /// filling the disk); a file from an archive what its header says. Set it to copy a live log.
+    pub max_file_bytes: Option<u64>,
+}
+
+impl CopyOptions {
+    /// The rules a local writer applies to what comes out of the container.
+    pub(crate) fn write_rules(&self) -> crate::tar_safety::WriteRules {
+        crate::tar_safety::WriteRules { keep_special_bits: self.keep_special_bits, max_file_bytes: self.max_file_bytes }
+    }
 }
 
 impl Default for CopyOptions {
@@ -94,6 +115,8 @@ impl Default for CopyOptions {
             verify: true,
             timeout: Duration::from_secs(600),
             host_root: None,
+            keep_special_bits: false,
+            max_file_bytes: None,
         }
     }
 }
@@ -230,7 +253,14 @@ impl Ladder {
                 self.skipped.push(SkippedStrategy { strategy, reason: format!("failed: {e}") });
                 Ok(None)
             }
-            Err(Attempt::Fail(e)) => Err(e),
+            // The copy ends here; the message still names what was tried before.
+            Err(Attempt::Fail(e)) if self.skipped.is_empty() => Err(e),
+            Err(Attempt::Fail(e)) => {
+                let tried: Vec<String> =
+                    self.skipped.iter().map(|s| format!("{}: {}", s.strategy.as_str(), s.reason)).collect();
+                let message = format!("{}: {} (before it: {})", strategy.as_str(), e.message(), tried.join("; "));
+                Err(Error::new(e.kind(), message))
+            }
         }
     }
 

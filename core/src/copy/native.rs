@@ -38,8 +38,9 @@ pub(super) async fn copy_to(
     let packer = tokio::task::spawn_blocking(move || super::pack::pack_into_channel(&src, &top, writer));
     let sent = engine.copy_to(&container.id, &target.parent, into_stream(rx)).await;
     let packed = packer.await.map_err(|e| Error::unexpected(format!("the packing thread failed: {e}")))?;
-    let (manifest, stats) = packed?;
+    // The engine's refusal first: the packer only saw its side go away.
     sent?;
+    let (manifest, stats) = packed?;
     let verification = verify::verify_unpacked(engine, container, &target.parent, &manifest, options.verify).await?;
     Ok(Done { stats, verification })
 }
@@ -57,7 +58,7 @@ pub(super) async fn copy_from(
     }
     let mut stream = engine.copy_from(&container.id, &target.full).await?;
     let (parent, name) = paths::local_target(local)?;
-    let mut unpacker = StreamUnpacker::start(parent.clone(), name.clone());
+    let mut unpacker = StreamUnpacker::start(parent.clone(), name.clone(), options.write_rules());
     while let Some(chunk) = stream.next().await {
         let failed = chunk.is_err();
         if !unpacker.push(chunk).await || failed {

@@ -48,7 +48,7 @@ impl<W: Write> Sink for TarSink<W> {
         self.builder.append_data(&mut h, rel, std::io::empty()).map_err(|e| io_err(e, rel))
     }
 
-    fn file(&mut self, rel: &Path, meta: &fs::Metadata, data: &mut dyn Read) -> Result<()> {
+    fn file(&mut self, rel: &Path, meta: &fs::Metadata, data: &mut fs::File) -> Result<()> {
         // The header is written before the data: the size must be what is sent, even if the
         // file grows meanwhile; a file that shrank fails the copy.
         let size = meta.len();
@@ -78,8 +78,10 @@ impl<W: Write> Sink for TarSink<W> {
         self.builder.append_link(&mut h, rel, target).map_err(|e| io_err(e, rel))
     }
 
-    fn skip(&mut self, _rel: &Path) {
+    /// The local source's FIFOs, sockets and devices are left out and counted.
+    fn special(&mut self, _rel: &Path, _what: &str) -> Result<()> {
         self.stats.skipped += 1;
+        Ok(())
     }
 }
 
@@ -108,7 +110,7 @@ pub(crate) fn pack_into_channel(
     let failer = out.failer();
     let packed = (|| -> Result<(Manifest, WriteStats)> {
         let mut sink = TarSink::new(out);
-        super::paths::walk(src, Path::new(top), true, &mut sink)?;
+        super::paths::walk_local(src, Path::new(top), true, &mut sink)?;
         let (mut out, manifest, stats) = sink.finish()?;
         out.flush().map_err(|e| io_err(e, src))?;
         Ok((manifest, stats))

@@ -1,14 +1,16 @@
-//! Copy endpoints: container paths split into parent and name, and the walk of a host tree that
-//! feeds a [`Sink`] (a [`TreeWriter`] or a tar builder).
+//! Copy endpoints: container paths split into parent and name, and the walk of a tree by file
+//! descriptor ([`hostfs`](crate::hostfs)) that feeds a [`Sink`] (a [`TreeWriter`] or a tar
+//! builder).
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::error::{Error, Result};
+use crate::hostfs::{Entry, FileKind};
 use crate::tar_safety::{TreeWriter, io_err};
 
 /// A container path to copy to or from: absolute, normalized, not `/`.
@@ -66,39 +68,53 @@ pub(crate) fn local_target(path: &Path) -> Result<(PathBuf, OsString)> {
 /// Where a walked tree goes.
 pub(crate) trait Sink {
     fn dir(&mut self, rel: &Path, meta: &fs::Metadata) -> Result<()>;
-    fn file(&mut self, rel: &Path, meta: &fs::Metadata, data: &mut dyn Read) -> Result<()>;
+    /// A regular file, opened; `meta` is its `fstat` when it was opened.
+    fn file(&mut self, rel: &Path, meta: &fs::Metadata, data: &mut fs::File) -> Result<()>;
     fn symlink(&mut self, rel: &Path, meta: &fs::Metadata, target: &Path) -> Result<()>;
-    fn skip(&mut self, rel: &Path);
+    /// A FIFO, socket or device (`what` says which).
+    fn special(&mut self, rel: &Path, what: &str) -> Result<()>;
 }
 
-/// Walks the host tree at `src` into `sink` as `rel`. The top is followed when it is a symlink
-/// and `follow_top` (a caller's own path); below it links are kept as links. Files are opened
-/// with `O_NOFOLLOW`, so a link swapped in after the `lstat` fails the copy instead of being read.
-pub(crate) fn walk(src: &Path, rel: &Path, follow_top: bool, sink: &mut dyn Sink) -> Result<()> {
-    let meta = if follow_top { fs::metadata(src) } else { fs::symlink_metadata(src) }.map_err(|e| io_err(e, src))?;
-    let kind = meta.file_type();
-    if kind.is_dir() {
-        sink.dir(rel, &meta)?;
-        let mut names: Vec<OsString> = fs::read_dir(src)
-            .map_err(|e| io_err(e, src))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<std::io::Result<_>>()
-            .map_err(|e| io_err(e, src))?;
-        names.sort();
-        for name in names {
-            walk(&src.join(&name), &rel.join(&name), false, sink)?;
+/// Walks the caller's own local tree at `src` into `sink` as `rel`; the top is followed when it
+/// is a symlink and `follow_top`.
+pub(crate) fn walk_local(src: &Path, rel: &Path, follow_top: bool, sink: &mut dyn Sink) -> Result<()> {
+    let entry = Entry::open_host(src, follow_top).map_err(|e| io_err(e, src))?;
+    walk(&entry, src, rel, sink)
+}
+
+/// Walks the tree below an opened entry into `sink` as `rel` (`shown` names it in messages).
+/// Every name is looked up from its directory's descriptor without following links, and a file
+/// is opened from that lookup's descriptor after its type was checked: a directory swapped for
+/// a link mid-walk is copied as the link it now is (or refused), never followed, and a FIFO or
+/// device is never opened. Below the top, links are kept as links.
+pub(crate) fn walk(entry: &Entry, shown: &Path, rel: &Path, sink: &mut dyn Sink) -> Result<()> {
+    let err = |e: std::io::Error| io_err(e, shown);
+    match entry.kind() {
+        FileKind::Dir => {
+            let dir = entry.open_dir().map_err(err)?;
+            let meta = dir.try_clone_file().and_then(|f| f.metadata()).map_err(err)?;
+            sink.dir(rel, &meta)?;
+            for name in dir.names().map_err(err)? {
+                // A name that vanished since the listing is not copied.
+                if let Some(child) = dir.lookup(&name).map_err(err)? {
+                    walk(&child, &shown.join(&name), &rel.join(&name), sink)?;
+                }
+            }
+            Ok(())
         }
-    } else if kind.is_file() {
-        let nofollow = nix::fcntl::OFlag::O_NOFOLLOW.bits();
-        let mut f = fs::OpenOptions::new().read(true).custom_flags(nofollow).open(src).map_err(|e| io_err(e, src))?;
-        sink.file(rel, &meta, &mut f)?;
-    } else if kind.is_symlink() {
-        let target = fs::read_link(src).map_err(|e| io_err(e, src))?;
-        sink.symlink(rel, &meta, &target)?;
-    } else {
-        sink.skip(rel);
+        FileKind::File => {
+            let mut f = entry.open_file().map_err(err)?;
+            let meta = f.metadata().map_err(err)?;
+            sink.file(rel, &meta, &mut f)
+        }
+        FileKind::Symlink => {
+            let target = entry.read_link().map_err(err)?;
+            let meta =
+                entry.as_fd().try_clone_to_owned().map(fs::File::from).and_then(|f| f.metadata()).map_err(err)?;
+            sink.symlink(rel, &meta, &target)
+        }
+        FileKind::Special(what) => sink.special(rel, what),
     }
-    Ok(())
 }
 
 /// The permission bits of a file.
@@ -116,17 +132,18 @@ impl Sink for TreeWriter {
         TreeWriter::dir(self, rel, mode_of(meta))
     }
 
-    fn file(&mut self, rel: &Path, meta: &fs::Metadata, data: &mut dyn Read) -> Result<()> {
-        // No expected length: a live log may grow while it is copied; what was read is written.
-        TreeWriter::file(self, rel, mode_of(meta), mtime_of(meta), data, None).map(|_| ())
+    fn file(&mut self, rel: &Path, meta: &fs::Metadata, data: &mut fs::File) -> Result<()> {
+        // The size at open is the cap unless the caller set one: a file that keeps growing
+        // fails instead of filling the disk.
+        TreeWriter::file_from(self, rel, mode_of(meta), mtime_of(meta), data, meta.len()).map(|_| ())
     }
 
     fn symlink(&mut self, rel: &Path, _meta: &fs::Metadata, target: &Path) -> Result<()> {
         TreeWriter::symlink(self, rel, target)
     }
 
-    fn skip(&mut self, _rel: &Path) {
-        TreeWriter::skip(self)
+    fn special(&mut self, rel: &Path, what: &str) -> Result<()> {
+        TreeWriter::special(self, rel, what)
     }
 }
 

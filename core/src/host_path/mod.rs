@@ -22,7 +22,8 @@
 //!
 //! # Errors
 //! - [`ErrorKind::Unsupported`]: the host cannot see this path (a sandboxed runtime's rootfs, a
-//!   tmpfs without a proc root, a rootfs or mount source this process cannot reach). This is the
+//!   tmpfs without a proc root, a pseudo filesystem, a rootfs or mount source this process cannot
+//!   reach). This is the
 //!   one "not host-visible" answer: callers fall back to the engine or to exec. The message says
 //!   why.
 //! - [`ErrorKind::InvalidArgument`]: a relative path, a NUL byte, or more than
@@ -30,25 +31,39 @@
 //! - [`ErrorKind::NotFound`]: a component that must be a directory is not one.
 //! - [`ErrorKind::PermissionDenied`]: this process may not look at a component.
 //!
-//! # Limits
-//! The answer is a path, valid when it was computed: a container that swaps a directory for a
-//! symlink afterwards can redirect a later open. Writers therefore create files with
-//! `O_NOFOLLOW`-style care (see the copy module) and never trust the path for longer than one
-//! operation. A mount source that is itself a symlink on the host is followed with the host's
-//! semantics, as the kernel did when it mounted it.
+//! # Paths and handles
+//! [`host_path`] answers a path, for display and logs: it was right when it was computed, and a
+//! container that swaps a directory for a symlink afterwards can redirect a later open of it.
+//! [`open`] answers the same resolution as an opened handle ([`OpenedHostPath`]), which stays
+//! the same file whatever the container does next: every host-side read or write of container
+//! content goes through it. Both walk by file descriptor through [`hostfs`](crate::hostfs):
+//! each component is opened with `O_PATH | O_NOFOLLOW` relative to its parent's descriptor, so
+//! no answer, even one computed during a rename race, leaves the container's view.
+//!
+//! A path on a pseudo filesystem (a [`MountKind::Special`](crate::model::MountKind::Special)
+//! mount such as `/proc` or `/sys`, or any entry whose filesystem is procfs, sysfs, devpts,
+//! mqueue, cgroup, …) is `Unsupported`: the host reading `/proc/self/environ` reads its own.
+//! `/proc/<pid>/root` is opened once per resolver and checked to still be the container's
+//! process (see [`hostfs::proc_root`](crate::hostfs::proc_root)). A mount source that is itself a
+//! symlink on the host is followed with the host's semantics, as the kernel did when it mounted it.
 
 mod mounts;
 mod walk;
 
+use std::ffi::OsString;
+use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::hostfs::{Dir, Entry, Resolution, Root};
 use crate::model::{ContainerDetail, RootfsView};
 use crate::registry::under_host_root;
 
-pub use walk::MAX_SYMLINK_HOPS;
+pub use crate::hostfs::MAX_SYMLINK_HOPS;
 
 /// Where a host path came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,6 +96,44 @@ pub fn host_path(container: &ContainerDetail, path: &str, host_root: Option<&Pat
     HostPathResolver::new(container, host_root).resolve(path)
 }
 
+/// Resolves `path` like [`host_path`] and opens it: a handle on the file or directory that
+/// stays valid whatever the container does next. `NotFound` when it does not exist.
+pub fn open(container: &ContainerDetail, path: &str, host_root: Option<&Path>) -> Result<OpenedHostPath> {
+    HostPathResolver::new(container, host_root).open(path)
+}
+
+/// A resolved container path, opened (an `O_PATH` descriptor: nothing in it was read or
+/// written yet). See the module docs.
+#[derive(Debug)]
+pub struct OpenedHostPath {
+    /// Where it was found, for display.
+    pub path: HostPath,
+    entry: Entry,
+}
+
+impl OpenedHostPath {
+    /// The entry: its `fstat`, its kind, its descriptor.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The regular file, opened for reading. A FIFO, socket or device is refused
+    /// (`InvalidArgument`) before it is opened; a directory is `InvalidArgument` too.
+    pub fn open_file(&self) -> Result<File> {
+        self.entry.open_file().map_err(|e| walk::io_error(e, &self.path.path))
+    }
+
+    /// The directory, opened for reading its entries.
+    pub fn open_dir(&self) -> Result<Dir> {
+        self.entry.open_dir().map_err(|e| walk::io_error(e, &self.path.path))
+    }
+
+    /// The `O_PATH` descriptor.
+    pub fn into_fd(self) -> OwnedFd {
+        self.entry.into()
+    }
+}
+
 /// The container's view, prepared once for several lookups.
 #[derive(Debug)]
 pub struct HostPathResolver<'a> {
@@ -89,6 +142,11 @@ pub struct HostPathResolver<'a> {
     rootfs: Rootfs,
     /// `/proc/<pid>/root` when the container has one, for mounts without a host source (tmpfs).
     proc_root: Option<(u32, PathBuf)>,
+    /// Where the host's `/proc` is for this process.
+    proc_dir: PathBuf,
+    /// `/proc/<pid>/root`, opened once (with its pid checks) on first use.
+    opened_proc_root: OnceLock<std::result::Result<Root, String>>,
+    resolution: Resolution,
 }
 
 /// What backs paths that no mount covers.
@@ -130,7 +188,69 @@ impl<'a> HostPathResolver<'a> {
             mounts: mounts::table(&container.mounts, host_root),
             rootfs,
             proc_root,
+            proc_dir: under_host_root(host_root, Path::new("/proc")),
+            opened_proc_root: OnceLock::new(),
+            resolution: Resolution::Auto,
         }
+    }
+
+    /// The same view, resolving with `resolution`: [`Resolution::Emulated`] never takes the
+    /// one-call `openat2` fast path (tests compare both).
+    pub fn with_resolution(mut self, resolution: Resolution) -> Self {
+        self.resolution = resolution;
+        self
+    }
+
+    /// Resolves and opens one container path. See [`open`].
+    pub fn open(&self, path: &str) -> Result<OpenedHostPath> {
+        let context = |e: Error| e.with_operation("host_path").with_container(self.container_id);
+        let resolved = walk::resolve(self, path).map_err(context)?;
+        match resolved.deepest {
+            Some((entry, missing)) if missing.is_empty() => Ok(OpenedHostPath { path: resolved.answer, entry }),
+            _ => Err(context(Error::not_found(format!("{path} does not exist in the container")))),
+        }
+    }
+
+    /// Resolves `path` and opens the deepest part of it that exists, with the components below
+    /// it that do not (a copy's destination is created there).
+    pub(crate) fn open_deepest(&self, path: &str) -> Result<(HostPath, Entry, Vec<OsString>)> {
+        let context = |e: Error| e.with_operation("host_path").with_container(self.container_id);
+        let resolved = walk::resolve(self, path).map_err(context)?;
+        let Some((entry, missing)) = resolved.deepest else {
+            return Err(context(Error::new(
+                ErrorKind::Unsupported,
+                format!("not host-visible: no part of {path} is reachable from the host"),
+            )));
+        };
+        Ok((resolved.answer, entry, missing))
+    }
+
+    /// The container's `/proc/<pid>/root`, opened with its checks, if the container has one.
+    pub(crate) fn proc_root_dir(&self) -> std::result::Result<Option<&Root>, String> {
+        let Some((pid, _)) = &self.proc_root else {
+            return Ok(None);
+        };
+        let opened = self.opened_proc_root.get_or_init(|| {
+            crate::hostfs::proc_root(&self.proc_dir, *pid)
+                .map(|p| p.root)
+                .map_err(|e| format!("not host-visible: /proc/{pid}/root: {e}"))
+        });
+        opened.as_ref().map(Some).map_err(Clone::clone)
+    }
+
+    /// The entry of the rootfs's `/`.
+    fn rootfs_entry(&self) -> Result<Entry> {
+        let Rootfs::Visible { base, source } = &self.rootfs else {
+            return Err(Error::new(ErrorKind::Unsupported, "not host-visible"));
+        };
+        let fd: OwnedFd = match source {
+            HostPathSource::ProcRoot { .. } => match self.proc_root_dir().map_err(unsupported)? {
+                Some(root) => root.dir().try_clone().map_err(|e| walk::io_error(e, base))?.into(),
+                None => return Err(unsupported(format!("not host-visible: {} is not open", base.display()))),
+            },
+            _ => Root::open(base).map_err(|e| walk::io_error(e, base))?.into(),
+        };
+        Entry::from_fd(fd).map_err(|e| walk::io_error(e, base))
     }
 
     /// The mounts whose destination is `container_path` or lies below it (normalized), in mount
@@ -144,7 +264,9 @@ impl<'a> HostPathResolver<'a> {
 
     /// Resolves one container path. See [`host_path`].
     pub fn resolve(&self, path: &str) -> Result<HostPath> {
-        walk::resolve(self, path).map_err(|e| e.with_operation("host_path").with_container(self.container_id))
+        walk::resolve(self, path)
+            .map(|r| r.answer)
+            .map_err(|e| e.with_operation("host_path").with_container(self.container_id))
     }
 }
 
@@ -170,5 +292,5 @@ fn invisible_reason(container: &ContainerDetail, missing_merged: &Path, host_roo
 }
 
 fn unsupported(message: String) -> Error {
-    Error::new(crate::ErrorKind::Unsupported, message)
+    Error::new(ErrorKind::Unsupported, message)
 }

@@ -4,10 +4,14 @@
 //! an entry path that is absolute or contains `..`; an entry below a symlink (an earlier entry
 //! `a -> /etc` followed by `a/passwd`); a symlink whose target is absolute, climbs above the
 //! destination, or has `..` after a name; a hard link whose source is not an earlier entry inside
-//! the destination. Devices, fifos and sockets are skipped and counted. Files are streamed (no
-//! whole-file buffers), written to a temporary name and renamed into place, and a failure removes
+//! the destination, or that is not a file the unpack wrote before; a device, FIFO or socket; a
+//! file over [`WriteRules::max_file_bytes`]. setuid, setgid and sticky bits are dropped unless
+//! [`WriteRules::keep_special_bits`]. Files are streamed (no whole-file buffers), written to a
+//! temporary name and renamed into place under an opened parent directory, and a failure removes
 //! everything the unpack created ([`TreeWriter`]).
 
+mod checks;
+mod policy;
 mod writer;
 
 use std::ffi::OsString;
@@ -19,8 +23,9 @@ use tar::EntryType;
 
 use crate::error::{Error, ErrorKind, Result};
 
-pub use writer::{LinkPolicy, TreeWriter, WriteStats};
-pub(crate) use writer::{check_link_target, checked_relative, io_err};
+pub(crate) use checks::{check_link_target, checked_relative, io_err};
+pub use policy::{LinkPolicy, WriteRules, WriteStats};
+pub use writer::TreeWriter;
 
 /// How [`unpack`] places entries.
 #[derive(Debug, Clone, Default)]
@@ -94,7 +99,10 @@ pub fn unpack_into<R: Read>(archive: R, writer: &mut TreeWriter, options: &Unpac
                 };
                 writer.hardlink(&rel, &source)?;
             }
-            _ => writer.skip(),
+            EntryType::Char => writer.special(&rel, "a character device")?,
+            EntryType::Block => writer.special(&rel, "a block device")?,
+            EntryType::Fifo => writer.special(&rel, "a FIFO")?,
+            _ => writer.special(&rel, "an entry of an unknown type")?,
         }
     }
     Ok(())

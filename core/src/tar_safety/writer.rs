@@ -1,105 +1,113 @@
 //! [`TreeWriter`]: writes a tree of directories, files and links under a root directory so that
 //! nothing lands outside it and a failure leaves nothing half-done behind.
 //!
-//! - Every file is written to a temporary name beside its target and renamed into place, so a
-//!   reader never sees a partial file and an existing file is replaced atomically.
-//! - No path is followed through a symlink: each parent component is checked with `lstat`.
-//! - Everything created is recorded; dropping the writer before [`TreeWriter::finish`] removes
-//!   it again, newest first. Files that existed before and were replaced stay replaced (each
-//!   replacement was whole).
+//! - The root is an opened directory, and so is every directory below it the writer uses: each
+//!   is opened from its parent's descriptor by one name with `O_NOFOLLOW | O_DIRECTORY`
+//!   ([`hostfs::Dir`]), so a directory swapped for a symlink, even mid-copy, fails the copy
+//!   instead of redirecting it. No path is ever handed to the kernel whole.
+//! - Every file is written to a temporary name beside its target (`O_CREAT | O_EXCL |
+//!   O_NOFOLLOW`) and renamed into place under the parent's descriptor, so a reader never sees a
+//!   partial file and an existing file is replaced atomically.
+//! - Everything created is recorded as (parent descriptor, name); dropping the writer before
+//!   [`TreeWriter::finish`] removes it again, newest first, through those descriptors (never the
+//!   wrong side of a swapped directory). Files that existed before and were replaced stay
+//!   replaced (each replacement was whole).
 //! - Directory modes are applied at the end, so a read-only directory can still be filled.
+//! - [`LinkPolicy::Confined`] (untrusted content into a local directory) also drops setuid,
+//!   setgid and sticky bits unless [`WriteRules::keep_special_bits`], refuses FIFOs, sockets and
+//!   devices, and caps each file at [`WriteRules::max_file_bytes`]. Hard links may only point at
+//!   a file this writer wrote.
 
-use std::ffi::OsStr;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde::Serialize;
-
+use super::checks::{check_link_target, checked_relative, conflict, io_err, over_cap};
+use super::policy::{LinkPolicy, WriteRules, WriteStats};
 use crate::error::{Error, ErrorKind, Result};
-
-/// How a writer treats symlinks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkPolicy {
-    /// Untrusted input into a local directory: a link must stay inside the root (relative, only
-    /// leading `..`, never above the root), and an entry below an existing link is refused. Both
-    /// refusals are `InvalidArgument`.
-    Confined,
-    /// A trusted source into a container's tree seen from the host: link text is kept verbatim
-    /// (the container resolves it in its own namespace), and an existing link on the way is
-    /// `Unsupported` (only the container can resolve it; a caller falls back to the engine).
-    Verbatim,
-}
-
-/// What a writer wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct WriteStats {
-    pub files: u64,
-    pub dirs: u64,
-    pub links: u64,
-    /// Bytes of file content.
-    pub bytes: u64,
-    /// Entries left out (devices, fifos, sockets).
-    pub skipped: u64,
-}
+use crate::hostfs::{self, Dir, FileKind};
 
 /// See the module docs.
 #[derive(Debug)]
 pub struct TreeWriter {
-    root: PathBuf,
+    display: PathBuf,
     policy: LinkPolicy,
-    created: Vec<PathBuf>,
+    rules: WriteRules,
+    /// Opened directories by their path relative to the root (`""` is the root).
+    dirs: HashMap<PathBuf, Dir>,
+    /// What this writer created: (parent, name, is a directory).
+    created: Vec<(PathBuf, OsString, bool)>,
     dir_modes: Vec<(PathBuf, u32)>,
     temp_counter: u64,
     finished: bool,
     stats: WriteStats,
     files_written: Vec<PathBuf>,
+    written: HashSet<PathBuf>,
 }
 
 impl TreeWriter {
-    /// A writer under `root`, which must be an existing directory.
+    /// A writer under the host directory `root` (the caller's own path, followed).
     pub fn new(root: &Path, policy: LinkPolicy) -> Result<Self> {
-        let meta = fs::metadata(root).map_err(|e| io_err(e, root))?;
-        if !meta.is_dir() {
-            return Err(Error::invalid_argument(format!("{} is not a directory", root.display())));
-        }
-        Ok(TreeWriter {
-            root: root.to_path_buf(),
+        let dir = Dir::open(root).map_err(|e| io_err(e, root))?;
+        Ok(Self::in_dir(dir, root.to_path_buf(), policy))
+    }
+
+    /// A writer under an opened directory; `display` names it in messages.
+    pub fn in_dir(root: Dir, display: PathBuf, policy: LinkPolicy) -> Self {
+        TreeWriter {
+            display,
             policy,
+            rules: WriteRules::default(),
+            dirs: HashMap::from([(PathBuf::new(), root)]),
             created: Vec::new(),
             dir_modes: Vec::new(),
             temp_counter: 0,
             finished: false,
             stats: WriteStats::default(),
             files_written: Vec::new(),
-        })
+            written: HashSet::new(),
+        }
+    }
+
+    /// The writer with `rules` (they apply to [`LinkPolicy::Confined`]).
+    pub fn with_rules(mut self, rules: WriteRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    pub fn rules(&self) -> WriteRules {
+        self.rules
     }
 
     pub fn root(&self) -> &Path {
-        &self.root
+        &self.display
     }
 
     /// Creates directory `rel` (a no-op when it exists as a directory).
     pub fn dir(&mut self, rel: &Path, mode: u32) -> Result<()> {
-        let path = self.prepare(rel)?;
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => return Ok(()),
-            Ok(m) if m.file_type().is_symlink() => return Err(self.through_link(&path)),
-            Ok(_) => return Err(conflict(&path, "exists and is not a directory")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(e, &path)),
+        let (parent, name) = self.prepare(rel)?;
+        let shown = self.display.join(rel);
+        let dir = &self.dirs[&parent];
+        match dir.lookup(&name).map_err(|e| io_err(e, &shown))? {
+            Some(e) if e.kind() == FileKind::Dir => return Ok(()),
+            Some(e) if e.kind() == FileKind::Symlink => return Err(self.through_link(&shown)),
+            Some(_) => return Err(conflict(&shown, "exists and is not a directory")),
+            None => {}
         }
-        fs::DirBuilder::new().mode(0o700).create(&path).map_err(|e| io_err(e, &path))?;
-        self.created.push(path.clone());
-        self.dir_modes.push((path, mode & 0o7777));
+        dir.mkdir(&name, 0o700).map_err(|e| io_err(e, &shown))?;
+        self.created.push((parent, name, true));
+        self.dir_modes.push((rel.to_path_buf(), self.mode(mode)));
         self.stats.dirs += 1;
         Ok(())
     }
 
     /// Writes file `rel` from `data` (temp name, then rename), with `mode` and `mtime`. With
-    /// `expected_len`, a different length is an error and nothing is renamed into place.
+    /// `expected_len`, a different length is an error and nothing is renamed into place; more
+    /// than [`WriteRules::max_file_bytes`] is an error too.
     pub fn file(
         &mut self,
         rel: &Path,
@@ -108,35 +116,86 @@ impl TreeWriter {
         data: &mut dyn Read,
         expected_len: Option<u64>,
     ) -> Result<u64> {
-        let path = self.prepare(rel)?;
-        let existed = self.replaceable(&path)?;
-        let temp = self.temp_name(&path);
-        let written = (|| -> std::io::Result<u64> {
-            let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
-            let n = std::io::copy(data, &mut f)?;
+        let cap = self.rules.max_file_bytes;
+        if let (Some(cap), Some(len)) = (cap, expected_len)
+            && len > cap
+        {
+            return Err(over_cap(&self.display.join(rel), cap));
+        }
+        self.write_file(rel, mode, mtime, |out| {
+            let limit = cap.map_or(u64::MAX, |c| c.saturating_add(1));
+            let n = std::io::copy(&mut data.take(limit), out)?;
+            if cap.is_some_and(|c| n > c) {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "over the byte cap"));
+            }
             if expected_len.is_some_and(|want| want != n) {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     format!("{n} bytes instead of {} (truncated source)", expected_len.unwrap_or_default()),
                 ));
             }
-            f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+            Ok(n)
+        })
+    }
+
+    /// Writes file `rel` from the opened file `src` (in the kernel where it can:
+    /// `copy_file_range`). Under [`LinkPolicy::Confined`], `size` (the source's size when it was
+    /// opened) is the cap unless [`WriteRules::max_file_bytes`] sets one, so a container's file
+    /// that grows while it is copied fails instead of filling the disk. A trusted local source
+    /// ([`LinkPolicy::Verbatim`]) is capped only by the rules.
+    pub fn file_from(
+        &mut self,
+        rel: &Path,
+        mode: u32,
+        mtime: Option<SystemTime>,
+        src: &mut fs::File,
+        size: u64,
+    ) -> Result<u64> {
+        let default_cap = if self.policy == LinkPolicy::Confined { size } else { u64::MAX - 1 };
+        let cap = self.rules.max_file_bytes.unwrap_or(default_cap);
+        if size > cap {
+            return Err(over_cap(&self.display.join(rel), cap));
+        }
+        self.write_file(rel, mode, mtime, |out| hostfs::copy_capped(src, out, cap))
+    }
+
+    fn write_file(
+        &mut self,
+        rel: &Path,
+        mode: u32,
+        mtime: Option<SystemTime>,
+        fill: impl FnOnce(&mut fs::File) -> std::io::Result<u64>,
+    ) -> Result<u64> {
+        let (parent, name) = self.prepare(rel)?;
+        let shown = self.display.join(rel);
+        let existed = self.replaceable(&parent, &name, &shown)?;
+        let temp = self.temp_name(&name);
+        let mode = self.mode(mode);
+        let dir = &self.dirs[&parent];
+        let written = (|| -> std::io::Result<u64> {
+            let mut f = dir.create_new(&temp, 0o600)?;
+            let n = fill(&mut f)?;
+            f.set_permissions(fs::Permissions::from_mode(mode))?;
             if let Some(t) = mtime {
                 f.set_modified(t)?;
             }
             Ok(n)
         })();
-        let n = match written.and_then(|n| fs::rename(&temp, &path).map(|()| n)) {
+        let n = match written.and_then(|n| dir.rename(&temp, &name).map(|()| n)) {
             Ok(n) => n,
             Err(e) => {
-                let _ = fs::remove_file(&temp);
-                return Err(io_err(e, &path));
+                let _ = dir.remove(&temp, false);
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    return Err(Error::invalid_argument(format!("{}: {e}", shown.display())));
+                }
+                return Err(io_err(e, &shown));
             }
         };
         if !existed {
-            self.created.push(path.clone());
+            self.created.push((parent, name, false));
         }
-        self.files_written.push(path);
+        self.files_written.push(shown);
+        self.written.insert(rel.components().collect());
         self.stats.files += 1;
         self.stats.bytes += n;
         Ok(n)
@@ -147,46 +206,54 @@ impl TreeWriter {
         if self.policy == LinkPolicy::Confined {
             check_link_target(rel, target)?;
         }
-        let path = self.prepare(rel)?;
-        let existed = self.replaceable(&path)?;
-        let temp = self.temp_name(&path);
-        let made = std::os::unix::fs::symlink(target, &temp).and_then(|()| fs::rename(&temp, &path));
-        if let Err(e) = made {
-            let _ = fs::remove_file(&temp);
-            return Err(io_err(e, &path));
+        let (parent, name) = self.prepare(rel)?;
+        let shown = self.display.join(rel);
+        let existed = self.replaceable(&parent, &name, &shown)?;
+        let temp = self.temp_name(&name);
+        let dir = &self.dirs[&parent];
+        if let Err(e) = dir.symlink(target, &temp).and_then(|()| dir.rename(&temp, &name)) {
+            let _ = dir.remove(&temp, false);
+            return Err(io_err(e, &shown));
         }
         if !existed {
-            self.created.push(path);
+            self.created.push((parent, name, false));
         }
         self.stats.links += 1;
         Ok(())
     }
 
-    /// Creates `rel` as a hard link to the already written `existing` (both relative to the root).
+    /// Creates `rel` as a hard link to `existing`, a regular file this writer already wrote (both
+    /// relative to the root): a link never reaches anything outside what was copied.
     pub fn hardlink(&mut self, rel: &Path, existing: &Path) -> Result<()> {
-        let source = self.prepare(existing)?;
-        let meta = fs::symlink_metadata(&source).map_err(|e| io_err(e, &source))?;
-        if meta.is_dir() {
-            return Err(Error::invalid_argument(format!("hard link to directory {}", existing.display())));
+        let key: PathBuf = existing.components().collect();
+        if !self.written.contains(&key) {
+            return Err(Error::invalid_argument(format!(
+                "hard link {} -> {}: the target is not a file written earlier by this copy",
+                rel.display(),
+                existing.display()
+            )));
         }
-        let path = self.prepare(rel)?;
-        let existed = self.replaceable(&path)?;
-        let temp = self.temp_name(&path);
-        let linked = fs::hard_link(&source, &temp).and_then(|()| fs::rename(&temp, &path));
+        let (src_parent, src_name) = self.prepare(existing)?;
+        let (parent, name) = self.prepare(rel)?;
+        let shown = self.display.join(rel);
+        let existed = self.replaceable(&parent, &name, &shown)?;
+        let temp = self.temp_name(&name);
+        let (dir, src_dir) = (&self.dirs[&parent], &self.dirs[&src_parent]);
+        let linked = dir.hard_link(src_dir, &src_name, &temp).and_then(|()| dir.rename(&temp, &name));
         // rename(2) between two names of one inode succeeds without doing anything, which would
         // leave the temporary name behind.
-        let _ = fs::remove_file(&temp);
+        let _ = dir.remove(&temp, false);
         if let Err(e) = linked {
-            return Err(io_err(e, &path));
+            return Err(io_err(e, &shown));
         }
         if !existed {
-            self.created.push(path);
+            self.created.push((parent, name, false));
         }
         self.stats.links += 1;
         Ok(())
     }
 
-    /// The regular files written so far (full paths), in order.
+    /// The regular files written so far (full paths, for display and local checks), in order.
     pub fn files_written(&self) -> &[PathBuf] {
         &self.files_written
     }
@@ -196,61 +263,97 @@ impl TreeWriter {
         self.stats
     }
 
-    /// Counts an entry left out on purpose.
-    pub fn skip(&mut self) {
+    /// A FIFO, socket or device at `rel` (`what` says which): refused under
+    /// [`LinkPolicy::Confined`], counted as skipped under [`LinkPolicy::Verbatim`].
+    pub fn special(&mut self, rel: &Path, what: &str) -> Result<()> {
+        if self.policy == LinkPolicy::Confined {
+            return Err(Error::invalid_argument(format!(
+                "refusing {}: it is {what}; only files, directories and links are copied",
+                rel.display()
+            )));
+        }
         self.stats.skipped += 1;
+        Ok(())
     }
 
     /// Applies directory modes and keeps everything written.
     pub fn finish(mut self) -> Result<WriteStats> {
-        for (dir, mode) in self.dir_modes.iter().rev() {
-            fs::set_permissions(dir, fs::Permissions::from_mode(*mode)).map_err(|e| io_err(e, dir))?;
+        for (rel, mode) in std::mem::take(&mut self.dir_modes).iter().rev() {
+            let shown = self.display.join(rel);
+            let dir = self.open_dir(rel)?;
+            dir.try_clone_file()
+                .and_then(|f| f.set_permissions(fs::Permissions::from_mode(*mode)))
+                .map_err(|e| io_err(e, &shown))?;
         }
         self.finished = true;
         Ok(self.stats)
     }
 
-    /// Checks `rel`, creates missing parents (recorded) and refuses parents that are links or
-    /// files. Returns the full path.
-    fn prepare(&mut self, rel: &Path) -> Result<PathBuf> {
-        let rel = checked_relative(rel)?;
-        let Some((name, parents)) = rel.split_last() else {
+    /// The mode bits a file or directory gets.
+    fn mode(&self, mode: u32) -> u32 {
+        if self.policy == LinkPolicy::Confined && !self.rules.keep_special_bits { mode & 0o777 } else { mode & 0o7777 }
+    }
+
+    /// Checks `rel`, opens (creating missing ones, recorded) its parent directories, refusing
+    /// parents that are links or files. Returns the parent's key and the name.
+    fn prepare(&mut self, rel: &Path) -> Result<(PathBuf, OsString)> {
+        let parts = checked_relative(rel)?;
+        let Some((name, parents)) = parts.split_last() else {
             return Err(Error::invalid_argument("empty entry path"));
         };
-        let mut path = self.root.clone();
-        for part in parents {
-            path.push(part);
-            match fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => {}
-                Ok(m) if m.file_type().is_symlink() => return Err(self.through_link(&path)),
-                Ok(_) => return Err(conflict(&path, "is not a directory")),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    fs::DirBuilder::new().mode(0o755).create(&path).map_err(|e| io_err(e, &path))?;
-                    self.created.push(path.clone());
+        let parent: PathBuf = parents.iter().collect();
+        let name = name.to_os_string();
+        self.open_dir(&parent)?;
+        Ok((parent, name))
+    }
+
+    /// The opened directory `rel`, opening (and creating) each component from its parent.
+    fn open_dir(&mut self, rel: &Path) -> Result<&Dir> {
+        if !self.dirs.contains_key(rel) {
+            let mut key = PathBuf::new();
+            for part in checked_relative(rel)? {
+                let child = key.join(part);
+                if !self.dirs.contains_key(&child) {
+                    let dir = self.open_child(&key, part, &child)?;
+                    self.dirs.insert(child.clone(), dir);
                 }
-                Err(e) => return Err(io_err(e, &path)),
+                key = child;
             }
         }
-        path.push(name);
-        Ok(path)
+        Ok(&self.dirs[rel])
     }
 
-    /// Whether `path` exists as something a file or link may replace; a directory may not be.
-    fn replaceable(&self, path: &Path) -> Result<bool> {
-        match fs::symlink_metadata(path) {
-            Ok(m) if m.is_dir() => Err(conflict(path, "is a directory")),
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(io_err(e, path)),
+    fn open_child(&mut self, parent: &Path, name: &OsStr, rel: &Path) -> Result<Dir> {
+        let shown = self.display.join(rel);
+        let dir = &self.dirs[parent];
+        match dir.lookup(name).map_err(|e| io_err(e, &shown))? {
+            Some(e) if e.kind() == FileKind::Dir => {}
+            Some(e) if e.kind() == FileKind::Symlink => return Err(self.through_link(&shown)),
+            Some(_) => return Err(conflict(&shown, "is not a directory")),
+            None => {
+                dir.mkdir(name, 0o755).map_err(|e| io_err(e, &shown))?;
+                self.created.push((parent.to_path_buf(), name.to_os_string(), true));
+            }
+        }
+        // Opened without following: a link swapped in since the lookup fails here.
+        dir.subdir(name).map_err(|e| io_err(e, &shown))
+    }
+
+    /// Whether `name` exists in `parent` as something a file or link may replace; a directory
+    /// may not be.
+    fn replaceable(&self, parent: &Path, name: &OsStr, shown: &Path) -> Result<bool> {
+        match self.dirs[parent].lookup(name).map_err(|e| io_err(e, shown))? {
+            Some(e) if e.kind() == FileKind::Dir => Err(conflict(shown, "is a directory")),
+            Some(_) => Ok(true),
+            None => Ok(false),
         }
     }
 
-    fn temp_name(&mut self, path: &Path) -> PathBuf {
+    fn temp_name(&mut self, name: &OsStr) -> OsString {
         self.temp_counter += 1;
-        let name = path.file_name().unwrap_or(OsStr::new("f")).to_string_lossy();
         // Short enough for NAME_MAX even for a long target name.
-        let short: String = name.chars().take(64).collect();
-        path.with_file_name(format!(".{short}.anyctr-{}-{}.tmp", std::process::id(), self.temp_counter))
+        let short: String = name.to_string_lossy().chars().take(64).collect();
+        OsString::from(format!(".{short}.anyctr-{}-{}.tmp", std::process::id(), self.temp_counter))
     }
 
     fn through_link(&self, path: &Path) -> Error {
@@ -267,64 +370,10 @@ impl Drop for TreeWriter {
         if self.finished {
             return;
         }
-        for path in self.created.iter().rev() {
-            let is_dir = fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
-            let _ = if is_dir { fs::remove_dir(path) } else { fs::remove_file(path) };
-        }
-    }
-}
-
-/// The normal components of a relative entry path; `InvalidArgument` for an absolute path or
-/// `..`.
-pub(crate) fn checked_relative(rel: &Path) -> Result<Vec<&OsStr>> {
-    let mut out = Vec::new();
-    for c in rel.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                return Err(Error::invalid_argument(format!("refusing entry {}: it contains `..`", rel.display())));
-            }
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(Error::invalid_argument(format!("refusing entry {}: it is absolute", rel.display())));
+        for (parent, name, is_dir) in self.created.iter().rev() {
+            if let Some(dir) = self.dirs.get(parent) {
+                let _ = dir.remove(name, *is_dir);
             }
         }
     }
-    Ok(out)
-}
-
-/// A confined link may climb with leading `..` no higher than the root, then only descend. A
-/// `..` after a name is refused: `x/..` depends on what `x` resolves to, which could be a link.
-pub(crate) fn check_link_target(rel: &Path, target: &Path) -> Result<()> {
-    let refuse = |why: &str| {
-        Error::invalid_argument(format!("refusing symlink {} -> {}: {why}", rel.display(), target.display()))
-    };
-    let depth = checked_relative(rel)?.len().saturating_sub(1);
-    let mut ups = 0;
-    let mut descended = false;
-    for c in target.components() {
-        match c {
-            Component::RootDir | Component::Prefix(_) => return Err(refuse("absolute target")),
-            Component::CurDir => {}
-            Component::ParentDir if descended => return Err(refuse("`..` after a name")),
-            Component::ParentDir => ups += 1,
-            Component::Normal(_) => descended = true,
-        }
-    }
-    if ups > depth {
-        return Err(refuse("it leads outside the destination"));
-    }
-    if target.as_os_str().is_empty() {
-        return Err(refuse("empty target"));
-    }
-    Ok(())
-}
-
-fn conflict(path: &Path, what: &str) -> Error {
-    Error::new(ErrorKind::Conflict, format!("{} {what}", path.display()))
-}
-
-pub(crate) fn io_err(e: std::io::Error, path: &Path) -> Error {
-    let kind = Error::from(std::io::Error::from(e.kind())).kind();
-    Error::new(kind, format!("{}: {e}", path.display())).with_source(e)
 }

@@ -11,6 +11,8 @@ pub enum Item<'a> {
     Hardlink(&'a str, &'a str),
     /// A file whose header claims more bytes than follow (the archive ends early).
     Truncated(&'a str, u64, &'a [u8]),
+    Fifo(&'a str),
+    CharDevice(&'a str),
 }
 
 fn header(name: &str, kind: tar::EntryType, size: u64, mode: u32, link: Option<&str>) -> tar::Header {
@@ -38,6 +40,8 @@ pub fn archive(items: &[Item<'_>]) -> Vec<u8> {
             Item::File(n, m, d) => (header(n, tar::EntryType::Regular, d.len() as u64, *m, None), d),
             Item::Symlink(n, t) => (header(n, tar::EntryType::Symlink, 0, 0o777, Some(t)), b""),
             Item::Hardlink(n, t) => (header(n, tar::EntryType::Link, 0, 0o644, Some(t)), b""),
+            Item::Fifo(n) => (header(n, tar::EntryType::Fifo, 0, 0o644, None), b""),
+            Item::CharDevice(n) => (header(n, tar::EntryType::Char, 0, 0o666, None), b""),
             Item::Truncated(n, size, d) => {
                 out.extend_from_slice(header(n, tar::EntryType::Regular, *size, 0o644, None).as_bytes());
                 out.extend_from_slice(d);
