@@ -34,6 +34,7 @@
 //!   init's files are read through one `/proc/<pid>` descriptor, but a pid reused by another
 //!   container's process between the inspect and this call cannot be told apart.
 
+mod cgroup;
 mod session;
 #[allow(unsafe_code)]
 mod sys;
@@ -54,6 +55,7 @@ use crate::buffered_exec::run_to_completion;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ContainerDetail, ContainerStatus, ExecRequest, ExecResult, ExecSession};
 
+use cgroup::Transient;
 use session::{Stdin, Supervisor};
 use sys::{ChildFds, Cwd, Plan, Stage};
 use target::Target;
@@ -112,6 +114,8 @@ pub async fn exec_stream_in_namespaces(
 /// reader that is not `Sync`, so it is not borrowed across awaits).
 struct Prepared {
     plan: Plan,
+    /// The cgroup the command runs in (its whole tree is killed through it).
+    transient: Transient,
     namespace_kinds: Vec<&'static str>,
     cgroup_paths: Vec<std::path::PathBuf>,
     program: String,
@@ -154,9 +158,9 @@ fn prepare(detail: &ContainerDetail, request: &ExecRequest, host_root: Option<&P
     }
     let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
     let candidates = exec_candidates(&request.argv[0], path);
-    let bounding = target.cap_bounding()?;
-    let no_new_privs = target.no_new_privs();
-    build_plan(target, creds, request, env, candidates, bounding, no_new_privs)
+    // Last, so a refusal above creates nothing (dropping it removes it).
+    let transient = Transient::create(&target.cgroup_dirs)?;
+    build_plan(target, creds, request, env, candidates, transient)
 }
 
 fn build_plan(
@@ -165,9 +169,10 @@ fn build_plan(
     request: &ExecRequest,
     env: Vec<String>,
     candidates: Vec<String>,
-    bounding: u64,
-    no_new_privs: bool,
+    transient: Transient,
 ) -> Result<Prepared> {
+    let bounding = target.cap_bounding()?;
+    let no_new_privs = target.no_new_privs();
     let cstrings = |v: &[String]| -> Result<Vec<CString>> {
         v.iter()
             .map(|s| {
@@ -201,6 +206,7 @@ fn build_plan(
     };
     Ok(Prepared {
         plan,
+        transient,
         namespace_kinds,
         cgroup_paths,
         program: request.argv[0].clone(),
@@ -211,13 +217,17 @@ fn build_plan(
 
 /// Checks the container can take the fast path and returns its init's host pid.
 fn target_pid(detail: &ContainerDetail) -> Result<u32> {
-    if detail.runtime.is_sandboxed() {
+    if let Some(reason) = detail.runtime.sandbox_reason() {
+        // Name what runs the container (the binary behind a runc shim, say), and what the engine
+        // called it when that differs.
+        let reported = if detail.runtime_name != detail.runtime.as_str() && !detail.runtime_name.is_empty() {
+            format!(" (the engine reports runtime `{}`)", detail.runtime_name)
+        } else {
+            String::new()
+        };
         return Err(Error::new(
             ErrorKind::Unsupported,
-            format!(
-                "not host-visible: runtime `{}` runs the container in a sandbox whose processes the host cannot enter; use the engine's exec",
-                detail.runtime_name
-            ),
+            format!("not host-visible: {reason}{reported}; the host cannot enter its processes: use the engine's exec"),
         ));
     }
     match &detail.state.status {
@@ -289,17 +299,21 @@ async fn launch(prepared: Prepared, open_stdin: bool) -> Result<ExecSession> {
         report: report_child.as_fd(),
         lifeline: lifeline_child.as_fd(),
     };
-    let spawned =
-        sys::spawn(&prepared.plan, &fds).map_err(|e| Error::unexpected(format!("fork: {e}")).with_source(e))?;
+    let spawned = sys::spawn(&prepared.plan, &prepared.transient.fds(), &fds)
+        .map_err(|e| Error::unexpected(format!("fork: {e}")).with_source(e))?;
     // Only the children may hold their ends: EOF on the report pipe then means "exec happened".
     drop((stdin_child, stdout_child, stderr_child, report_child, lifeline_child));
-    let mut supervisor = Supervisor::new(spawned, lifeline_parent)?;
+    let Prepared { plan, transient, namespace_kinds, cgroup_paths, program, working_dir, user } = prepared;
+    drop(plan);
+    let transient_path = transient.path().to_path_buf();
+    let mut supervisor = Supervisor::new(spawned, lifeline_parent, transient)?;
+    let described = Described { namespace_kinds, cgroup_paths, transient_path, program, working_dir, user };
     let mut report = Vec::new();
     pipe::Receiver::from_owned_fd(report_parent)?.take(64).read_to_end(&mut report).await?;
     if !report.is_empty() {
         // The supervisor exits right after reporting; reap it (bounded) before answering.
         let _ = tokio::time::timeout(Duration::from_secs(5), crate::model::ExecControl::wait(&mut supervisor)).await;
-        return Err(report_error(&report, &prepared));
+        return Err(report_error(&report, &described));
     }
     let stdin: Option<crate::model::ExecStdin> =
         if open_stdin { Some(Box::pin(Stdin::new(pipe::Sender::from_owned_fd(stdin_parent)?))) } else { None };
@@ -309,7 +323,17 @@ async fn launch(prepared: Prepared, open_stdin: bool) -> Result<ExecSession> {
 }
 
 /// Turns a child's failure report into the error a caller can act on.
-fn report_error(bytes: &[u8], prepared: &Prepared) -> Error {
+/// What a failure report is explained with.
+struct Described {
+    namespace_kinds: Vec<&'static str>,
+    cgroup_paths: Vec<std::path::PathBuf>,
+    transient_path: std::path::PathBuf,
+    program: String,
+    working_dir: Option<String>,
+    user: Option<String>,
+}
+
+fn report_error(bytes: &[u8], prepared: &Described) -> Error {
     let Some((stage, index, errno)) = sys::decode_report(bytes) else {
         return Error::unexpected(format!("the fast-path child sent a garbled report {bytes:?}"));
     };
@@ -319,15 +343,24 @@ fn report_error(bytes: &[u8], prepared: &Prepared) -> Error {
         Stage::Exec if matches!(errno, libc::ENOENT | libc::EACCES | libc::ENOTDIR) => {
             (ErrorKind::CommandNotFound, format!("cannot execute {program:?} in the container"))
         }
+        Stage::Exec if errno == libc::E2BIG => {
+            let what =
+                format!("argument list too long: {program:?}'s arguments and environment exceed the kernel's limit");
+            return Error::new(ErrorKind::InvalidArgument, what).with_source(os);
+        }
         Stage::Exec => (ErrorKind::Unexpected, format!("executing {program:?}")),
         Stage::Cwd => {
             let dir = prepared.working_dir.as_deref().unwrap_or("the init's working directory");
-            let kind = match errno {
-                libc::ENOENT | libc::ENOTDIR => ErrorKind::NotFound,
-                libc::EACCES => ErrorKind::PermissionDenied,
-                _ => ErrorKind::Unexpected,
-            };
-            (kind, format!("entering the working directory {dir}"))
+            if matches!(errno, libc::ENOENT | libc::ENOTDIR) {
+                let what = format!("working directory `{dir}` does not exist in the container");
+                return Error::new(ErrorKind::NotFound, what).with_source(os);
+            }
+            let kind = if errno == libc::EACCES { ErrorKind::PermissionDenied } else { ErrorKind::Unexpected };
+            (kind, format!("entering the working directory `{dir}`"))
+        }
+        Stage::TransientCgroup => {
+            let path = prepared.transient_path.display();
+            (ErrorKind::Unexpected, format!("joining the command's own cgroup {path}"))
         }
         Stage::Setns => {
             let ns = prepared.namespace_kinds.get(usize::from(index)).copied().unwrap_or("?");
