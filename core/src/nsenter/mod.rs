@@ -15,18 +15,32 @@
 //! (AppArmor, SELinux), rlimits and OOM score; the command has the agent's. Use the engine's exec
 //! when those matter.
 //!
+//! # The command's whole tree
+//! The command runs in a transient cgroup of its own (`anyctr-exec-<agent pid>-<n>`), a child of
+//! the container's v1 freezer cgroup or of its v2 cgroup (see `cgroup.rs`), which nothing it starts
+//! can leave — `setsid()`, double forks and orphans included. On a timeout, a dropped or killed
+//! session, and the agent's death (even by SIGKILL), every process in it is killed; when the
+//! command ends, what it left running (background children, daemons) is killed too (a difference
+//! from `docker exec`, whose leftovers keep running), and the cgroup is removed. Orphans are
+//! reparented to the container's init as usual: an init that never reaps (`sleep`) keeps them as
+//! zombies, as it would any orphan of its own.
+//!
 //! # Errors
-//! - [`ErrorKind::Unsupported`]: a sandboxed runtime (gVisor, Kata, RunD: "not host-visible"), a
-//!   running container without a host pid, or an agent outside the host's cgroup namespace.
+//! - [`ErrorKind::Unsupported`]: a sandboxed runtime (gVisor, Kata, RunD, or any runtime not known
+//!   to be runc-class: "not host-visible" with [`RuntimeClass::sandbox_reason`]), a running
+//!   container without a host pid, an agent outside the host's cgroup namespace, or a container
+//!   with neither a v1 freezer cgroup nor a v2 cgroup with `cgroup.kill`.
 //! - [`ErrorKind::Conflict`]: the container is not running, is paused, or its init went away.
 //! - [`ErrorKind::PermissionDenied`]: this process is not root (or may not enter the namespaces).
 //! - [`ErrorKind::CommandNotFound`], [`ErrorKind::NotFound`] (a user, group or working directory
-//!   the container lacks), [`ErrorKind::Timeout`] (the command was killed), as for any exec.
+//!   the container lacks), [`ErrorKind::InvalidArgument`] (argv and env over the kernel's limit,
+//!   `E2BIG`), [`ErrorKind::Timeout`] (the command was killed), as for any exec.
 //!
 //! # Limits
-//! - Linux 5.11 or later (pidfds, `close_range` with `CLOSE_RANGE_CLOEXEC`). The agent must run in
-//!   the host's pid and cgroup namespaces, or see the host's `/proc` and `/sys/fs/cgroup` under
-//!   its host root.
+//! - Linux 5.3 or later (pidfds; `clone3` and `close_range` are used when there, with fallbacks);
+//!   on a cgroup v2 host, 5.14 (`cgroup.kill`). The agent must run in the host's pid and cgroup
+//!   namespaces, or see the host's `/proc` and `/sys/fs/cgroup` under its host root, and be able
+//!   to create a directory in the container's cgroup.
 //! - The namespaces entered are the init's *current* ones (as with `nsenter(1)`), not the ones the
 //!   runtime recorded: an init that unshared namespaces of its own takes the command along.
 //! - The pid comes from the caller's [`ContainerDetail`]: inspect right before calling. A pid
@@ -54,6 +68,8 @@ use tokio::net::unix::pipe;
 use crate::buffered_exec::run_to_completion;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ContainerDetail, ContainerStatus, ExecRequest, ExecResult, ExecSession};
+#[cfg(doc)]
+use crate::model::RuntimeClass;
 
 use cgroup::Transient;
 use session::{Stdin, Supervisor};
