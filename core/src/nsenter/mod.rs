@@ -67,9 +67,9 @@ use tokio::net::unix::pipe;
 
 use crate::buffered_exec::run_to_completion;
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{ContainerDetail, ContainerStatus, ExecRequest, ExecResult, ExecSession};
 #[cfg(doc)]
 use crate::model::RuntimeClass;
+use crate::model::{ContainerDetail, ContainerStatus, ExecRequest, ExecResult, ExecSession};
 
 use cgroup::Transient;
 use session::{Stdin, Supervisor};

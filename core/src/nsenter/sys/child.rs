@@ -200,13 +200,16 @@ unsafe fn command(p: &Prepared<'_>, join: Option<BorrowedFd<'_>>, fds: &ChildFds
                 fail(report, Stage::CapDrop, *cap as usize, errno(), 126);
             }
         }
-        if libc::setgroups(p.groups.len(), p.groups.as_ptr()) != 0 {
+        // The raw system calls, not glibc's wrappers: those broadcast the change to every thread
+        // glibc believes the process has (SIGRT_1 to each), and after a raw clone its list is the
+        // agent's. The calling thread is the whole process here, so the raw call is the change.
+        if libc::syscall(libc::SYS_setgroups, p.groups.len(), p.groups.as_ptr()) != 0 {
             fail(report, Stage::Groups, 0, errno(), 126);
         }
-        if libc::setgid(p.plan.gid) != 0 {
+        if libc::syscall(libc::SYS_setgid, p.plan.gid) != 0 {
             fail(report, Stage::Setgid, 0, errno(), 126);
         }
-        if libc::setuid(p.plan.uid) != 0 {
+        if libc::syscall(libc::SYS_setuid, p.plan.uid) != 0 {
             fail(report, Stage::Setuid, 0, errno(), 126);
         }
         if !in_cwd && !chdir(&p.plan.cwd) {
