@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use anyctr_core::model::{ContainerDetail, ExecRequest, ExecResult, RuntimeClass};
-use anyctr_core::nsenter::{exec_in_namespaces, exec_stream_in_namespaces};
+use anyctr_core::nsenter::{cgroups_match_init, exec_in_namespaces, exec_stream_in_namespaces};
 use anyctr_core::{ErrorKind, Result};
 use support::docker::{detail_from_inspect, exec, require_engine, run, unique};
 
@@ -130,23 +130,12 @@ async fn runs_in_the_inits_namespaces_cgroups_and_capability_bounds() {
     let out = r.stdout_lossy();
     let (mine, inits) = out.split_once("---\n").unwrap();
     // The init's cgroups, except the freezer: there the command runs in a transient child.
-    let expected = |lines: Vec<&str>| -> Vec<String> {
-        lines
-            .iter()
-            .map(|l| if l.contains(":freezer:") { format!("{l}/anyctr-exec-") } else { l.to_string() })
-            .collect()
-    };
-    let mine: Vec<String> = mine
-        .lines()
-        .map(|l| match l.split_once("/anyctr-exec-") {
-            Some((head, _)) if l.contains(":freezer:") => format!("{head}/anyctr-exec-"),
-            _ => l.to_owned(),
-        })
-        .collect();
-    assert_eq!(mine, expected(inits.lines().collect()), "the command's cgroups vs the init's");
-    let host = host_lines(&format!("/proc/{pid}/cgroup"));
-    assert_eq!(mine, expected(host.iter().map(String::as_str).collect()));
-    assert!(mine.iter().all(|l| l.contains(&d.id)), "in the container's own cgroups: {mine:?}");
+    assert!(cgroups_match_init(mine, inits), "the command's cgroups {mine:?} vs the init's {inits:?}");
+    let host = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(cgroups_match_init(mine, &host), "the command's cgroups {mine:?} vs the init's on the host {host:?}");
+    let freezer = mine.lines().find(|l| l.contains(":freezer:")).unwrap();
+    assert!(freezer.contains("/anyctr-exec-"), "the transient cgroup is the freezer's: {freezer}");
+    assert!(mine.lines().all(|l| l.contains(&d.id)), "in the container's own cgroups: {mine:?}");
 
     let bnd = status.iter().find(|l| l.starts_with("CapBnd:")).unwrap().clone();
     let r = fast_ok(&d, ExecRequest::shell("grep -E 'CapBnd|CapEff' /proc/self/status")).await;

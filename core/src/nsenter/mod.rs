@@ -71,6 +71,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::RuntimeClass;
 use crate::model::{ContainerDetail, ContainerStatus, ExecRequest, ExecResult, ExecSession};
 
+pub use cgroup::TRANSIENT_PREFIX;
 use cgroup::Transient;
 use session::{Stdin, Supervisor};
 use sys::{ChildFds, Cwd, Plan, Stage};
@@ -259,6 +260,29 @@ fn target_pid(detail: &ContainerDetail) -> Result<u32> {
     detail.proc_root_pid().ok_or_else(|| {
         Error::new(ErrorKind::Unsupported, "the engine reports no host pid for the container's init: nothing to enter")
     })
+}
+
+/// Whether `command` (a fast-path command's `/proc/self/cgroup`) shows the cgroups of `init` (its
+/// container init's): the same lines, except exactly one hierarchy (the v1 freezer, or v2) where
+/// the command is in its transient cgroup, `<init's path>/anyctr-exec-…`.
+pub fn cgroups_match_init(command: &str, init: &str) -> bool {
+    let (command, init): (Vec<&str>, Vec<&str>) = (command.lines().collect(), init.lines().collect());
+    if command.len() != init.len() || init.is_empty() {
+        return false;
+    }
+    let mut transient = 0;
+    for (c, i) in command.iter().zip(&init) {
+        if c == i {
+            continue;
+        }
+        let leaf =
+            c.strip_prefix(i).and_then(|rest| rest.strip_prefix('/')).and_then(|l| l.strip_prefix(TRANSIENT_PREFIX));
+        match leaf {
+            Some(leaf) if !leaf.is_empty() && !leaf.contains('/') => transient += 1,
+            _ => return false,
+        }
+    }
+    transient == 1
 }
 
 /// The command's environment, built as docker builds an exec's: a default `PATH` and the

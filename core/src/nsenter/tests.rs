@@ -135,3 +135,22 @@ fn reports_map_to_error_kinds() {
     assert!(sys::decode_report(b"short").is_none());
     assert!(sys::decode_report(&[99, 0, 0, 0, 0, 0, 0, 0]).is_none());
 }
+
+#[test]
+fn cgroups_match_the_init_but_for_the_transient_one() {
+    let init = "6:freezer:/docker/abc\n4:memory:/docker/abc\n0::/docker/abc\n";
+    let command = "6:freezer:/docker/abc/anyctr-exec-12-3\n4:memory:/docker/abc\n0::/docker/abc\n";
+    assert!(cgroups_match_init(command, init));
+    assert!(!cgroups_match_init(init, init), "no transient cgroup: the command could escape a kill");
+    let v2 = ("0::/k8s.io/x/anyctr-exec-1-0\n", "0::/k8s.io/x\n");
+    assert!(cgroups_match_init(v2.0, v2.1));
+    for wrong in [
+        "6:freezer:/docker/abc/anyctr-exec-12-3\n4:memory:/docker/other\n0::/docker/abc\n",
+        "6:freezer:/docker/abc/elsewhere\n4:memory:/docker/abc\n0::/docker/abc\n",
+        "6:freezer:/docker/abc/anyctr-exec-1/deeper\n4:memory:/docker/abc\n0::/docker/abc\n",
+        "6:freezer:/docker/abc/anyctr-exec-1-0\n4:memory:/docker/abc/anyctr-exec-1-0\n0::/docker/abc\n",
+        "6:freezer:/docker/abc/anyctr-exec-1-0\n",
+    ] {
+        assert!(!cgroups_match_init(wrong, init), "{wrong:?}");
+    }
+}
