@@ -283,4 +283,59 @@ mod tests {
         kill_round(&fds);
         assert_eq!(fs::read_to_string(dir.path().join("cgroup.kill")).unwrap(), "1");
     }
+
+    /// Live, on this host's cgroup v2 hierarchy (the hybrid layout's `unified`, or a pure v2
+    /// root): a child cloned straight into a transient cgroup (`CLONE_INTO_CGROUP`), which forks a
+    /// grandchild that leaves its session with `setsid`; `cgroup.kill` ends both and the cgroup is
+    /// removed. Needs root.
+    #[test]
+    fn v2_live_clone_into_cgroup_and_kill_the_tree() {
+        assert!(nix::unistd::geteuid().is_root(), "this test needs root (it creates a cgroup)");
+        let pure = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let root = std::path::PathBuf::from(if pure { "/sys/fs/cgroup" } else { "/sys/fs/cgroup/unified" });
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+        let own = own.lines().find_map(|l| l.strip_prefix("0::")).expect("a cgroup v2 line");
+        let parent = root.join(own.trim_start_matches('/'));
+        let name = format!("anyctr-exec-test-{}", std::process::id());
+        let cg = parent.join(&name);
+        fs::create_dir(&cg).unwrap_or_else(|e| panic!("{}: {e}", cg.display()));
+        let t = crate::nsenter::cgroup::Transient::open_in(&parent, &name, KillMethod::V2Kill).unwrap();
+        let fds = t.fds();
+        // SAFETY: the child only makes raw system calls (fork, setsid, pause) and never returns.
+        let forked = unsafe { super::super::clone::fork_with_pidfd(Some(fds.dir.as_raw_fd())) }.unwrap();
+        let (child, pidfd) = match forked {
+            super::super::clone::Forked::Child { .. } => unsafe {
+                // SAFETY (whole block): async-signal-safe calls only, in the forked child.
+                if let Ok(super::super::clone::Forked::Child { .. }) = super::super::clone::fork_with_pidfd(None) {
+                    libc::setsid();
+                }
+                loop {
+                    libc::pause();
+                }
+            },
+            super::super::clone::Forked::Parent { pid, pidfd } => (pid, pidfd),
+        };
+        // SAFETY: CLONE_PIDFD gave us this descriptor; nothing else owns it.
+        drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd) });
+        let line = fs::read_to_string(format!("/proc/{child}/cgroup")).unwrap();
+        assert!(line.lines().any(|l| l.starts_with("0::") && l.ends_with(&format!("/{name}"))), "{line}");
+        let mut members = 0;
+        for _ in 0..500 {
+            members = count_members(fds.dir).unwrap();
+            if members == 2 {
+                break;
+            }
+            sleep_ms(1);
+        }
+        assert_eq!(members, 2, "the child and its setsid grandchild are members");
+        assert!(end_members(&fds), "cgroup.kill ended every member");
+        let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None).unwrap();
+        assert_eq!(
+            status,
+            nix::sys::wait::WaitStatus::Signaled(nix::unistd::Pid::from_raw(child), nix::sys::signal::SIGKILL, false)
+        );
+        assert_eq!(remove(&fds), 0);
+        assert!(!cg.exists());
+        drop(t);
+    }
 }
