@@ -304,8 +304,8 @@ mod tests {
         // SAFETY: the child only makes raw system calls (fork, setsid, pause) and never returns.
         let forked = unsafe { super::super::clone::fork_with_pidfd(Some(fds.dir.as_raw_fd())) }.unwrap();
         let (child, pidfd) = match forked {
+            // SAFETY: (whole block) async-signal-safe calls only, in the forked child.
             super::super::clone::Forked::Child { .. } => unsafe {
-                // SAFETY (whole block): async-signal-safe calls only, in the forked child.
                 if let Ok(super::super::clone::Forked::Child { .. }) = super::super::clone::fork_with_pidfd(None) {
                     libc::setsid();
                 }

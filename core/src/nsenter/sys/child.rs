@@ -73,7 +73,7 @@ unsafe fn close_all_but<const N: usize>(mut keep: [RawFd; N]) {
 /// Call only in a freshly forked child of `spawn`; uses async-signal-safe calls only.
 pub(super) unsafe fn supervisor(p: &Prepared<'_>, cgroup: &CgroupFds<'_>, fds: &ChildFds<'_>) -> ! {
     let report = fds.report.as_raw_fd();
-    // SAFETY (whole block): raw system calls on descriptors and memory prepared before the fork,
+    // SAFETY: (whole block) raw system calls on descriptors and memory prepared before the fork,
     // in a single-threaded child; nothing allocates, every failure path ends in `fail` (_exit).
     unsafe {
         // The agent's handlers (tokio's SIGCHLD pipe, say) must not run here: reset them all, then
@@ -164,7 +164,7 @@ pub(super) unsafe fn supervisor(p: &Prepared<'_>, cgroup: &CgroupFds<'_>, fds: &
 /// Call only in the child forked by `supervisor`; uses async-signal-safe calls only.
 unsafe fn command(p: &Prepared<'_>, join: Option<BorrowedFd<'_>>, fds: &ChildFds<'_>, expected_ppid: libc::pid_t) -> ! {
     let report = fds.report.as_raw_fd();
-    // SAFETY (whole block): as in `supervisor`; the pointer arrays are NUL-terminated and point into
+    // SAFETY: (whole block) as in `supervisor`; the pointer arrays are NUL-terminated and point into
     // CStrings that live in the (copied) address space until execve replaces it.
     unsafe {
         // Into the transient cgroup before anything else (unless clone3 started us there): from

@@ -31,7 +31,12 @@
 //! ends in `execve` or `_exit`) and reports failures as 8 fixed bytes on a close-on-exec pipe.
 //! Signals are blocked across the fork so no handler of the agent runs in the child before the
 //! child has reset every disposition to the default. Forks use `clone3`/`clone` directly
-//! ([`clone`]), so no atfork handler runs either.
+//! ([`clone`]), so no atfork handler runs either; glibc then still believes the agent's threads
+//! exist, so credentials are changed by raw system calls (glibc's `setuid` would signal each of
+//! them), and nothing else of glibc's that walks its thread list is used.
+//!
+//! Files: this one (types, the report, spawning, pidfds), `child` (the supervisor and the
+//! command), `clone` (forking), `cgroup_kill` (ending and removing the transient cgroup).
 
 mod cgroup_kill;
 mod child;
