@@ -178,7 +178,7 @@ fn declared_host_visible() -> &'static [String] {
 pub struct ContainerState {
     pub status: ContainerStatus,
     /// The pid the engine reports, as a host pid. For a sandboxed runtime it is the sandbox (VM or
-    /// gVisor sentry), not the container's init: see [`ContainerDetail::proc_root`].
+    /// gVisor sentry), not the container's init: see [`ContainerDetail::proc_root_pid`].
     pub pid: Option<u32>,
     pub exit_code: Option<i64>,
     pub started_at: Option<DateTime<Utc>>,
