@@ -91,10 +91,17 @@ impl Transient {
             parent: at("..", OFlag::O_PATH | OFlag::O_DIRECTORY)?,
             name: CString::new(name).map_err(|_| Error::invalid_argument("a cgroup name with a NUL byte"))?,
             dir: at(".", OFlag::O_RDONLY | OFlag::O_DIRECTORY)?,
-            join: at("cgroup.procs", OFlag::O_WRONLY)?,
+            // v1: `tasks` moves the writing thread only, without the global threadgroup lock (see
+            // `Target::cgroup_tasks`); v2 has no `tasks` (and normally clones into the cgroup).
+            join: at(if method == KillMethod::V1Freezer { "tasks" } else { "cgroup.procs" }, OFlag::O_WRONLY)?,
             control,
             path,
         })
+    }
+
+    /// Whether the kill goes through cgroup v2 (`cgroup.kill`), the v1 freezer otherwise.
+    pub(super) fn kills_through_v2(&self) -> bool {
+        self.method == KillMethod::V2Kill
     }
 
     /// The descriptors, for the fork and the kill.

@@ -135,6 +135,7 @@ struct Prepared {
     transient: Transient,
     namespace_kinds: Vec<&'static str>,
     cgroup_paths: Vec<std::path::PathBuf>,
+    unified_path: Option<std::path::PathBuf>,
     program: String,
     working_dir: Option<String>,
     user: Option<String>,
@@ -205,9 +206,22 @@ fn build_plan(
         None => Cwd::Fd(target.cwd),
     };
     let namespace_kinds = target.namespaces.iter().map(|(kind, _, _)| *kind).collect();
-    let cgroup_paths = target.cgroup_procs.iter().map(|(p, _)| p.clone()).collect();
+    // The supervisor joins the v1 cgroups; the v2 one too when it is the kill hierarchy (the
+    // command is then cloned into the transient cgroup below it). Otherwise (a hybrid host) the
+    // command is cloned straight into the init's v2 cgroup: joining it by a write would take the
+    // kernel's global threadgroup lock.
+    let mut joins = target.cgroup_tasks;
+    let mut unified_for_command = None;
+    match (target.unified, transient.kills_through_v2()) {
+        (Some((path, _, procs)), true) => joins.push((path, procs)),
+        (Some((path, dir, procs)), false) => unified_for_command = Some((path, dir, procs)),
+        (None, _) => {}
+    }
+    let cgroup_paths = joins.iter().map(|(p, _)| p.clone()).collect();
+    let unified_path = unified_for_command.as_ref().map(|(p, _, _)| p.clone());
     let plan = Plan {
-        cgroup_procs: target.cgroup_procs.into_iter().map(|(_, fd)| fd).collect(),
+        cgroup_joins: joins.into_iter().map(|(_, fd)| fd).collect(),
+        unified: unified_for_command.map(|(_, dir, procs)| (dir, procs)),
         namespaces: target.namespaces.into_iter().map(|(_, nstype, fd)| (nstype, fd)).collect(),
         enters_pid_ns: target.enters_pid_ns,
         root: target.root,
@@ -226,6 +240,7 @@ fn build_plan(
         transient,
         namespace_kinds,
         cgroup_paths,
+        unified_path,
         program: request.argv[0].clone(),
         working_dir: request.working_dir.clone(),
         user: request.user.clone(),
@@ -343,11 +358,13 @@ async fn launch(prepared: Prepared, open_stdin: bool) -> Result<ExecSession> {
         .map_err(|e| Error::unexpected(format!("fork: {e}")).with_source(e))?;
     // Only the children may hold their ends: EOF on the report pipe then means "exec happened".
     drop((stdin_child, stdout_child, stderr_child, report_child, lifeline_child));
-    let Prepared { plan, transient, namespace_kinds, cgroup_paths, program, working_dir, user } = prepared;
+    let Prepared { plan, transient, namespace_kinds, cgroup_paths, unified_path, program, working_dir, user } =
+        prepared;
     drop(plan);
     let transient_path = transient.path().to_path_buf();
     let mut supervisor = Supervisor::new(spawned, lifeline_parent, transient)?;
-    let described = Described { namespace_kinds, cgroup_paths, transient_path, program, working_dir, user };
+    let described =
+        Described { namespace_kinds, cgroup_paths, transient_path, unified_path, program, working_dir, user };
     let mut report = Vec::new();
     pipe::Receiver::from_owned_fd(report_parent)?.take(64).read_to_end(&mut report).await?;
     if !report.is_empty() {
@@ -368,6 +385,7 @@ struct Described {
     namespace_kinds: Vec<&'static str>,
     cgroup_paths: Vec<std::path::PathBuf>,
     transient_path: std::path::PathBuf,
+    unified_path: Option<std::path::PathBuf>,
     program: String,
     working_dir: Option<String>,
     user: Option<String>,
@@ -398,9 +416,13 @@ fn report_error(bytes: &[u8], prepared: &Described) -> Error {
             let kind = if errno == libc::EACCES { ErrorKind::PermissionDenied } else { ErrorKind::Unexpected };
             (kind, format!("entering the working directory `{dir}`"))
         }
-        Stage::TransientCgroup => {
+        Stage::TransientCgroup if index == 0 => {
             let path = prepared.transient_path.display();
             (ErrorKind::Unexpected, format!("joining the command's own cgroup {path}"))
+        }
+        Stage::TransientCgroup => {
+            let path = prepared.unified_path.as_ref().map_or("?".into(), |p| p.display().to_string());
+            (ErrorKind::Unexpected, format!("joining the container's cgroup {path}"))
         }
         Stage::Setns => {
             let ns = prepared.namespace_kinds.get(usize::from(index)).copied().unwrap_or("?");

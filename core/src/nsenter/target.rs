@@ -44,8 +44,14 @@ pub(super) struct Target {
     pub root: OwnedFd,
     /// `/proc/<pid>/cwd`: the default working directory.
     pub cwd: OwnedFd,
-    /// `cgroup.procs` of each of the init's cgroups, opened for writing, with their paths.
-    pub cgroup_procs: Vec<(PathBuf, OwnedFd)>,
+    /// `tasks` of each of the init's cgroup v1 cgroups, opened for writing, with their paths.
+    /// Writing `0` to `tasks` moves the writing thread only, which the kernel does without the
+    /// global threadgroup lock (whose write side costs an RCU grace period, milliseconds);
+    /// the supervisor that writes is single-threaded, so it moves whole.
+    pub cgroup_tasks: Vec<(PathBuf, OwnedFd)>,
+    /// The init's cgroup v2 cgroup: its `cgroup.procs` path, the directory (for
+    /// `CLONE_INTO_CGROUP`) and `cgroup.procs` opened for writing.
+    pub unified: Option<(PathBuf, OwnedFd, OwnedFd)>,
     /// The init's cgroup directories, one per mounted hierarchy.
     pub cgroup_dirs: Vec<CgroupDir>,
     /// The init's `/proc/<pid>/status`.
@@ -91,14 +97,23 @@ impl Target {
         let status = read_all(at("status", OFlag::O_RDONLY)?, "status")?;
         let cgroup_text = read_all(at("cgroup", OFlag::O_RDONLY)?, "cgroup")?;
         let cgroup_root = under_host_root(host_root, Path::new("/sys/fs/cgroup"));
-        let mut cgroup_procs = Vec::new();
+        let (mut cgroup_tasks, mut unified) = (Vec::new(), None);
         let cgroup_dirs = cgroup_dirs(&cgroup_text, &cgroup_root, |p| p.is_dir() || p.is_file())?;
-        for path in cgroup_dirs.iter().map(|d| d.dir.join("cgroup.procs")) {
-            let fd = open(&path, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-                .map_err(|e| sys_error(e, format!("opening the container's cgroup {}", path.display())))?;
-            cgroup_procs.push((path, fd));
+        let open_in_cgroup = |path: &Path, flags: OFlag| {
+            open(path, flags | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(|e| sys_error(e, format!("opening the container's cgroup {}", path.display())))
+        };
+        for d in &cgroup_dirs {
+            if d.is_v2() {
+                let procs = d.dir.join("cgroup.procs");
+                let dir = open_in_cgroup(&d.dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+                unified = Some((procs.clone(), dir, open_in_cgroup(&procs, OFlag::O_WRONLY)?));
+            } else {
+                let tasks = d.dir.join("tasks");
+                cgroup_tasks.push((tasks.clone(), open_in_cgroup(&tasks, OFlag::O_WRONLY)?));
+            }
         }
-        Ok(Target { namespaces, enters_pid_ns, root, cwd, cgroup_procs, cgroup_dirs, status })
+        Ok(Target { namespaces, enters_pid_ns, root, cwd, cgroup_tasks, unified, cgroup_dirs, status })
     }
 
     /// The init's capability bounding set (`CapBnd:`).

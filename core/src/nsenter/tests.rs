@@ -108,6 +108,7 @@ fn reports_map_to_error_kinds() {
             namespace_kinds: vec!["user", "pid"],
             cgroup_paths: vec!["/sys/fs/cgroup/memory/x/cgroup.procs".into()],
             transient_path: "/sys/fs/cgroup/freezer/x/anyctr-exec-1-0".into(),
+            unified_path: Some("/sys/fs/cgroup/unified/x/cgroup.procs".into()),
             program: "nope".into(),
             working_dir: Some("/missing".into()),
             user: None,
@@ -126,6 +127,8 @@ fn reports_map_to_error_kinds() {
     assert!(e.to_string().contains("working directory `/missing` does not exist in the container"), "{e}");
     let e = report(Stage::TransientCgroup, 0, libc::EBUSY);
     assert!(e.to_string().contains("anyctr-exec-1-0"), "{e}");
+    let e = report(Stage::TransientCgroup, 1, libc::ENOENT);
+    assert!(e.to_string().contains("unified/x/cgroup.procs"), "{e}");
     let e = report(Stage::Setns, 1, libc::EPERM);
     assert_eq!(e.kind(), ErrorKind::PermissionDenied);
     assert!(e.to_string().contains("pid namespace"), "{e}");

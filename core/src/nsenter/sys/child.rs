@@ -3,7 +3,7 @@
 //! Async-signal-safe code only: see the parent module's docs.
 
 use std::ffi::c_int;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ptr;
 
 use nix::libc;
@@ -89,7 +89,7 @@ pub(super) unsafe fn supervisor(p: &Prepared<'_>, cgroup: &CgroupFds<'_>, fds: &
         libc::setsid();
 
         // Cgroups first, while the host's /sys/fs/cgroup is still our view; "0" means the writer.
-        for (i, fd) in p.plan.cgroup_procs.iter().enumerate() {
+        for (i, fd) in p.plan.cgroup_joins.iter().enumerate() {
             if libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
                 fail(report, Stage::Cgroup, i, errno(), 125);
             }
@@ -106,12 +106,23 @@ pub(super) unsafe fn supervisor(p: &Prepared<'_>, cgroup: &CgroupFds<'_>, fds: &
         }
         // Seen from the command: 0 when its parent is outside its pid namespace.
         let expected_ppid = if p.plan.enters_pid_ns { 0 } else { libc::getpid() };
-        let into = (cgroup.method == KillMethod::V2Kill).then(|| cgroup.dir.as_raw_fd());
+        // Cloned into the transient cgroup (v2), or on a hybrid host into the container's v2
+        // cgroup; what the clone could not do the command does by writing, first thing.
+        let unified = p.plan.unified.as_ref();
+        let into = match cgroup.method {
+            KillMethod::V2Kill => Some(cgroup.dir.as_raw_fd()),
+            KillMethod::V1Freezer => unified.map(|(dir, _)| dir.as_raw_fd()),
+        };
         let (child, pidfd) = match fork_with_pidfd(into) {
             Err(e) => fail(report, Stage::Fork, 0, e, 125),
             Ok(Forked::Child { in_cgroup }) => {
-                let join = (!in_cgroup).then_some(cgroup.join);
-                command(p, join, fds, expected_ppid)
+                let joins = match cgroup.method {
+                    KillMethod::V2Kill => [(!in_cgroup).then_some(cgroup.join), None],
+                    KillMethod::V1Freezer => {
+                        [Some(cgroup.join), unified.filter(|_| !in_cgroup).map(|(_, procs)| procs.as_fd())]
+                    }
+                };
+                command(p, joins, fds, expected_ppid)
             }
             Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
         };
@@ -162,17 +173,25 @@ pub(super) unsafe fn supervisor(p: &Prepared<'_>, cgroup: &CgroupFds<'_>, fds: &
 ///
 /// # Safety
 /// Call only in the child forked by `supervisor`; uses async-signal-safe calls only.
-unsafe fn command(p: &Prepared<'_>, join: Option<BorrowedFd<'_>>, fds: &ChildFds<'_>, expected_ppid: libc::pid_t) -> ! {
+unsafe fn command(
+    p: &Prepared<'_>,
+    joins: [Option<BorrowedFd<'_>>; 2],
+    fds: &ChildFds<'_>,
+    expected_ppid: libc::pid_t,
+) -> ! {
     let report = fds.report.as_raw_fd();
     // SAFETY: (whole block) as in `supervisor`; the pointer arrays are NUL-terminated and point into
     // CStrings that live in the (copied) address space until execve replaces it.
     unsafe {
         // Into the transient cgroup before anything else (unless clone3 started us there): from
-        // here on, whatever this process starts is killed with it.
-        if let Some(procs) = join
-            && libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1
-        {
-            fail(report, Stage::TransientCgroup, 0, errno(), 126);
+        // here on, whatever this process starts is killed with it. Then, on a hybrid host, the
+        // container's v2 cgroup if the clone did not place us there.
+        for (i, join) in joins.iter().enumerate() {
+            if let Some(fd) = join
+                && libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1
+            {
+                fail(report, Stage::TransientCgroup, i, errno(), 126);
+            }
         }
         // The pipe ends are ≥ 3 (the caller guarantees it), so dup2 never clobbers one with another.
         for (fd, target) in [(fds.stdin, 0), (fds.stdout, 1), (fds.stderr, 2)] {

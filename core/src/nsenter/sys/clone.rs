@@ -41,8 +41,8 @@ pub(in crate::nsenter) enum Forked {
 
 /// Forks the calling thread into a new process (like `fork()`, `SIGCHLD` on exit) without running
 /// atfork handlers, returning a pidfd for the child; with `into_cgroup` (an open cgroup v2
-/// directory) the child starts in that cgroup when the kernel can do it. Returns the errno on
-/// failure.
+/// directory) the child starts in that cgroup when the kernel can do it (`Forked::Child` says
+/// whether it did). Returns the errno on failure.
 ///
 /// # Safety
 /// As for `fork()` in a multithreaded process: the child may only call async-signal-safe
@@ -68,9 +68,11 @@ pub(in crate::nsenter) unsafe fn fork_with_pidfd(into_cgroup: Option<RawFd>) -> 
             pid if pid > 0 => return Ok(Forked::Parent { pid: pid as libc::pid_t, pidfd }),
             _ => last = super::errno(),
         }
-        // E2BIG/EINVAL: a kernel without CLONE_INTO_CGROUP (the retry goes without it); ENOSYS: no
-        // clone3 at all (handled below). Anything else (EAGAIN, ENOMEM, …) is the answer.
-        if !matches!(last, libc::E2BIG | libc::EINVAL | libc::ENOSYS) {
+        // With a cgroup, any failure is retried without it (E2BIG/EINVAL: a kernel without
+        // CLONE_INTO_CGROUP; EACCES/ENOENT/EBUSY…: a cgroup the kernel will not clone into, which the
+        // child then joins by writing, or reports). ENOSYS: no clone3 at all (handled below).
+        // Without a cgroup, anything else (EAGAIN, ENOMEM, …) is the answer.
+        if cgroup.is_none() && last != libc::ENOSYS {
             return Err(last);
         }
     }

@@ -62,8 +62,12 @@ pub(super) enum Cwd {
 
 /// Everything the children need, prepared by safe code before the fork.
 pub(super) struct Plan {
-    /// `cgroup.procs` files to write `0` to (joins the writer).
-    pub cgroup_procs: Vec<OwnedFd>,
+    /// Files the supervisor writes `0` to (joining the container's cgroups): v1 `tasks`, and v2
+    /// `cgroup.procs` when the transient cgroup is a v2 one.
+    pub cgroup_joins: Vec<OwnedFd>,
+    /// On a hybrid host, the container's v2 cgroup for the command: its directory (cloned into)
+    /// and `cgroup.procs` (written by the command when the clone could not do it).
+    pub unified: Option<(OwnedFd, OwnedFd)>,
     /// `(setns type, namespace fd)`, in entering order.
     pub namespaces: Vec<(c_int, OwnedFd)>,
     pub enters_pid_ns: bool,
