@@ -1,5 +1,7 @@
 use super::*;
 use crate::model::{ContainerState, PodIdentity, RootfsView, RuntimeClass};
+use nix::libc;
+use sys::Stage;
 
 fn detail(runtime: RuntimeClass, status: ContainerStatus, pid: Option<u32>) -> ContainerDetail {
     let mut state = ContainerState::with_status(status);
