@@ -1,9 +1,10 @@
 //! `echo hi` in a running runc container through the namespace fast path
-//! (`anyctr_core::nsenter::exec_in_namespaces`), and for comparison through the `docker exec` CLI.
+//! (`anyctr_core::nsenter::exec_in_namespaces`), and for comparison through util-linux
+//! `nsenter(1)` (namespaces only: no cgroups, user or tree kill) and the `docker exec` CLI.
 //! Needs the harness's dockerd and root; the container is made with the docker CLI and removed at
 //! the end.
 //!
-//! Target (reported, not asserted): fast-path p50 under 5 ms.
+//! Target (reported, not asserted): fast-path p50 at most 1.5 ms (issue 12).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -18,7 +19,7 @@ use anyctr_core::nsenter::exec_in_namespaces;
 use criterion::{Criterion, SamplingMode};
 use support::docker::{detail_from_inspect, require_engine, run, socket, unique};
 
-const TARGET_P50: Duration = Duration::from_millis(5);
+const TARGET_P50: Duration = Duration::from_micros(1500);
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -38,12 +39,19 @@ fn main() {
         let r = rt.block_on(exec_in_namespaces(&detail, ExecRequest::new(["echo", "hi"]), None)).expect("fast path");
         assert_eq!(r.stdout, b"hi\n");
     };
+    let pid = detail.state.pid.expect("a running container has a pid").to_string();
+    let nsenter = || {
+        let out = Command::new("nsenter").args(["-t", &pid, "-m", "-u", "-i", "-n", "-p", "echo", "hi"]).output();
+        let out = out.expect("nsenter(1)");
+        assert!(out.status.success() && out.stdout == b"hi\n", "{out:?}");
+    };
     let host = format!("unix://{}", socket());
     let cli = || {
         let out = Command::new("docker").args(["-H", &host, "exec", &name, "echo", "hi"]).output().expect("docker");
         assert!(out.status.success() && out.stdout == b"hi\n", "{out:?}");
     };
     fast();
+    nsenter();
     cli();
 
     // Every single run's time, for percentiles (criterion reports means and medians of samples).
@@ -55,7 +63,7 @@ fn main() {
         .configure_from_args();
     let mut group = c.benchmark_group("nsenter_exec_echo");
     group.sampling_mode(SamplingMode::Flat);
-    let cases: [(&str, &dyn Fn()); 2] = [("fast_path", &fast), ("docker_exec_cli", &cli)];
+    let cases: [(&str, &dyn Fn()); 3] = [("fast_path", &fast), ("nsenter_1", &nsenter), ("docker_exec_cli", &cli)];
     for (label, run_once) in cases {
         group.bench_function(label, |b| {
             b.iter_custom(|iters| {
@@ -89,9 +97,9 @@ fn main() {
         );
     }
     if let (Some(fast), Some(cli)) = (p50s.get("fast_path"), p50s.get("docker_exec_cli")) {
-        let verdict = if *fast < TARGET_P50 { "met" } else { "NOT met" };
+        let verdict = if *fast <= TARGET_P50 { "met" } else { "NOT met" };
         println!(
-            "SUMMARY nsenter_exec_echo: fast path p50 {:.2} ms (target < 5 ms): {verdict}; {:.1}x faster than docker exec",
+            "SUMMARY nsenter_exec_echo: fast path p50 {:.2} ms (target <= 1.5 ms): {verdict}; {:.1}x faster than docker exec",
             fast.as_secs_f64() * 1e3,
             cli.as_secs_f64() / fast.as_secs_f64()
         );

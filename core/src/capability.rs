@@ -110,9 +110,10 @@ capabilities! {
 }
 
 impl Capabilities {
-    /// Refines engine capabilities for a container of `runtime`: a VM-sandboxed runtime (RunD, Kata,
-    /// gVisor) loses everything that reaches into the container from the host, and copy falls back to
-    /// tar over exec, which works wherever exec with stdin works.
+    /// Refines engine capabilities for a container of `runtime`: a sandboxed runtime (RunD, Kata,
+    /// gVisor, and any runtime not known to be runc-class: see
+    /// [`RuntimeClass::sandbox_reason`]) loses everything that reaches into the container from the
+    /// host, and copy falls back to tar over exec, which works wherever exec with stdin works.
     pub fn for_runtime(mut self, runtime: &RuntimeClass) -> Self {
         if runtime.is_sandboxed() {
             self.host_rootfs = Support::Unsupported;
@@ -170,5 +171,10 @@ mod tests {
         assert_eq!(rund.copy_to, Support::Emulated);
         assert_eq!(rund.copy_from, Support::Emulated);
         assert_eq!(rund.exec, Support::Native);
+        // Fail closed: a runtime nobody declared runc-class gets the sandboxed answers.
+        let unknown = RuntimeClass::from_name_with("io.containerd.firecracker.v1", &[]);
+        assert_eq!(engine.for_runtime(&unknown), rund);
+        let declared = RuntimeClass::from_name_with("youki", &["youki".to_owned()]);
+        assert_eq!(engine.for_runtime(&declared), engine);
     }
 }

@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use anyctr_core::model::{ContainerDetail, ExecRequest, ExecResult, RuntimeClass};
-use anyctr_core::nsenter::{exec_in_namespaces, exec_stream_in_namespaces};
+use anyctr_core::nsenter::{cgroups_match_init, exec_in_namespaces, exec_stream_in_namespaces};
 use anyctr_core::{ErrorKind, Result};
 use support::docker::{detail_from_inspect, exec, require_engine, run, unique};
 
@@ -129,9 +129,13 @@ async fn runs_in_the_inits_namespaces_cgroups_and_capability_bounds() {
         fast_ok(&d, ExecRequest::shell(format!("cat /proc/self/cgroup; echo ---; cat /proc/{ns_pid}/cgroup"))).await;
     let out = r.stdout_lossy();
     let (mine, inits) = out.split_once("---\n").unwrap();
-    assert_eq!(mine, inits, "the command's cgroups vs the init's");
-    assert_eq!(mine.lines().collect::<Vec<_>>(), host_lines(&format!("/proc/{pid}/cgroup")));
-    assert!(mine.contains(&d.id), "in the container's own cgroups: {mine}");
+    // The init's cgroups, except the freezer: there the command runs in a transient child.
+    assert!(cgroups_match_init(mine, inits), "the command's cgroups {mine:?} vs the init's {inits:?}");
+    let host = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(cgroups_match_init(mine, &host), "the command's cgroups {mine:?} vs the init's on the host {host:?}");
+    let freezer = mine.lines().find(|l| l.contains(":freezer:")).unwrap();
+    assert!(freezer.contains("/anyctr-exec-"), "the transient cgroup is the freezer's: {freezer}");
+    assert!(mine.lines().all(|l| l.contains(&d.id)), "in the container's own cgroups: {mine:?}");
 
     let bnd = status.iter().find(|l| l.starts_with("CapBnd:")).unwrap().clone();
     let r = fast_ok(&d, ExecRequest::shell("grep -E 'CapBnd|CapEff' /proc/self/status")).await;
@@ -178,7 +182,8 @@ async fn stdin_is_delivered_with_eof_and_output_is_bounded() {
     futures_util::future::join_all(runs).await;
 }
 
-/// Processes in the container other than its init (`sleep 600`) and the `ps` asking.
+/// Processes in the container other than its init (`sleep 600`, under docker-init with
+/// `--init`) and the `ps` asking, zombies included.
 fn strays(name: &str) -> Vec<String> {
     exec(name, "ps -o pid,stat,args")
         .lines()
@@ -188,31 +193,156 @@ fn strays(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The transient cgroups left under the container's freezer cgroup.
+fn leftover_cgroups(d: &ContainerDetail) -> Vec<String> {
+    let dir = format!("/sys/fs/cgroup/freezer/docker/{}", d.id);
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("anyctr-exec-"))
+        .collect()
+}
+
+/// Polls (bounded) until the container has no stray process and no transient cgroup.
+async fn assert_nothing_left(name: &str, d: &ContainerDetail, after: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (procs, cgroups) = (strays(name), leftover_cgroups(d));
+        if procs.is_empty() && cgroups.is_empty() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "after {after}: processes {procs:?}, cgroups {cgroups:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A tree that tries to outlive its command: children, grandchildren, an orphan, and a child
+/// that leaves the process group and session with `setsid`.
+const TREE: &str = "sleep 301 & (sleep 302 &); sh -c 'sleep 303 & sleep 304' & setsid sleep 305 & \
+                    setsid sh -c 'sleep 306 & sleep 307' & sleep 308; echo done";
+
+/// How many `sleep 30x` of [`TREE`] run.
+const TREE_SLEEPS: usize = 8;
+
+async fn wait_for_tree(name: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while strays(name).iter().filter(|l| l.contains("sleep 30")).count() < TREE_SLEEPS {
+        assert!(std::time::Instant::now() < deadline, "the tree did not start: {:?}", strays(name));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
-async fn timeouts_and_dropped_sessions_kill_and_reap_the_command() {
+async fn timeouts_and_dropped_sessions_kill_the_whole_tree() {
     require_engine();
     let name = unique("ns-kill");
-    let _guard = run(&name, &[]);
+    // docker-init reaps orphans, so a process killed after its parent leaves no zombie either.
+    let _guard = run(&name, &["--init"]);
     let d = detail(&name);
     let started = std::time::Instant::now();
     let e = fast(&d, ExecRequest::new(["sleep", "37"]).timeout(Duration::from_millis(500))).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
-    assert_eq!(strays(&name), Vec::<String>::new(), "nothing left behind, not even a zombie");
+    assert_nothing_left(&name, &d, "a timeout").await;
 
-    let session = exec_stream_in_namespaces(&d, ExecRequest::new(["sleep", "38"]), true, None).await.unwrap();
-    assert_eq!(strays(&name).len(), 1, "the streaming command runs: {:?}", strays(&name));
+    // The tree runs while the timeout is pending (checked from a second task), then all of it goes.
+    let timed_out = fast(&d, ExecRequest::shell(TREE).timeout(Duration::from_secs(4)));
+    let (r, ()) = tokio::join!(timed_out, wait_for_tree(&name));
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::Timeout);
+    assert_nothing_left(&name, &d, "a timed-out tree").await;
+
+    let session = exec_stream_in_namespaces(&d, ExecRequest::shell(TREE), true, None).await.unwrap();
+    wait_for_tree(&name).await;
+    assert_eq!(leftover_cgroups(&d).len(), 1, "the running command has its cgroup");
     drop(session);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !strays(&name).is_empty() {
-        assert!(std::time::Instant::now() < deadline, "a dropped session left {:?}", strays(&name));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert_nothing_left(&name, &d, "a dropped session").await;
 
     // A killed streaming session reports 137 through wait-less kill and leaves nothing either.
-    let session = exec_stream_in_namespaces(&d, ExecRequest::new(["sleep", "36"]), false, None).await.unwrap();
+    let session = exec_stream_in_namespaces(&d, ExecRequest::shell(TREE), false, None).await.unwrap();
+    wait_for_tree(&name).await;
     tokio::time::timeout(BOUND, session.kill()).await.unwrap().unwrap();
-    assert_eq!(strays(&name), Vec::<String>::new());
+    assert_nothing_left(&name, &d, "a killed session").await;
+
+    // What a command leaves running when it ends normally goes with it (its cgroup is removed).
+    let r = fast_ok(&d, ExecRequest::shell("setsid sleep 309 & echo started")).await;
+    assert_eq!(r.stdout_lossy(), "started\n");
+    assert_nothing_left(&name, &d, "a command that left a background child").await;
+}
+
+/// The agent dies (SIGKILL): the supervisor sees its lifeline close and kills the whole tree.
+/// The agent is this test binary run again as [`agent_that_gets_killed`].
+#[tokio::test]
+async fn agent_death_kills_the_whole_tree() {
+    require_engine();
+    let name = unique("ns-agent");
+    let _guard = run(&name, &["--init"]);
+    let d = detail(&name);
+    let mut agent = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "agent_that_gets_killed", "--ignored", "--nocapture"])
+        .env(AGENT_CONTAINER, &name)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let waited = tokio::time::timeout(BOUND, wait_for_tree(&name)).await;
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    waited.expect("the helper agent never started the tree");
+    assert_nothing_left(&name, &d, "the agent was SIGKILLed").await;
+}
+
+const AGENT_CONTAINER: &str = "ANYCTR_TEST_NSENTER_AGENT_CONTAINER";
+
+/// Run only by [`agent_death_kills_the_whole_tree`]: starts the tree in the named container and
+/// waits to be killed.
+#[tokio::test]
+#[ignore = "a helper process of agent_death_kills_the_whole_tree"]
+async fn agent_that_gets_killed() {
+    let name = std::env::var(AGENT_CONTAINER).expect("run by agent_death_kills_the_whole_tree");
+    let d = detail(&name);
+    let session = exec_stream_in_namespaces(&d, ExecRequest::shell(TREE), true, None).await.unwrap();
+    tokio::time::sleep(BOUND).await;
+    drop(session);
+    panic!("not killed within {BOUND:?}");
+}
+
+#[tokio::test]
+async fn bad_input_gets_its_own_error_kind() {
+    require_engine();
+    let name = unique("ns-bad");
+    let _guard = run(&name, &[]);
+    let d = detail(&name);
+    let e = fast(&d, ExecRequest::new(["id"]).user("ghost")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("user `ghost` not found in the container"), "{e}");
+    let e = fast(&d, ExecRequest::new(["pwd"]).working_dir("/nope")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("working directory `/nope` does not exist in the container"), "{e}");
+    let e = fast(&d, ExecRequest::new(["echo".to_owned(), "x".repeat(10 << 20)])).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(e.to_string().contains("argument list too long"), "{e}");
+    let e = fast(&d, ExecRequest::new(["no-such-binary"])).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");
+    // Refusals before the fork create no cgroup either.
+    assert_eq!(leftover_cgroups(&d), Vec::<String>::new());
+}
+
+/// A runc container reported under a runtime name nobody declared runc-class: refused with the
+/// reason, though its pid is a real host process.
+#[tokio::test]
+async fn an_unknown_runtime_is_treated_as_sandboxed() {
+    require_engine();
+    let name = unique("ns-unknown");
+    let _guard = run(&name, &[]);
+    let mut d = detail(&name);
+    d.runtime_name = "io.containerd.firecracker.v1".into();
+    d.runtime = RuntimeClass::from_name_with(&d.runtime_name, &[]);
+    assert!(d.runtime.is_sandboxed());
+    assert_eq!(d.proc_root_pid(), None, "no /proc root for an unknown runtime");
+    let e = fast(&d, ExecRequest::new(["true"])).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("is not known to be runc-class; treated as sandboxed"), "{e}");
+    let caps = anyctr_core::Capabilities { nsenter: anyctr_core::Support::Emulated, ..Default::default() };
+    assert_eq!(caps.for_runtime(&d.runtime).nsenter, anyctr_core::Support::Unsupported);
 }
 
 #[tokio::test]

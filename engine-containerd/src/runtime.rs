@@ -89,9 +89,16 @@ mod tests {
             (runtime("io.containerd.runc.v2", Some("runc")), RuntimeClass::Runc),
             (runtime("io.containerd.runc.v2", Some("/var/lib/anyctr-engines/bin/runsc-cri")), RuntimeClass::Runsc),
             (runtime("io.containerd.runc.v2", Some("/usr/local/bin/rund-bin")), RuntimeClass::Rund),
+            (runtime("io.containerd.runc.v2", Some("/usr/bin/crun")), RuntimeClass::Crun),
+            // Fail closed: what is not known to be runc-class is treated as sandboxed.
+            (runtime("io.containerd.runc.v2", Some("/opt/bin/my-oci")), RuntimeClass::Other("/opt/bin/my-oci".into())),
+            (runtime("aws.firecracker", None), RuntimeClass::Other("aws.firecracker".into())),
+            (runtime("io.containerd.firecracker.v1", None), RuntimeClass::Other("io.containerd.firecracker.v1".into())),
         ];
         for (rt, want) in cases {
-            assert_eq!(RuntimeInfo::from_record(Some(&rt)).class, want, "{rt:?}");
+            let class = RuntimeInfo::from_record(Some(&rt)).class;
+            assert_eq!(class.is_sandboxed(), !matches!(want, RuntimeClass::Runc | RuntimeClass::Crun), "{rt:?}");
+            assert_eq!(class, want, "{rt:?}");
         }
         let info = RuntimeInfo::from_record(Some(&runtime("io.containerd.runc.v2", Some("/usr/bin/runsc"))));
         assert_eq!(info.binary_name.as_deref(), Some("/usr/bin/runsc"));
@@ -121,5 +128,8 @@ mod tests {
         assert_eq!(plain.with_sandbox(Some(&plain), Some("my-handler")), RuntimeClass::Runc);
         assert_eq!(plain.with_sandbox(None, None), RuntimeClass::Runc);
         assert_eq!(rund.with_sandbox(Some(&plain), Some("runc")), RuntimeClass::Rund);
+        // A pod whose sandbox runs under an unknown runtime: its containers are not host-visible.
+        let firecracker = RuntimeInfo::from_record(Some(&runtime("aws.firecracker", None)));
+        assert!(plain.with_sandbox(Some(&firecracker), Some("firecracker")).is_sandboxed());
     }
 }

@@ -256,6 +256,7 @@ mod tests {
         assert_eq!(runtime_class(&h("rund", "io.containerd.rund.v2")), RuntimeClass::Rund);
         assert_eq!(runtime_class(&h("secure", "io.containerd.kata.v2")), RuntimeClass::Kata);
         assert_eq!(runtime_class(&h("myrt", "io.containerd.runtime.v1.linux")), RuntimeClass::Other("myrt".into()));
+        assert!(runtime_class(&h("myrt", "io.containerd.runtime.v1.linux")).is_sandboxed(), "unknown: fail closed");
     }
 
     #[test]

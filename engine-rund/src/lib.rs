@@ -32,10 +32,13 @@ pub async fn connect(config: EngineConfig) -> Result<RundEngine> {
     ContainerdEngine::connect_with(config, options).await
 }
 
-/// The CRI runtime handlers that run containers in a sandbox (by handler name: `rund`, `runsc`,
-/// `kata`, `kata-qemu`, …).
+/// The CRI runtime handlers known to run containers in a sandbox (by handler name: `rund`, `runsc`,
+/// `kata`, `kata-qemu`, …). A handler name anyctr does not know makes its containers count as
+/// sandboxed (classification fails closed), but it does not make the node a RunD node.
 pub fn sandboxed_handlers(handlers: &[String]) -> Vec<&str> {
-    handlers.iter().map(String::as_str).filter(|h| RuntimeClass::from_name(h).is_sandboxed()).collect()
+    let known_sandbox =
+        |h: &&str| matches!(RuntimeClass::from_name(h), RuntimeClass::Rund | RuntimeClass::Kata | RuntimeClass::Runsc);
+    handlers.iter().map(String::as_str).filter(known_sandbox).collect()
 }
 
 async fn probe_rund(config: EngineConfig) -> Result<EngineInfo> {
@@ -74,7 +77,12 @@ anyctr_core::register_engine!(EngineRegistration {
 mod tests {
     #[test]
     fn sandboxed_handlers_are_recognized() {
-        let handlers: Vec<String> = ["runc", "runsc", "rund", "kata-qemu", "crun"].map(String::from).to_vec();
-        assert_eq!(super::sandboxed_handlers(&handlers), ["runsc", "rund", "kata-qemu"]);
+        let handlers: Vec<String> =
+            ["runc", "runsc", "rund", "kata-qemu", "crun", "my-handler"].map(String::from).to_vec();
+        assert_eq!(
+            super::sandboxed_handlers(&handlers),
+            ["runsc", "rund", "kata-qemu"],
+            "an unknown handler is not proof"
+        );
     }
 }

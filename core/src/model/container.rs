@@ -48,7 +48,22 @@ impl ContainerStatus {
     }
 }
 
+/// The environment variable that extends the list of runc-class (host-visible) runtimes: names
+/// separated by commas or whitespace, matched case-insensitively against the runtime name an
+/// engine reports, its last path component (`/opt/bin/youki` → `youki`) and its containerd shim
+/// key (`io.containerd.youki.v1` → `youki`). Read once per process.
+///
+/// Only list a runtime whose containers are ordinary host processes with their root filesystem on
+/// the host (as with runc): anyctr then reads `/proc/<pid>/root`, the merged dir and enters the
+/// init's namespaces for it.
+pub const HOST_VISIBLE_RUNTIMES_ENV: &str = "ANYCTR_HOST_VISIBLE_RUNTIMES";
+
 /// The OCI runtime a container runs under, normalized from what each engine reports.
+///
+/// Classification fails closed: only runc, crun and the runtimes listed in
+/// [`HOST_VISIBLE_RUNTIMES_ENV`] are host-visible; any other runtime (Firecracker, Cloud
+/// Hypervisor, a custom handler, …) is treated as sandboxed — no rootfs path, no `/proc` root, no
+/// namespace fast path — and [`RuntimeClass::sandbox_reason`] says why.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuntimeClass {
@@ -60,39 +75,79 @@ pub enum RuntimeClass {
     Kata,
     /// RunD (Alibaba's secure container runtime).
     Rund,
-    /// Anything else, by the name the engine reported.
+    /// A runtime anyctr does not know that the user declared runc-class in
+    /// [`HOST_VISIBLE_RUNTIMES_ENV`], by the name the engine reported. Host-visible.
+    DeclaredRuncClass(String),
+    /// Anything else, by the name the engine reported. Treated as sandboxed.
     Other(String),
 }
 
 impl RuntimeClass {
     /// Classifies a runtime name as engines report it: a docker/pouch runtime name (`runc`,
-    /// `rund`, `kata-runtime`, `runsc`, …), a containerd shim name (`io.containerd.runc.v2`,
-    /// `io.containerd.rund.v2`, `io.containerd.kata.v2`, `io.containerd.runsc.v1`), or a path to a
-    /// runtime binary (`/usr/bin/runsc`, as containerd's runc shim `BinaryName` holds it).
+    /// `rund`, `kata-runtime`, `runsc`, …; empty is docker's default, runc), a containerd shim name
+    /// (`io.containerd.runc.v2`, `io.containerd.rund.v2`, `io.containerd.kata.v2`,
+    /// `io.containerd.runsc.v1`), or a path to a runtime binary (`/usr/bin/runsc`, as containerd's
+    /// runc shim `BinaryName` holds it). Names listed in [`HOST_VISIBLE_RUNTIMES_ENV`] become
+    /// [`RuntimeClass::DeclaredRuncClass`]; other unknown names [`RuntimeClass::Other`].
     pub fn from_name(name: &str) -> Self {
+        Self::from_name_with(name, declared_host_visible())
+    }
+
+    /// [`from_name`](Self::from_name) with an explicit list of declared runc-class names
+    /// (lowercase) instead of the environment's.
+    pub fn from_name_with(name: &str, declared: &[String]) -> Self {
         let trimmed = name.trim();
-        let base = trimmed.rsplit('/').next().unwrap_or(trimmed);
+        let base = trimmed.rsplit('/').next().unwrap_or(trimmed).to_ascii_lowercase();
         let key =
-            base.strip_prefix("io.containerd.").map(|rest| rest.split('.').next().unwrap_or(rest)).unwrap_or(base);
-        let key = key.to_ascii_lowercase();
-        let key = key.strip_prefix("containerd-shim-").unwrap_or(&key);
+            base.strip_prefix("io.containerd.").map(|rest| rest.split('.').next().unwrap_or(rest)).unwrap_or(&base);
+        let key = key.strip_prefix("containerd-shim-").unwrap_or(key);
         match key {
             "" | "runc" | "runc-v1" | "runc-v2" | "runtime" | "linux" => RuntimeClass::Runc,
             "crun" => RuntimeClass::Crun,
             k if k.starts_with("runsc") || k == "gvisor" => RuntimeClass::Runsc,
             k if k.starts_with("kata") => RuntimeClass::Kata,
             k if k.starts_with("rund") => RuntimeClass::Rund,
-            _ => RuntimeClass::Other(trimmed.to_owned()),
+            k => {
+                let full = trimmed.to_ascii_lowercase();
+                if declared.iter().any(|d| *d == full || *d == base || d == k) {
+                    RuntimeClass::DeclaredRuncClass(trimmed.to_owned())
+                } else {
+                    RuntimeClass::Other(trimmed.to_owned())
+                }
+            }
         }
     }
 
-    /// Whether the runtime isolates the container from the host kernel's view (VM or user-space
-    /// kernel): then the host sees neither its processes nor its root filesystem.
+    /// Whether the host must not be assumed to see the container's processes and root
+    /// filesystem: a VM or user-space kernel (gVisor, Kata, RunD), or a runtime anyctr does not
+    /// know to be runc-class (fail closed).
     pub fn is_sandboxed(&self) -> bool {
-        matches!(self, RuntimeClass::Runsc | RuntimeClass::Kata | RuntimeClass::Rund)
+        !matches!(self, RuntimeClass::Runc | RuntimeClass::Crun | RuntimeClass::DeclaredRuncClass(_))
     }
 
-    /// The normalized name (`runc`, `rund`, …; the verbatim name for `Other`).
+    /// Why the runtime counts as sandboxed, for error messages and reports; `None` when it is
+    /// host-visible.
+    pub fn sandbox_reason(&self) -> Option<String> {
+        let isolation = match self {
+            RuntimeClass::Runc | RuntimeClass::Crun | RuntimeClass::DeclaredRuncClass(_) => return None,
+            RuntimeClass::Runsc => "runs the container on a user-space kernel (gVisor)",
+            RuntimeClass::Kata => "runs the container in a virtual machine (Kata Containers)",
+            RuntimeClass::Rund => "runs the container in a virtual machine (RunD)",
+            RuntimeClass::Other(name) => {
+                return Some(format!(
+                    "runtime `{name}` is not known to be runc-class; treated as sandboxed (list it in \
+                     {HOST_VISIBLE_RUNTIMES_ENV} if its containers are host processes with a host rootfs)"
+                ));
+            }
+        };
+        Some(format!(
+            "runtime `{}` {isolation}, whose processes and root filesystem the host does not see",
+            self.as_str()
+        ))
+    }
+
+    /// The normalized name (`runc`, `rund`, …; the verbatim name for `Other` and
+    /// `DeclaredRuncClass`).
     pub fn as_str(&self) -> &str {
         match self {
             RuntimeClass::Runc => "runc",
@@ -100,9 +155,22 @@ impl RuntimeClass {
             RuntimeClass::Runsc => "runsc",
             RuntimeClass::Kata => "kata",
             RuntimeClass::Rund => "rund",
-            RuntimeClass::Other(name) => name,
+            RuntimeClass::DeclaredRuncClass(name) | RuntimeClass::Other(name) => name,
         }
     }
+}
+
+/// The names in [`HOST_VISIBLE_RUNTIMES_ENV`], lowercase, read once.
+fn declared_host_visible() -> &'static [String] {
+    static DECLARED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    DECLARED.get_or_init(|| {
+        std::env::var(HOST_VISIBLE_RUNTIMES_ENV)
+            .unwrap_or_default()
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|n| !n.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    })
 }
 
 /// State of a container's main process.
@@ -110,7 +178,7 @@ impl RuntimeClass {
 pub struct ContainerState {
     pub status: ContainerStatus,
     /// The pid the engine reports, as a host pid. For a sandboxed runtime it is the sandbox (VM or
-    /// gVisor sentry), not the container's init: see [`ContainerDetail::proc_root`].
+    /// gVisor sentry), not the container's init: see [`ContainerDetail::proc_root_pid`].
     pub pid: Option<u32>,
     pub exit_code: Option<i64>,
     pub started_at: Option<DateTime<Utc>>,
@@ -309,6 +377,8 @@ mod tests {
             ("io.containerd.runc.v2", RuntimeClass::Runc),
             ("io.containerd.runc.v1", RuntimeClass::Runc),
             ("io.containerd.runtime.v1.linux", RuntimeClass::Runc),
+            ("containerd-shim-runc-v2", RuntimeClass::Runc),
+            ("/usr/bin/runc", RuntimeClass::Runc),
             ("io.containerd.rund.v2", RuntimeClass::Rund),
             ("rund", RuntimeClass::Rund),
             ("io.containerd.kata.v2", RuntimeClass::Kata),
@@ -320,12 +390,43 @@ mod tests {
             ("/usr/local/bin/crun", RuntimeClass::Crun),
             ("containerd-shim-runsc-v1", RuntimeClass::Runsc),
             ("youki", RuntimeClass::Other("youki".into())),
+            ("io.containerd.firecracker.v1", RuntimeClass::Other("io.containerd.firecracker.v1".into())),
+            ("aws.firecracker", RuntimeClass::Other("aws.firecracker".into())),
+            ("cloud-hypervisor", RuntimeClass::Other("cloud-hypervisor".into())),
+            ("my-handler", RuntimeClass::Other("my-handler".into())),
         ];
         for (name, want) in cases {
-            assert_eq!(RuntimeClass::from_name(name), want, "{name:?}");
+            assert_eq!(RuntimeClass::from_name_with(name, &[]), want, "{name:?}");
         }
-        assert!(RuntimeClass::Rund.is_sandboxed() && RuntimeClass::Kata.is_sandboxed());
-        assert!(!RuntimeClass::Runc.is_sandboxed() && !RuntimeClass::Crun.is_sandboxed());
+        let host_visible = [RuntimeClass::Runc, RuntimeClass::Crun, RuntimeClass::DeclaredRuncClass("youki".into())];
+        for class in host_visible {
+            assert!(!class.is_sandboxed() && class.sandbox_reason().is_none(), "{class:?}");
+        }
+        for class in [RuntimeClass::Runsc, RuntimeClass::Kata, RuntimeClass::Rund, RuntimeClass::Other("x".into())] {
+            assert!(class.is_sandboxed(), "{class:?}");
+            let reason = class.sandbox_reason().unwrap();
+            assert!(reason.contains(&format!("`{}`", class.as_str())), "{reason}");
+        }
+    }
+
+    #[test]
+    fn unknown_runtimes_fail_closed_unless_declared() {
+        let firecracker = RuntimeClass::from_name_with("firecracker", &[]);
+        assert!(firecracker.is_sandboxed());
+        assert_eq!(
+            firecracker.sandbox_reason().unwrap(),
+            "runtime `firecracker` is not known to be runc-class; treated as sandboxed (list it in \
+             ANYCTR_HOST_VISIBLE_RUNTIMES if its containers are host processes with a host rootfs)"
+        );
+        let declared = ["youki".to_owned(), "nvidia".to_owned()];
+        for name in ["youki", "YOUKI", "/opt/bin/youki", "io.containerd.youki.v1", "nvidia"] {
+            let class = RuntimeClass::from_name_with(name, &declared);
+            assert_eq!(class, RuntimeClass::DeclaredRuncClass(name.to_owned()), "{name}");
+            assert!(!class.is_sandboxed());
+        }
+        // Known sandboxes stay sandboxed whatever the list says.
+        assert_eq!(RuntimeClass::from_name_with("runsc", &["runsc".to_owned()]), RuntimeClass::Runsc);
+        assert!(RuntimeClass::from_name_with("youki2", &declared).is_sandboxed());
     }
 
     #[test]

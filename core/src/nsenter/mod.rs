@@ -15,18 +15,32 @@
 //! (AppArmor, SELinux), rlimits and OOM score; the command has the agent's. Use the engine's exec
 //! when those matter.
 //!
+//! # The command's whole tree
+//! The command runs in a transient cgroup of its own (`anyctr-exec-<agent pid>-<n>`), a child of
+//! the container's v1 freezer cgroup or of its v2 cgroup (see `cgroup.rs`), which nothing it starts
+//! can leave — `setsid()`, double forks and orphans included. On a timeout, a dropped or killed
+//! session, and the agent's death (even by SIGKILL), every process in it is killed; when the
+//! command ends, what it left running (background children, daemons) is killed too (a difference
+//! from `docker exec`, whose leftovers keep running), and the cgroup is removed. Orphans are
+//! reparented to the container's init as usual: an init that never reaps (`sleep`) keeps them as
+//! zombies, as it would any orphan of its own.
+//!
 //! # Errors
-//! - [`ErrorKind::Unsupported`]: a sandboxed runtime (gVisor, Kata, RunD: "not host-visible"), a
-//!   running container without a host pid, or an agent outside the host's cgroup namespace.
+//! - [`ErrorKind::Unsupported`]: a sandboxed runtime (gVisor, Kata, RunD, or any runtime not known
+//!   to be runc-class: "not host-visible" with [`RuntimeClass::sandbox_reason`]), a running
+//!   container without a host pid, an agent outside the host's cgroup namespace, or a container
+//!   with neither a v1 freezer cgroup nor a v2 cgroup with `cgroup.kill`.
 //! - [`ErrorKind::Conflict`]: the container is not running, is paused, or its init went away.
 //! - [`ErrorKind::PermissionDenied`]: this process is not root (or may not enter the namespaces).
 //! - [`ErrorKind::CommandNotFound`], [`ErrorKind::NotFound`] (a user, group or working directory
-//!   the container lacks), [`ErrorKind::Timeout`] (the command was killed), as for any exec.
+//!   the container lacks), [`ErrorKind::InvalidArgument`] (argv and env over the kernel's limit,
+//!   `E2BIG`), [`ErrorKind::Timeout`] (the command was killed), as for any exec.
 //!
 //! # Limits
-//! - Linux 5.11 or later (pidfds, `close_range` with `CLOSE_RANGE_CLOEXEC`). The agent must run in
-//!   the host's pid and cgroup namespaces, or see the host's `/proc` and `/sys/fs/cgroup` under
-//!   its host root.
+//! - Linux 5.3 or later (pidfds; `clone3` and `close_range` are used when there, with fallbacks);
+//!   on a cgroup v2 host, 5.14 (`cgroup.kill`). The agent must run in the host's pid and cgroup
+//!   namespaces, or see the host's `/proc` and `/sys/fs/cgroup` under its host root, and be able
+//!   to create a directory in the container's cgroup.
 //! - The namespaces entered are the init's *current* ones (as with `nsenter(1)`), not the ones the
 //!   runtime recorded: an init that unshared namespaces of its own takes the command along.
 //! - The pid comes from the caller's [`ContainerDetail`]: inspect right before calling. A pid
@@ -34,6 +48,8 @@
 //!   init's files are read through one `/proc/<pid>` descriptor, but a pid reused by another
 //!   container's process between the inspect and this call cannot be told apart.
 
+mod cgroup;
+mod report;
 mod session;
 #[allow(unsafe_code)]
 mod sys;
@@ -46,16 +62,20 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
-use nix::libc;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 
 use crate::buffered_exec::run_to_completion;
 use crate::error::{Error, ErrorKind, Result};
+#[cfg(doc)]
+use crate::model::RuntimeClass;
 use crate::model::{ContainerDetail, ContainerStatus, ExecRequest, ExecResult, ExecSession};
 
+pub use cgroup::TRANSIENT_PREFIX;
+use cgroup::Transient;
+use report::{Described, report_error};
 use session::{Stdin, Supervisor};
-use sys::{ChildFds, Cwd, Plan, Stage};
+use sys::{ChildFds, Cwd, Plan};
 use target::Target;
 use user::Credentials;
 
@@ -112,8 +132,11 @@ pub async fn exec_stream_in_namespaces(
 /// reader that is not `Sync`, so it is not borrowed across awaits).
 struct Prepared {
     plan: Plan,
+    /// The cgroup the command runs in (its whole tree is killed through it).
+    transient: Transient,
     namespace_kinds: Vec<&'static str>,
     cgroup_paths: Vec<std::path::PathBuf>,
+    unified_path: Option<std::path::PathBuf>,
     program: String,
     working_dir: Option<String>,
     user: Option<String>,
@@ -154,9 +177,9 @@ fn prepare(detail: &ContainerDetail, request: &ExecRequest, host_root: Option<&P
     }
     let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
     let candidates = exec_candidates(&request.argv[0], path);
-    let bounding = target.cap_bounding()?;
-    let no_new_privs = target.no_new_privs();
-    build_plan(target, creds, request, env, candidates, bounding, no_new_privs)
+    // Last, so a refusal above creates nothing (dropping it removes it).
+    let transient = Transient::create(&target.cgroup_dirs)?;
+    build_plan(target, creds, request, env, candidates, transient)
 }
 
 fn build_plan(
@@ -165,9 +188,10 @@ fn build_plan(
     request: &ExecRequest,
     env: Vec<String>,
     candidates: Vec<String>,
-    bounding: u64,
-    no_new_privs: bool,
+    transient: Transient,
 ) -> Result<Prepared> {
+    let bounding = target.cap_bounding()?;
+    let no_new_privs = target.no_new_privs();
     let cstrings = |v: &[String]| -> Result<Vec<CString>> {
         v.iter()
             .map(|s| {
@@ -183,9 +207,22 @@ fn build_plan(
         None => Cwd::Fd(target.cwd),
     };
     let namespace_kinds = target.namespaces.iter().map(|(kind, _, _)| *kind).collect();
-    let cgroup_paths = target.cgroup_procs.iter().map(|(p, _)| p.clone()).collect();
+    // The supervisor joins the v1 cgroups; the v2 one too when it is the kill hierarchy (the
+    // command is then cloned into the transient cgroup below it). Otherwise (a hybrid host) the
+    // command is cloned straight into the init's v2 cgroup: joining it by a write would take the
+    // kernel's global threadgroup lock.
+    let mut joins = target.cgroup_tasks;
+    let mut unified_for_command = None;
+    match (target.unified, transient.kills_through_v2()) {
+        (Some((path, _, procs)), true) => joins.push((path, procs)),
+        (Some((path, dir, procs)), false) => unified_for_command = Some((path, dir, procs)),
+        (None, _) => {}
+    }
+    let cgroup_paths = joins.iter().map(|(p, _)| p.clone()).collect();
+    let unified_path = unified_for_command.as_ref().map(|(p, _, _)| p.clone());
     let plan = Plan {
-        cgroup_procs: target.cgroup_procs.into_iter().map(|(_, fd)| fd).collect(),
+        cgroup_joins: joins.into_iter().map(|(_, fd)| fd).collect(),
+        unified: unified_for_command.map(|(_, dir, procs)| (dir, procs)),
         namespaces: target.namespaces.into_iter().map(|(_, nstype, fd)| (nstype, fd)).collect(),
         enters_pid_ns: target.enters_pid_ns,
         root: target.root,
@@ -201,8 +238,10 @@ fn build_plan(
     };
     Ok(Prepared {
         plan,
+        transient,
         namespace_kinds,
         cgroup_paths,
+        unified_path,
         program: request.argv[0].clone(),
         working_dir: request.working_dir.clone(),
         user: request.user.clone(),
@@ -211,13 +250,17 @@ fn build_plan(
 
 /// Checks the container can take the fast path and returns its init's host pid.
 fn target_pid(detail: &ContainerDetail) -> Result<u32> {
-    if detail.runtime.is_sandboxed() {
+    if let Some(reason) = detail.runtime.sandbox_reason() {
+        // Name what runs the container (the binary behind a runc shim, say), and what the engine
+        // called it when that differs.
+        let reported = if detail.runtime_name != detail.runtime.as_str() && !detail.runtime_name.is_empty() {
+            format!(" (the engine reports runtime `{}`)", detail.runtime_name)
+        } else {
+            String::new()
+        };
         return Err(Error::new(
             ErrorKind::Unsupported,
-            format!(
-                "not host-visible: runtime `{}` runs the container in a sandbox whose processes the host cannot enter; use the engine's exec",
-                detail.runtime_name
-            ),
+            format!("not host-visible: {reason}{reported}; the host cannot enter its processes: use the engine's exec"),
         ));
     }
     match &detail.state.status {
@@ -233,6 +276,29 @@ fn target_pid(detail: &ContainerDetail) -> Result<u32> {
     detail.proc_root_pid().ok_or_else(|| {
         Error::new(ErrorKind::Unsupported, "the engine reports no host pid for the container's init: nothing to enter")
     })
+}
+
+/// Whether `command` (a fast-path command's `/proc/self/cgroup`) shows the cgroups of `init` (its
+/// container init's): the same lines, except exactly one hierarchy (the v1 freezer, or v2) where
+/// the command is in its transient cgroup, `<init's path>/anyctr-exec-…`.
+pub fn cgroups_match_init(command: &str, init: &str) -> bool {
+    let (command, init): (Vec<&str>, Vec<&str>) = (command.lines().collect(), init.lines().collect());
+    if command.len() != init.len() || init.is_empty() {
+        return false;
+    }
+    let mut transient = 0;
+    for (c, i) in command.iter().zip(&init) {
+        if c == i {
+            continue;
+        }
+        let leaf =
+            c.strip_prefix(i).and_then(|rest| rest.strip_prefix('/')).and_then(|l| l.strip_prefix(TRANSIENT_PREFIX));
+        match leaf {
+            Some(leaf) if !leaf.is_empty() && !leaf.contains('/') => transient += 1,
+            _ => return false,
+        }
+    }
+    transient == 1
 }
 
 /// The command's environment, built as docker builds an exec's: a default `PATH` and the
@@ -289,17 +355,23 @@ async fn launch(prepared: Prepared, open_stdin: bool) -> Result<ExecSession> {
         report: report_child.as_fd(),
         lifeline: lifeline_child.as_fd(),
     };
-    let spawned =
-        sys::spawn(&prepared.plan, &fds).map_err(|e| Error::unexpected(format!("fork: {e}")).with_source(e))?;
+    let spawned = sys::spawn(&prepared.plan, &prepared.transient.fds(), &fds)
+        .map_err(|e| Error::unexpected(format!("fork: {e}")).with_source(e))?;
     // Only the children may hold their ends: EOF on the report pipe then means "exec happened".
     drop((stdin_child, stdout_child, stderr_child, report_child, lifeline_child));
-    let mut supervisor = Supervisor::new(spawned, lifeline_parent)?;
+    let Prepared { plan, transient, namespace_kinds, cgroup_paths, unified_path, program, working_dir, user } =
+        prepared;
+    drop(plan);
+    let transient_path = transient.path().to_path_buf();
+    let mut supervisor = Supervisor::new(spawned, lifeline_parent, transient)?;
+    let described =
+        Described { namespace_kinds, cgroup_paths, transient_path, unified_path, program, working_dir, user };
     let mut report = Vec::new();
     pipe::Receiver::from_owned_fd(report_parent)?.take(64).read_to_end(&mut report).await?;
     if !report.is_empty() {
         // The supervisor exits right after reporting; reap it (bounded) before answering.
         let _ = tokio::time::timeout(Duration::from_secs(5), crate::model::ExecControl::wait(&mut supervisor)).await;
-        return Err(report_error(&report, &prepared));
+        return Err(report_error(&report, &described));
     }
     let stdin: Option<crate::model::ExecStdin> =
         if open_stdin { Some(Box::pin(Stdin::new(pipe::Sender::from_owned_fd(stdin_parent)?))) } else { None };
@@ -309,49 +381,5 @@ async fn launch(prepared: Prepared, open_stdin: bool) -> Result<ExecSession> {
 }
 
 /// Turns a child's failure report into the error a caller can act on.
-fn report_error(bytes: &[u8], prepared: &Prepared) -> Error {
-    let Some((stage, index, errno)) = sys::decode_report(bytes) else {
-        return Error::unexpected(format!("the fast-path child sent a garbled report {bytes:?}"));
-    };
-    let os = std::io::Error::from_raw_os_error(errno);
-    let program = &prepared.program;
-    let (kind, what) = match stage {
-        Stage::Exec if matches!(errno, libc::ENOENT | libc::EACCES | libc::ENOTDIR) => {
-            (ErrorKind::CommandNotFound, format!("cannot execute {program:?} in the container"))
-        }
-        Stage::Exec => (ErrorKind::Unexpected, format!("executing {program:?}")),
-        Stage::Cwd => {
-            let dir = prepared.working_dir.as_deref().unwrap_or("the init's working directory");
-            let kind = match errno {
-                libc::ENOENT | libc::ENOTDIR => ErrorKind::NotFound,
-                libc::EACCES => ErrorKind::PermissionDenied,
-                _ => ErrorKind::Unexpected,
-            };
-            (kind, format!("entering the working directory {dir}"))
-        }
-        Stage::Setns => {
-            let ns = prepared.namespace_kinds.get(usize::from(index)).copied().unwrap_or("?");
-            let kind = if errno == libc::EPERM { ErrorKind::PermissionDenied } else { ErrorKind::Unexpected };
-            (kind, format!("entering the container's {ns} namespace"))
-        }
-        Stage::Cgroup => {
-            let path = prepared.cgroup_paths.get(usize::from(index)).map_or("?".into(), |p| p.display().to_string());
-            let kind =
-                if matches!(errno, libc::ENOENT | libc::ENODEV) { ErrorKind::Conflict } else { ErrorKind::Unexpected };
-            (kind, format!("joining the container's cgroup {path}"))
-        }
-        Stage::Fork if errno == libc::ENOMEM => {
-            (ErrorKind::Conflict, "forking into the container's pid namespace (its init is gone)".to_owned())
-        }
-        Stage::Groups | Stage::Setgid | Stage::Setuid => {
-            let kind = if errno == libc::EINVAL { ErrorKind::InvalidArgument } else { ErrorKind::PermissionDenied };
-            (kind, format!("switching to user {:?}", prepared.user.as_deref().unwrap_or("of the init")))
-        }
-        Stage::SupervisorGone => (ErrorKind::Unexpected, "starting: the supervisor was killed".to_owned()),
-        other => (ErrorKind::Unexpected, format!("{other:?} step of the fast path (index {index})")),
-    };
-    Error::new(kind, format!("{what}: {os}")).with_source(os)
-}
-
 #[cfg(test)]
 mod tests;

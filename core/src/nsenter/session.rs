@@ -1,5 +1,6 @@
 //! The agent's side of a running fast-path command: waiting for and killing the supervisor through
-//! its pidfd, the lifeline, and the pipes as an [`ExecSession`]'s parts.
+//! its pidfd, the lifeline, the command's transient cgroup (removed once the supervisor is gone),
+//! and the pipes as an [`ExecSession`]'s parts.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::pin::Pin;
@@ -14,6 +15,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::unix::pipe;
 
+use super::cgroup::Transient;
 use super::sys;
 use crate::error::{Error, Result};
 use crate::model::{ExecControl, OutputChunk, OutputStream};
@@ -26,15 +28,28 @@ const SUPERVISOR_GRACE: Duration = Duration::from_secs(5);
 pub(super) struct Supervisor {
     pid: Pid,
     pidfd: Option<AsyncFd<OwnedFd>>,
-    /// Closing it tells the supervisor to kill the command.
+    /// Closing it tells the supervisor to kill the command's cgroup.
     lifeline: Option<OwnedFd>,
+    /// Dropped (removed) only after the supervisor is reaped: before, the command may not have
+    /// joined it yet.
+    transient: Option<Transient>,
     exit: Option<i64>,
 }
 
 impl Supervisor {
-    pub(super) fn new(spawned: sys::Spawned, lifeline: OwnedFd) -> Result<Self> {
-        let pidfd = sys::watch_pidfd(spawned.pidfd)?;
-        Ok(Supervisor { pid: Pid::from_raw(spawned.pid), pidfd: Some(pidfd), lifeline: Some(lifeline), exit: None })
+    pub(super) fn new(spawned: sys::Spawned, lifeline: OwnedFd, transient: Transient) -> Result<Self> {
+        let pid = Pid::from_raw(spawned.pid);
+        let pidfd = match sys::watch_pidfd(spawned.pidfd) {
+            Ok(p) => p,
+            Err(e) => {
+                // Unwatchable: closing the lifeline ends it; reap it here, then remove the cgroup.
+                drop(lifeline);
+                let _ = waitpid(pid, None);
+                drop(transient);
+                return Err(e.into());
+            }
+        };
+        Ok(Supervisor { pid, pidfd: Some(pidfd), lifeline: Some(lifeline), transient: Some(transient), exit: None })
     }
 
     async fn reap(pid: Pid, pidfd: &AsyncFd<OwnedFd>) -> Result<i64> {
@@ -61,19 +76,21 @@ impl Supervisor {
         if self.exit.is_some() {
             return;
         }
-        let pid = self.pid;
+        let (pid, transient) = (self.pid, self.transient.take());
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn(async move {
                     let _ = Supervisor::reap(pid, &pidfd).await;
+                    drop(transient);
                 });
             }
             Err(_) => {
                 // No runtime to wait on: a thread reaps it (the supervisor exits promptly once the
-                // lifeline is closed).
+                // lifeline is closed and the command's cgroup is empty).
                 std::thread::spawn(move || {
                     let _ = waitpid(pid, None);
                     drop(pidfd);
+                    drop(transient);
                 });
             }
         }
@@ -90,6 +107,7 @@ impl ExecControl for Supervisor {
             let code = Supervisor::reap(self.pid, pidfd).await?;
             self.exit = Some(code);
             self.lifeline = None;
+            self.transient = None;
             Ok(code)
         })
     }
@@ -104,12 +122,14 @@ impl ExecControl for Supervisor {
             let code = match tokio::time::timeout(SUPERVISOR_GRACE, Supervisor::reap(self.pid, pidfd)).await {
                 Ok(code) => code?,
                 Err(_) => {
-                    // The command has the death signal armed: it goes with the supervisor.
+                    // The command has the death signal armed: it goes with the supervisor; the rest
+                    // of its cgroup goes when the cgroup is dropped below.
                     sys::pidfd_kill(pidfd.get_ref().as_fd())?;
                     Supervisor::reap(self.pid, pidfd).await?
                 }
             };
             self.exit = Some(code);
+            self.transient = None;
             Ok(())
         })
     }

@@ -44,8 +44,16 @@ pub(super) struct Target {
     pub root: OwnedFd,
     /// `/proc/<pid>/cwd`: the default working directory.
     pub cwd: OwnedFd,
-    /// `cgroup.procs` of each of the init's cgroups, opened for writing, with their paths.
-    pub cgroup_procs: Vec<(PathBuf, OwnedFd)>,
+    /// `tasks` of each of the init's cgroup v1 cgroups, opened for writing, with their paths.
+    /// Writing `0` to `tasks` moves the writing thread only, which the kernel does without the
+    /// global threadgroup lock (whose write side costs an RCU grace period, milliseconds);
+    /// the supervisor that writes is single-threaded, so it moves whole.
+    pub cgroup_tasks: Vec<(PathBuf, OwnedFd)>,
+    /// The init's cgroup v2 cgroup: its `cgroup.procs` path, the directory (for
+    /// `CLONE_INTO_CGROUP`) and `cgroup.procs` opened for writing.
+    pub unified: Option<(PathBuf, OwnedFd, OwnedFd)>,
+    /// The init's cgroup directories, one per mounted hierarchy.
+    pub cgroup_dirs: Vec<CgroupDir>,
     /// The init's `/proc/<pid>/status`.
     pub status: String,
 }
@@ -89,13 +97,23 @@ impl Target {
         let status = read_all(at("status", OFlag::O_RDONLY)?, "status")?;
         let cgroup_text = read_all(at("cgroup", OFlag::O_RDONLY)?, "cgroup")?;
         let cgroup_root = under_host_root(host_root, Path::new("/sys/fs/cgroup"));
-        let mut cgroup_procs = Vec::new();
-        for path in cgroup_procs_paths(&cgroup_text, &cgroup_root, |p| p.is_dir() || p.is_file())? {
-            let fd = open(&path, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-                .map_err(|e| sys_error(e, format!("opening the container's cgroup {}", path.display())))?;
-            cgroup_procs.push((path, fd));
+        let (mut cgroup_tasks, mut unified) = (Vec::new(), None);
+        let cgroup_dirs = cgroup_dirs(&cgroup_text, &cgroup_root, |p| p.is_dir() || p.is_file())?;
+        let open_in_cgroup = |path: &Path, flags: OFlag| {
+            open(path, flags | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(|e| sys_error(e, format!("opening the container's cgroup {}", path.display())))
+        };
+        for d in &cgroup_dirs {
+            if d.is_v2() {
+                let procs = d.dir.join("cgroup.procs");
+                let dir = open_in_cgroup(&d.dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+                unified = Some((procs.clone(), dir, open_in_cgroup(&procs, OFlag::O_WRONLY)?));
+            } else {
+                let tasks = d.dir.join("tasks");
+                cgroup_tasks.push((tasks.clone(), open_in_cgroup(&tasks, OFlag::O_WRONLY)?));
+            }
         }
-        Ok(Target { namespaces, enters_pid_ns, root, cwd, cgroup_procs, status })
+        Ok(Target { namespaces, enters_pid_ns, root, cwd, cgroup_tasks, unified, cgroup_dirs, status })
     }
 
     /// The init's capability bounding set (`CapBnd:`).
@@ -115,7 +133,27 @@ impl Target {
     }
 }
 
-/// Maps `/proc/<pid>/cgroup` lines (`ID:controllers:path`) to the `cgroup.procs` files to write,
+/// One of the init's cgroups: the hierarchy's controllers (`cpu,cpuacct`, `name=systemd`; empty
+/// for cgroup v2) and its directory on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct CgroupDir {
+    pub controllers: String,
+    pub dir: PathBuf,
+}
+
+impl CgroupDir {
+    /// Whether this is the unified (v2) hierarchy.
+    pub(super) fn is_v2(&self) -> bool {
+        self.controllers.is_empty()
+    }
+
+    /// Whether this v1 hierarchy carries `controller`.
+    pub(super) fn has_controller(&self, controller: &str) -> bool {
+        self.controllers.split(',').any(|c| c == controller)
+    }
+}
+
+/// Maps `/proc/<pid>/cgroup` lines (`ID:controllers:path`) to the cgroup directories they name,
 /// under `cgroup_root` (`/sys/fs/cgroup` with the host-root prefix):
 /// - cgroup v1 `cpu,cpuacct:/p` → `<root>/cpu,cpuacct/p`, else the first of `<root>/cpu/p`,
 ///   `<root>/cpuacct/p` whose hierarchy is mounted (`name=systemd` → `<root>/systemd`);
@@ -124,12 +162,8 @@ impl Target {
 ///
 /// A hierarchy mounted nowhere we look is skipped (nothing to join); a path with `..` means this
 /// process sits in another cgroup namespace and cannot name the container's cgroups: refused.
-pub(super) fn cgroup_procs_paths(
-    text: &str,
-    cgroup_root: &Path,
-    exists: impl Fn(&Path) -> bool,
-) -> Result<Vec<PathBuf>> {
-    let mut out: Vec<PathBuf> = Vec::new();
+pub(super) fn cgroup_dirs(text: &str, cgroup_root: &Path, exists: impl Fn(&Path) -> bool) -> Result<Vec<CgroupDir>> {
+    let mut out: Vec<CgroupDir> = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let mut parts = line.splitn(3, ':');
         let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
@@ -161,9 +195,11 @@ pub(super) fn cgroup_procs_paths(
                 .find(|p| exists(p))
         };
         if let Some(base) = base {
-            let procs = base.join(path.trim_start_matches('/')).join("cgroup.procs");
-            if !out.contains(&procs) {
-                out.push(procs);
+            let dir = base.join(path.trim_start_matches('/'));
+            if !out.iter().any(|d| d.dir == dir) {
+                let controllers =
+                    if id == "0" && controllers.is_empty() { String::new() } else { controllers.to_owned() };
+                out.push(CgroupDir { controllers, dir });
             }
         }
     }
@@ -211,30 +247,30 @@ mod tests {
     fn v1_hybrid_maps_controllers_and_unified() {
         let root = Path::new("/hostfs/sys/fs/cgroup");
         let mounted = ["systemd", "pids", "cpu", "cpuacct", "memory", "unified"].map(|m| root.join(m));
-        let got = cgroup_procs_paths(DOCKER_V1, root, |p| mounted.iter().any(|m| m == p)).unwrap();
-        let want: Vec<PathBuf> = ["systemd", "pids", "cpu", "memory", "unified"]
-            .iter()
-            .map(|m| root.join(m).join("docker/abc/cgroup.procs"))
-            .collect();
-        assert_eq!(got, want, "co-mounted cpu,cpuacct falls back to the first mounted name");
+        let got = cgroup_dirs(DOCKER_V1, root, |p| mounted.iter().any(|m| m == p)).unwrap();
+        let want: Vec<PathBuf> =
+            ["systemd", "pids", "cpu", "memory", "unified"].iter().map(|m| root.join(m).join("docker/abc")).collect();
+        assert_eq!(got.iter().map(|d| d.dir.clone()).collect::<Vec<_>>(), want, "cpu,cpuacct: first mounted name");
+        assert_eq!(got.iter().filter(|d| d.is_v2()).count(), 1);
+        assert!(got[2].has_controller("cpuacct") && !got[2].has_controller("cpu,"));
         let joined = [root.join("cpu,cpuacct")];
-        let got = cgroup_procs_paths("2:cpu,cpuacct:/x\n", root, |p| joined.iter().any(|m| m == p)).unwrap();
-        assert_eq!(got, vec![root.join("cpu,cpuacct/x/cgroup.procs")]);
+        let got = cgroup_dirs("2:cpu,cpuacct:/x\n", root, |p| joined.iter().any(|m| m == p)).unwrap();
+        assert_eq!(got, vec![CgroupDir { controllers: "cpu,cpuacct".into(), dir: root.join("cpu,cpuacct/x") }]);
     }
 
     #[test]
     fn pure_v2_and_unmounted_hierarchies() {
         let root = Path::new("/sys/fs/cgroup");
-        let got = cgroup_procs_paths("0::/k8s.io/id\n", root, |p| p == root.join("cgroup.controllers")).unwrap();
-        assert_eq!(got, vec![root.join("k8s.io/id/cgroup.procs")]);
-        let got = cgroup_procs_paths("0::/\n5:rdma:/x\n", root, |_| false).unwrap();
+        let got = cgroup_dirs("0::/k8s.io/id\n", root, |p| p == root.join("cgroup.controllers")).unwrap();
+        assert_eq!(got, vec![CgroupDir { controllers: String::new(), dir: root.join("k8s.io/id") }]);
+        let got = cgroup_dirs("0::/\n5:rdma:/x\n", root, |_| false).unwrap();
         assert!(got.is_empty(), "nothing mounted, nothing to join: {got:?}");
     }
 
     #[test]
     fn foreign_cgroup_namespace_is_refused() {
-        let e = cgroup_procs_paths("4:memory:/../../docker/abc\n", Path::new("/sys/fs/cgroup"), |_| true).unwrap_err();
+        let e = cgroup_dirs("4:memory:/../../docker/abc\n", Path::new("/sys/fs/cgroup"), |_| true).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported);
-        assert!(cgroup_procs_paths("garbage\n", Path::new("/x"), |_| true).is_err());
+        assert!(cgroup_dirs("garbage\n", Path::new("/x"), |_| true).is_err());
     }
 }

@@ -82,7 +82,10 @@ pub(super) fn resolve(spec: &str, passwd: &[PasswdEntry], groups: &[GroupEntry])
     let entry = match user_part.parse::<u32>() {
         Ok(uid) => passwd.iter().find(|e| e.uid == uid).cloned().map(Ok).unwrap_or(Err(uid)),
         Err(_) => Ok(passwd.iter().find(|e| e.name == user_part).cloned().ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, format!("no user {user_part:?} in the container's /etc/passwd"))
+            Error::new(
+                ErrorKind::NotFound,
+                format!("user `{user_part}` not found in the container (no such name in its /etc/passwd)"),
+            )
         })?),
     };
     let (uid, passwd_gid, name, home) = match entry {
@@ -94,7 +97,10 @@ pub(super) fn resolve(spec: &str, passwd: &[PasswdEntry], groups: &[GroupEntry])
             let gid = match g.parse::<u32>() {
                 Ok(gid) => gid,
                 Err(_) => groups.iter().find(|e| e.name == g).map(|e| e.gid).ok_or_else(|| {
-                    Error::new(ErrorKind::NotFound, format!("no group {g:?} in the container's /etc/group"))
+                    Error::new(
+                        ErrorKind::NotFound,
+                        format!("group `{g}` not found in the container (no such name in its /etc/group)"),
+                    )
                 })?,
             };
             (gid, Vec::new())
