@@ -84,7 +84,7 @@ impl Pod {
 }
 
 /// The key that groups containers into pods: the pod uid, else the sandbox id.
-fn pod_key(c: &ContainerDetail) -> Option<String> {
+pub(crate) fn pod_key(c: &ContainerDetail) -> Option<String> {
     if let Some(uid) = &c.pod.pod_uid {
         return Some(format!("uid:{uid}"));
     }
