@@ -9,6 +9,8 @@
 //! the index is being kept current (a dead worker is reported, never a silently frozen snapshot).
 
 mod snapshot;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 use std::sync::Arc;
