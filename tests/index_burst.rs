@@ -26,11 +26,17 @@ fn rounds() -> usize {
     std::env::var("ANYCTR_BURST_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(1)
 }
 
-/// The CLI commands of one engine: create container `name`, remove container `id`.
+/// Commands run one after the other (each an argv).
+type Job = Vec<Vec<String>>;
+
+/// The CLI commands of one engine: create container `name` with label value `label`, remove
+/// container `id`.
 struct Cli {
-    create: Box<dyn Fn(&str, &str) -> Vec<Vec<String>> + Send + Sync>,
-    remove: Box<dyn Fn(&str) -> Vec<Vec<String>> + Send + Sync>,
+    create: Box<CreateJob>,
+    remove: Box<dyn Fn(&str) -> Job + Send + Sync>,
 }
+
+type CreateJob = dyn Fn(&str, &str) -> Job + Send + Sync;
 
 async fn run(argv: Vec<String>) {
     let out = tokio::time::timeout(
@@ -44,12 +50,12 @@ async fn run(argv: Vec<String>) {
 }
 
 /// Runs `jobs` (each a list of commands run in order) from `STREAMS` parallel streams.
-async fn parallel(jobs: Vec<Vec<Vec<String>>>) {
+async fn parallel(jobs: Vec<Job>) {
     let per = jobs.len().div_ceil(STREAMS);
     let mut jobs = jobs.into_iter();
     let streams: Vec<_> = (0..STREAMS)
         .map(|_| {
-            let mine: Vec<Vec<Vec<String>>> = jobs.by_ref().take(per).collect();
+            let mine: Vec<Job> = jobs.by_ref().take(per).collect();
             tokio::spawn(async move {
                 for job in mine {
                     for argv in job {
@@ -111,18 +117,35 @@ async fn burst(engine: Engine, cli: Cli, what: &str) {
     assert_eq!(resyncs, 0, "{what}: the index resynced ({health:?}): events alone did not carry the burst");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn docker_burst_of_200_from_8_streams_events_only() {
-    let host = format!("unix://{}", docker_socket());
+/// `docker run -d` and `docker rm -f` against the daemon at `host`.
+fn docker_cli(host: String) -> Cli {
     let (h1, h2) = (host.clone(), host);
-    let cli = Cli {
+    Cli {
         create: Box::new(move |label, name| {
             let argv = ["docker", "-H", &h1, "run", "-d", "--label", &format!("anyctr.test={label}"), "--name", name];
             vec![argv.iter().map(|s| s.to_string()).chain([image(), "sleep".into(), "600".into()]).collect()]
         }),
         remove: Box::new(move |id| vec![["docker", "-H", &h2, "rm", "-f", id].iter().map(|s| s.to_string()).collect()]),
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn docker_burst_of_200_from_8_streams_events_only() {
+    let host = format!("unix://{}", docker_socket());
+    let cli = docker_cli(host);
     burst(docker().await, cli, "docker").await;
+}
+
+/// The case fresh CI clones hit: a dockerd started seconds before the burst (its own, see
+/// `common::private_dockerd`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn docker_burst_on_a_daemon_started_seconds_earlier() {
+    let daemon = common::private_dockerd::PrivateDockerd::started_with_image();
+    let socket = daemon.socket().display().to_string();
+    let cli = docker_cli(format!("unix://{socket}"));
+    let engine = Engines::connect(&format!("docker://{socket}")).await.unwrap();
+    burst(engine, cli, "fresh dockerd").await;
+    drop(daemon);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -167,7 +167,7 @@ fn choose_main(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{ContainerState, ContainerStatus, PodIdentity, RootfsView, RuntimeClass};
 

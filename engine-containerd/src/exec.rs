@@ -1,7 +1,9 @@
 //! Exec through the Tasks service, following the recipe that works on containerd 1.6:
 //! FIFOs made here (read ends opened before Start), `Tasks.Exec`, `Tasks.Start`, then `Tasks.Wait`
-//! (the shim keeps an exited process's status until someone deletes it), stdin EOF through `Tasks.CloseIO` (the shim keeps its own write end open, so closing
-//! ours is not an EOF), and kill + `DeleteProcess` on timeout or drop.
+//! (the shim keeps an exited process's status until someone deletes it; for dockerd's containers,
+//! which dockerd deletes at once, see [`exit_status`]), stdin EOF through `Tasks.CloseIO` (the
+//! shim keeps its own write end open, so closing ours is not an EOF), and kill + `DeleteProcess`
+//! on timeout or drop.
 //!
 //! VM-sandboxed runtimes: with the runc shim driving runsc (the RunD stand-in here), the exec's
 //! "pid" is the host-side `runsc exec` helper, and `Tasks.Kill` ends only that helper: the process
@@ -124,15 +126,16 @@ impl ContainerdEngine {
         let mut proc = ExecProcess::new(c.clone(), ns, id, &exec_id, reaper);
 
         // Live before Start, where another client may delete the exited process (see `exit_status`).
-        let exits = match deleted_by_docker {
-            true => match crate::events::subscribe(c.clone(), Some(vec![ns.to_owned()])).await {
+        let exits = if deleted_by_docker {
+            match crate::events::subscribe(c.clone(), Some(vec![ns.to_owned()])).await {
                 Ok(stream) => Some(stream),
                 Err(e) => {
                     proc.discard().await;
                     return Err(e);
                 }
-            },
-            false => None,
+            }
+        } else {
+            None
         };
         let start = StartRequest { container_id: id.to_owned(), exec_id: exec_id.clone() };
         if let Err(status) = tokio::time::timeout(c.call_timeout(), c.tasks().start(c.request(Some(ns), start)))

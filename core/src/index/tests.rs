@@ -14,45 +14,18 @@ use super::snapshot::Update;
 use super::*;
 use crate::capability::{Capabilities, Support};
 use crate::engine::{ContainerEngine, EngineInfo, EventStream};
-use crate::model::{
-    ContainerState, ContainerStatus, ContainerSummary, Event, EventKind, EventOptions, PodIdentity, PodRole,
-    RootfsView, RuntimeClass,
-};
+use crate::model::{ContainerSummary, Event, EventKind, EventOptions, PodIdentity};
 use crate::pods::group_pods;
 
+/// A running container; in pod `uid` with sandbox `sandbox` (itself when `id == sandbox`) or in none.
 fn detail(id: &str, pod: Option<(&str, &str)>) -> ContainerDetail {
-    ContainerDetail {
-        id: id.into(),
-        name: format!("name-{id}"),
-        image: "busybox".into(),
-        labels: Default::default(),
-        annotations: Default::default(),
-        env: vec![],
-        state: ContainerState::with_status(ContainerStatus::Running),
-        runtime: RuntimeClass::Runc,
-        runtime_name: "runc".into(),
-        hostname: None,
-        network_mode: None,
-        pid_mode: None,
-        log_path: None,
-        log_format: None,
-        rootfs: RootfsView::NotReported,
-        mounts: vec![],
-        pod: match pod {
-            Some((uid, sandbox)) => PodIdentity {
-                pod_name: Some(format!("pod-{uid}")),
-                namespace: Some("ns".into()),
-                pod_uid: Some(uid.into()),
-                container_name: Some(if id == sandbox { "POD".into() } else { format!("c-{id}") }),
-                sandbox_id: Some(sandbox.into()),
-                role: Some(if id == sandbox { PodRole::Sandbox } else { PodRole::Main }),
-            },
-            None => PodIdentity::default(),
-        },
-        created: None,
-        namespace: None,
-        raw: serde_json::Value::Null,
+    let (uid, sandbox) = pod.unwrap_or_default();
+    let mut d = (*crate::pods::tests::member(id, &format!("c-{id}"), uid, sandbox, true)).clone();
+    d.name = format!("name-{id}");
+    if pod.is_none() {
+        d.pod = PodIdentity::default();
     }
+    d
 }
 
 /// An engine whose containers, inspect delay and event stream the test controls.
