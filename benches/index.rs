@@ -8,6 +8,14 @@
 //!    docker inspect (unique ids and names; `raw` kept, as the docker engine keeps it), measured
 //!    as the VmRSS growth of a fresh child process. Printed per container, with and without `raw`.
 //!
+//! 3. The update path under load, in process (a benchmark of the index's data structure and
+//!    worker, not of an engine): an in-memory engine with 1,000 containers (copies of a synthetic
+//!    detail, 20 of them grouped in pods) feeds 100 events/s for 10 s, each about a container
+//!    whose detail changed; measured: the latency from sending the event to a published snapshot
+//!    that holds the new detail (p50, p99, max), and the process's CPU time (user + system, from
+//!    `/proc/self/stat`, so the synthetic engine is included: an upper bound) per second of wall
+//!    time. Runs first and alone with `ANYCTR_BENCH_INDEX_ONLY=update` (no daemon needed).
+//!
 //! Targets are reported, not asserted. Containers are removed at the end, also on panic.
 
 mod common;
@@ -35,6 +43,10 @@ fn main() {
         return;
     }
     let rt = common::runtime();
+    rt.block_on(update_path::run());
+    if std::env::var("ANYCTR_BENCH_INDEX_ONLY").is_ok_and(|v| v == "update") {
+        return;
+    }
     let engine = rt.block_on(common::docker());
     let guard = Guard::new(&engine, "index");
     rt.block_on(start_latency(&engine, &guard));
@@ -201,4 +213,196 @@ fn memory_child(mode: &str, template_id: &str) {
         drop(snapshot);
         index.shutdown().await;
     });
+}
+
+/// Benchmark 3 (see the module docs).
+mod update_path {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use anyctr::index::{ContainerIndex, IndexOptions};
+    use anyctr::{
+        Capabilities, ContainerDetail, ContainerEngine, ContainerState, ContainerStatus, ContainerSummary, EngineInfo,
+        Error, Event, EventKind, EventOptions, EventStream, ListOptions, PodIdentity, PodRole, Result, RootfsView,
+        RuntimeClass, Support,
+    };
+    use futures_util::StreamExt;
+    use tokio::sync::mpsc;
+
+    use super::common::ms;
+
+    const CONTAINERS: usize = 1000;
+    const RATE: u64 = 100;
+    const SECONDS: u64 = 10;
+
+    /// Container `i`'s detail at `version` (its pid): the change an event announces.
+    fn detail(i: usize, version: u32) -> ContainerDetail {
+        let mut state = ContainerState::with_status(ContainerStatus::Running);
+        state.pid = Some(version);
+        let pod = (i < 20).then(|| {
+            let uid = format!("pod-{}", i / 2);
+            let sandbox = format!("{:064x}", i - i % 2);
+            PodIdentity {
+                pod_name: Some(uid.clone()),
+                namespace: Some("bench".into()),
+                pod_uid: Some(uid),
+                container_name: Some(if i.is_multiple_of(2) { "POD".into() } else { "app".into() }),
+                sandbox_id: Some(sandbox),
+                role: Some(if i.is_multiple_of(2) { PodRole::Sandbox } else { PodRole::Main }),
+            }
+        });
+        ContainerDetail {
+            id: format!("{i:064x}"),
+            name: format!("c{i}"),
+            image: "busybox:local".into(),
+            labels: (0..10).map(|l| (format!("label-{l}"), format!("value-{l}"))).collect(),
+            annotations: Default::default(),
+            env: vec!["PATH=/usr/bin:/bin".into(), "HOME=/root".into()],
+            state,
+            runtime: RuntimeClass::Runc,
+            runtime_name: "runc".into(),
+            hostname: Some(format!("c{i}")),
+            network_mode: Some("bridge".into()),
+            pid_mode: None,
+            log_path: None,
+            log_format: None,
+            rootfs: RootfsView::NotReported,
+            mounts: vec![],
+            pod: pod.unwrap_or_default(),
+            created: None,
+            namespace: None,
+            raw: serde_json::Value::Null,
+        }
+    }
+
+    struct Synthetic {
+        versions: Mutex<HashMap<usize, u32>>,
+        events: Mutex<Option<mpsc::UnboundedReceiver<Result<Event>>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl ContainerEngine for Synthetic {
+        fn name(&self) -> &str {
+            "synthetic"
+        }
+
+        fn capabilities(&self) -> Capabilities {
+            Capabilities { inspect: Support::Native, events: Support::Native, ..Default::default() }
+        }
+
+        async fn identify(&self) -> Result<EngineInfo> {
+            Ok(EngineInfo {
+                engine: "synthetic".into(),
+                product: "in-memory".into(),
+                version: "0".into(),
+                api_version: None,
+                runtimes: vec![],
+            })
+        }
+
+        async fn list(&self, _: &ListOptions) -> Result<Vec<ContainerSummary>> {
+            Ok((0..CONTAINERS)
+                .map(|i| ContainerSummary {
+                    id: format!("{i:064x}"),
+                    names: vec![format!("c{i}")],
+                    image: "busybox:local".into(),
+                    labels: Default::default(),
+                    status: ContainerStatus::Running,
+                    created: None,
+                    namespace: None,
+                    runtime: None,
+                })
+                .collect())
+        }
+
+        async fn inspect(&self, container: &str) -> Result<ContainerDetail> {
+            let i = usize::from_str_radix(container, 16).map_err(|_| Error::not_found(container.to_owned()))?;
+            let version = self.versions.lock().unwrap().get(&i).copied().unwrap_or(1);
+            Ok(detail(i, version))
+        }
+
+        async fn events(&self, _: EventOptions) -> Result<EventStream> {
+            let rx = self.events.lock().unwrap().take().expect("one subscription");
+            Ok(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) }).boxed())
+        }
+    }
+
+    /// User + system CPU time of this process (`/proc/self/stat`, in clock ticks of 10 ms).
+    fn cpu_time() -> Duration {
+        let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+        let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+        let fields: Vec<&str> = after_comm.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
+    }
+
+    pub async fn run() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine = Arc::new(Synthetic { versions: Mutex::default(), events: Mutex::new(Some(rx)) });
+        let options = IndexOptions { resync_interval: Duration::from_secs(3600), ..Default::default() };
+        let index = ContainerIndex::start(engine.clone(), options).await.expect("index of 1,000");
+        assert_eq!(index.snapshot().container_count(), CONTAINERS);
+        let mut snapshots = index.watch();
+        let pending: Arc<Mutex<HashMap<String, (u32, Instant)>>> = Arc::default();
+        let watched = pending.clone();
+        let watcher = tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while snapshots.changed().await.is_ok() {
+                let snapshot = snapshots.borrow_and_update().clone();
+                let now = Instant::now();
+                watched.lock().unwrap().retain(|id, (version, sent)| {
+                    let done = snapshot.container(id).is_some_and(|d| d.state.pid >= Some(*version));
+                    if done {
+                        latencies.push(now - *sent);
+                    }
+                    !done
+                });
+            }
+            latencies
+        });
+        let (cpu0, wall0) = (cpu_time(), Instant::now());
+        let mut tick = tokio::time::interval(Duration::from_millis(1000 / RATE));
+        for next in 0..(RATE * SECONDS) as usize {
+            tick.tick().await;
+            // Spread over every container, with a little repetition.
+            let i = (next * 7919) % CONTAINERS;
+            let version = {
+                let mut versions = engine.versions.lock().unwrap();
+                let v = versions.entry(i).or_insert(1);
+                *v += 1;
+                *v
+            };
+            let id = format!("{i:064x}");
+            pending.lock().unwrap().insert(id.clone(), (version, Instant::now()));
+            let mut event = Event::gap("");
+            event.kind = EventKind::Start;
+            event.container_id = id;
+            event.action = "start".into();
+            event.attributes.clear();
+            tx.send(Ok(event)).expect("the index reads events");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pending.lock().unwrap().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let (cpu, wall) = (cpu_time() - cpu0, wall0.elapsed());
+        let unseen = pending.lock().unwrap().len();
+        index.shutdown().await;
+        let mut latencies = watcher.await.expect("watcher");
+        latencies.sort();
+        let p = |q: f64| latencies[((q / 100.0) * (latencies.len() - 1) as f64).round() as usize];
+        println!(
+            "SUMMARY index update path (in process, synthetic engine), {CONTAINERS} containers, {RATE} events/s for \
+             {SECONDS} s: event -> snapshot latency p50 {} p99 {} max {} over {} events ({unseen} not seen); \
+             CPU {:.1}% of one core ({} ms in {} ms wall, whole process)",
+            ms(p(50.0)),
+            ms(p(99.0)),
+            ms(*latencies.last().unwrap()),
+            latencies.len(),
+            100.0 * cpu.as_secs_f64() / wall.as_secs_f64(),
+            cpu.as_millis(),
+            wall.as_millis(),
+        );
+    }
 }

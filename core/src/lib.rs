@@ -8,7 +8,7 @@
 //! - [`EngineAddress`]: engine addresses, parsed without I/O.
 //! - engine-independent logic shared by every engine: buffered exec ([`buffered_exec`]),
 //!   container lookup ([`resolve_container`]), socket checks ([`socket_check`]), the namespace
-//!   fast path ([`nsenter`]).
+//!   fast path ([`nsenter`]), the reconnecting event stream's cursor ([`EventCursor`]).
 // Unsafe code is denied everywhere but in `nsenter::sys`, which forks into a container's
 // namespaces (raw fork/setns/execve after a fork have no safe wrapper); see that module's docs.
 #![deny(unsafe_code)]
@@ -21,6 +21,7 @@ pub mod conformance;
 pub mod copy;
 pub mod engine;
 pub mod error;
+pub mod event_cursor;
 pub mod exec_failure;
 pub mod host_path;
 pub mod hostfs;
@@ -37,6 +38,7 @@ pub use address::EngineAddress;
 pub use capability::{Capabilities, Support};
 pub use engine::{ByteStream, ContainerEngine, DynEngine, EngineInfo, EventStream, ListOptions};
 pub use error::{Error, ErrorKind, Result};
+pub use event_cursor::EventCursor;
 pub use lookup::resolve_container;
 pub use model::*;
 pub use registry::{EngineConfig, EngineRegistration, Registry, under_host_root};

@@ -84,7 +84,7 @@ impl Pod {
 }
 
 /// The key that groups containers into pods: the pod uid, else the sandbox id.
-fn pod_key(c: &ContainerDetail) -> Option<String> {
+pub(crate) fn pod_key(c: &ContainerDetail) -> Option<String> {
     if let Some(uid) = &c.pod.pod_uid {
         return Some(format!("uid:{uid}"));
     }
@@ -167,7 +167,7 @@ fn choose_main(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{ContainerState, ContainerStatus, PodIdentity, RootfsView, RuntimeClass};
 

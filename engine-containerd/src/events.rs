@@ -2,8 +2,8 @@
 //! response headers lazily, so the subscribe call itself resolves only when the first event
 //! arrives. To know when the subscription is live, the task publishes a marker event of its own
 //! and waits for it to come back; `events()` returns after that, so nothing that happens after it
-//! returned is missed. A broken stream is resubscribed and an `Other("resync")` event says that
-//! events may have been lost in between.
+//! returned is missed. A broken stream is resubscribed and an [`EventKind::Gap`] says that events
+//! may have been lost in between (containerd keeps no history to replay).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -148,7 +148,8 @@ async fn session(
                     }
                     // A resubscription: events between the two streams may be lost.
                     None => {
-                        if tx.send(Ok(resync_event())).await.is_err() {
+                        let gap = Event::gap("the containerd event subscription broke and was renewed");
+                        if tx.send(Ok(gap)).await.is_err() {
                             return Ok(());
                         }
                     }
@@ -175,19 +176,6 @@ async fn publish_marker(client: &Client, namespace: &str, marker: &str) -> Resul
     };
     client.call("events", client.events().publish(client.request(Some(namespace), publish))).await?;
     Ok(())
-}
-
-fn resync_event() -> Event {
-    Event {
-        kind: EventKind::Other("resync".into()),
-        container_id: String::new(),
-        time: Utc::now(),
-        exit_code: None,
-        exec_id: None,
-        namespace: None,
-        action: "resync".into(),
-        attributes: BTreeMap::new(),
-    }
 }
 
 /// A containerd envelope → a normalized event; `None` for topics that are not about containers

@@ -1,8 +1,9 @@
 //! Exec through the Tasks service, following the recipe that works on containerd 1.6:
-//! FIFOs made here (read ends opened before Start), `Tasks.Exec`, a `Tasks.Wait` issued before
-//! `Tasks.Start` (dockerd deletes every exited exec in namespace `moby`, so a later Wait can find
-//! nothing), stdin EOF through `Tasks.CloseIO` (the shim keeps its own write end open, so closing
-//! ours is not an EOF), and kill + `DeleteProcess` on timeout or drop.
+//! FIFOs made here (read ends opened before Start), `Tasks.Exec`, `Tasks.Start`, then `Tasks.Wait`
+//! (the shim keeps an exited process's status until someone deletes it; for dockerd's containers,
+//! which dockerd deletes at once, see [`exit_status`]), stdin EOF through `Tasks.CloseIO` (the
+//! shim keeps its own write end open, so closing ours is not an EOF), and kill + `DeleteProcess`
+//! on timeout or drop.
 //!
 //! VM-sandboxed runtimes: with the runc shim driving runsc (the RunD stand-in here), the exec's
 //! "pid" is the host-side `runsc exec` helper, and `Tasks.Kill` ends only that helper: the process
@@ -14,11 +15,11 @@
 //! reaper fails quietly and the host side is still cleaned up.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
+use anyctr_core::model::EventKind;
 use anyctr_core::model::{ExecRequest, ExecSession};
 use anyctr_core::{Error, ErrorKind, Result};
-use containerd_client::services::v1::{ExecProcessRequest, StartRequest, WaitRequest};
+use containerd_client::services::v1::{ExecProcessRequest, StartRequest, WaitRequest, WaitResponse};
 use prost_types::Any;
 use serde_json::{Value, json};
 
@@ -80,11 +81,14 @@ impl ContainerdEngine {
             request.env.push(format!("{EXEC_MARKER_ENV}={exec_id}"));
         }
         let process = process_spec(&base, &request, user.as_ref());
-        self.start_exec(&ns, &id, &exec_id, process, open_stdin, reaper)
+        let deleted_by_docker = located.record.labels.contains_key(DOCKER_MANAGED_LABEL);
+        self.start_exec(&ns, &id, &exec_id, process, open_stdin, reaper, deleted_by_docker)
             .await
             .map_err(|e| e.in_context(self.client.engine(), "exec").with_container(container))
     }
 
+    /// `deleted_by_docker`: see [`exit_status`].
+    #[allow(clippy::too_many_arguments)]
     async fn start_exec(
         &self,
         ns: &str,
@@ -93,6 +97,7 @@ impl ContainerdEngine {
         process: Value,
         open_stdin: bool,
         reaper: Option<ContainerdEngine>,
+        deleted_by_docker: bool,
     ) -> Result<ExecSession> {
         let c = &self.client;
         let exec_id = exec_id.to_owned();
@@ -116,14 +121,18 @@ impl ContainerdEngine {
             .map_err(|e| crate::exec_errors::exec_call_error(e, id))?;
         let mut proc = ExecProcess::new(c.clone(), ns, id, &exec_id, reaper);
 
-        // Wait before Start: see the module docs. The request goes out when the spawned task
-        // first runs; the short pause lets it leave before Start does.
-        let mut tasks = c.tasks();
-        let wait_req =
-            c.unbounded_request(Some(ns), WaitRequest { container_id: id.to_owned(), exec_id: exec_id.clone() });
-        proc.set_waiter(tokio::spawn(async move { tasks.wait(wait_req).await.map(|r| r.into_inner()) }));
-        tokio::time::sleep(Duration::from_millis(2)).await;
-
+        // Live before Start, where another client may delete the exited process (see `exit_status`).
+        let exits = if deleted_by_docker {
+            match crate::events::subscribe(c.clone(), Some(vec![ns.to_owned()])).await {
+                Ok(stream) => Some(stream),
+                Err(e) => {
+                    proc.discard().await;
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
         let start = StartRequest { container_id: id.to_owned(), exec_id: exec_id.clone() };
         if let Err(status) = tokio::time::timeout(c.call_timeout(), c.tasks().start(c.request(Some(ns), start)))
             .await
@@ -132,6 +141,8 @@ impl ContainerdEngine {
             proc.discard().await;
             return Err(crate::exec_errors::start_error(status, c.engine()));
         }
+        let (ids, client) = ((ns.to_owned(), id.to_owned(), exec_id.clone()), c.clone());
+        proc.set_waiter(tokio::spawn(exit_status(client, ids, exits)));
         let stdin = if open_stdin {
             match fifos.open_writer() {
                 Ok(pipe) => Some(Box::pin(StdinWriter::new(pipe, proc.closer())) as anyctr_core::model::ExecStdin),
@@ -189,6 +200,47 @@ impl ContainerdEngine {
         let result = anyctr_core::ContainerEngine::exec(self, container, req).await.ok()?;
         result.success().then(|| result.stdout_lossy())
     }
+}
+
+/// The label dockerd puts on the containerd record of every container it manages.
+const DOCKER_MANAGED_LABEL: &str = "com.docker/engine.bundle.path";
+
+/// The exec's exit status, by `Tasks.Wait` issued after Start: Start's answer means the shim has
+/// the process, and it keeps the exit status until the process is deleted. Only the exec's owner
+/// deletes it, except for dockerd, which deletes every exited exec of its containers at once; a
+/// Wait that reaches the shim after that finds nothing. For those, `exits` is an event
+/// subscription that was proven live before Start (`events::subscribe` returns only after its
+/// own marker came back), so the exec's `/tasks/exit` event is in it: an ordering guarantee, not
+/// a timing bet.
+async fn exit_status(
+    client: crate::client::Client,
+    (ns, id, exec_id): (String, String, String),
+    exits: Option<anyctr_core::EventStream>,
+) -> std::result::Result<WaitResponse, tonic::Status> {
+    let request =
+        client.unbounded_request(Some(&ns), WaitRequest { container_id: id.clone(), exec_id: exec_id.clone() });
+    let waited = client.tasks().wait(request).await.map(|r| r.into_inner());
+    let (Err(status), Some(mut exits)) = (&waited, exits) else { return waited };
+    if status.code() != tonic::Code::NotFound {
+        return waited;
+    }
+    use futures_util::StreamExt;
+    while let Some(event) = exits.next().await {
+        match event {
+            Ok(e)
+                if e.kind == EventKind::ExecExit && e.container_id == id && e.exec_id.as_deref() == Some(&exec_id) =>
+            {
+                let exit_status = e.exit_code.and_then(|c| u32::try_from(c).ok()).unwrap_or(u32::MAX);
+                return Ok(WaitResponse { exit_status, exited_at: None });
+            }
+            Ok(e) if e.kind == EventKind::Gap => break,
+            Ok(_) => {}
+            Err(e) => return Err(tonic::Status::unavailable(format!("the exit event stream failed: {e}"))),
+        }
+    }
+    Err(tonic::Status::unavailable(format!(
+        "exec {exec_id} was deleted by another client before its exit status was read, and the event stream lost it"
+    )))
 }
 
 /// The exec's process: the container's process with the request's argv, env, cwd and user.

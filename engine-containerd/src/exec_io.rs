@@ -113,7 +113,7 @@ impl ExecProcess {
         ExecProcess { ids: Arc::new(ids), waiter: None, exit: None, deleted: false }
     }
 
-    /// The pending `Tasks.Wait`, issued before Start.
+    /// The pending `Tasks.Wait`, issued once Start has answered (see `exec::exit_status`).
     pub fn set_waiter(&mut self, waiter: Waiter) {
         self.waiter = Some(waiter);
     }

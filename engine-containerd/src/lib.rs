@@ -39,8 +39,8 @@ use anyctr_core::model::{
     StopOptions,
 };
 use anyctr_core::{
-    ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, EventStream,
-    ListOptions, Result, Support,
+    ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, Error,
+    ErrorKind, EventStream, ListOptions, Result, Support,
 };
 use async_trait::async_trait;
 use futures_util::FutureExt;
@@ -186,7 +186,17 @@ impl ContainerEngine for ContainerdEngine {
     }
 
     async fn events(&self, options: EventOptions) -> Result<EventStream> {
-        let _ = options.since; // containerd keeps no event history
+        if options.since.is_some() {
+            // containerd keeps no event history: starting from now instead would drop what the
+            // caller asked for without saying so.
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "events with `since`: containerd keeps no event history to replay; subscribe without `since` \
+                 and list (or use the index) for the state before it",
+            )
+            .with_engine(self.name())
+            .with_operation("events"));
+        }
         let filter = (!self.options.namespaces.is_empty()).then(|| self.options.namespaces.clone());
         events::subscribe(self.client.clone(), filter).await.map_err(|e| e.in_context(self.name(), "events"))
     }

@@ -1,12 +1,14 @@
 //! Events: `GET /events` streams one JSON object per line. The stream is normalized to anyctr's
-//! events, and when pouchd closes it (a daemon restart, a proxy timeout) it is reopened with
-//! `since` = the last event's time, skipping what was already delivered.
+//! events, and when pouchd closes it (a daemon restart, a proxy timeout) it yields an
+//! [`EventKind::Gap`] and is reopened with the `since` the shared [`EventCursor`] gives (a replay
+//! window before the newest delivered event); live events are never filtered by time, only
+//! replayed duplicates are dropped, by identity.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyctr_core::model::{Event, EventKind, EventOptions};
-use anyctr_core::{Error, ErrorKind, EventStream, Result};
+use anyctr_core::{Error, ErrorKind, EventCursor, EventStream, Result};
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, TimeZone, Utc};
 use futures_util::StreamExt;
@@ -87,9 +89,7 @@ impl Lines {
 
 struct State {
     client: Client,
-    since: Option<DateTime<Utc>>,
-    /// Events already delivered at the `since` instant (reopening replays that instant).
-    delivered_at_since: HashSet<(String, String, i64)>,
+    cursor: EventCursor,
     body: Option<BoxStream<'static, Result<Bytes>>>,
     lines: Lines,
     pending: std::collections::VecDeque<Event>,
@@ -110,11 +110,12 @@ async fn open(client: &Client, since: Option<DateTime<Utc>>) -> Result<BoxStream
 
 /// The event stream for `options`.
 pub async fn events(client: Client, options: EventOptions) -> Result<EventStream> {
+    // The first connection asks for `since` only when the caller did (pouchd then replays);
+    // reconnects always do, from the cursor.
     let body = open(&client, options.since).await?;
     let state = State {
         client,
-        since: options.since,
-        delivered_at_since: HashSet::new(),
+        cursor: EventCursor::new(options.since.unwrap_or_else(Utc::now)),
         body: Some(body),
         lines: Lines::default(),
         pending: Default::default(),
@@ -137,7 +138,8 @@ async fn next(mut s: State) -> Option<(Result<Event>, State)> {
             // Reopen from the last event, after a pause that grows with failures.
             let backoff = (s.failures + s.quiet_reopens).min(5);
             tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(backoff))).await;
-            match open(&s.client, s.since).await {
+            let since = s.cursor.reconnect_from();
+            match open(&s.client, Some(since)).await {
                 Ok(body) => {
                     s.body = Some(body);
                     s.lines = Lines::default();
@@ -171,10 +173,15 @@ async fn next(mut s: State) -> Option<(Result<Event>, State)> {
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "pouch event stream broke; reopening");
                 s.body = None;
+                s.pending.push_back(Event::gap(format!("the pouchd event stream broke: {e}")));
             }
             None => {
                 s.body = None;
-                // A stream that keeps closing without news is reopened ever more slowly.
+                // A stream that keeps closing without news is reopened ever more slowly, and the
+                // gap is announced once for the run of quiet reopens.
+                if s.quiet_reopens == 0 {
+                    s.pending.push_back(Event::gap("pouchd closed the event stream"));
+                }
                 s.quiet_reopens += 1;
             }
         }
@@ -194,18 +201,9 @@ impl State {
             }
         };
         let Some(event) = normalize(&message) else { return };
-        let key = (event.container_id.clone(), event.action.clone(), event.time.timestamp_nanos_opt().unwrap_or(0));
-        match self.since {
-            Some(since) if event.time < since => return,
-            Some(since) if event.time == since && !self.delivered_at_since.insert(key.clone()) => return,
-            _ => {}
+        if self.cursor.admit(&event) {
+            self.pending.push_back(event);
         }
-        if self.since != Some(event.time) {
-            self.since = Some(event.time);
-            self.delivered_at_since.clear();
-            self.delivered_at_since.insert(key);
-        }
-        self.pending.push_back(event);
     }
 }
 

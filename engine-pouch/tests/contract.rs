@@ -347,14 +347,18 @@ async fn events_are_normalized_and_reopened_without_duplicates() {
     assert_eq!(got[0].attributes.get("io.kubernetes.pod.name").map(String::as_str), Some("web-0"));
     assert!(got.windows(2).all(|w| w[0].time <= w[1].time));
 
-    // The replay ends the stream; the engine reopens from the last event and must not deliver
-    // the replayed events again.
+    // The replay ends the stream: the gap is announced, the engine reopens from a replay window
+    // before the last event (not before the stream's start) and must not deliver the replayed
+    // events again.
+    let gap = tokio::time::timeout(T, events.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(gap.kind, Gap, "{gap:?}");
     let more = tokio::time::timeout(Duration::from_secs(2), events.next()).await;
     assert!(more.is_err(), "no duplicate after reopening: {more:?}");
     let opens: Vec<Vec<(String, String)>> =
         server.received().into_iter().filter(|r| r.path.ends_with("/events")).map(|r| r.query).collect();
     assert_eq!(opens[0], [("since".to_owned(), "1795411222".to_owned())]);
     assert!(opens.len() >= 2, "the stream was reopened: {opens:?}");
-    assert_eq!(opens[1], [("since".to_owned(), "1795411224.816040823".to_owned())]);
+    // The last event is at 1795411224.816040823; five seconds before it is before the start.
+    assert_eq!(opens[1], [("since".to_owned(), "1795411222".to_owned())]);
     assert_all_matched(&server);
 }

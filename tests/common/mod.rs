@@ -1,6 +1,8 @@
 //! Shared helpers for the facade's real-engine tests.
 #![allow(dead_code)]
 
+pub mod private_dockerd;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

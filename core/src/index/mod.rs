@@ -1,12 +1,16 @@
 //! The live container index: what an agent queries a thousand times a second.
 //!
 //! Built by one list plus bounded-concurrency inspects, then kept current from the engine's event
-//! stream (re-inspecting the container an event names), with a periodic full resync that repairs
-//! anything missed (a dropped stream, an engine without events). Readers get immutable
-//! [`Snapshot`]s; subscribers get [`IndexChange`]s; [`ContainerIndex::get_newer_than`] waits until
-//! an entry is at least as fresh as asked.
+//! stream (re-inspecting the container an event names; exec events are ignored), with a full
+//! resync when the stream announces a gap ([`EventKind::Gap`](crate::model::EventKind::Gap)) or
+//! broke, when an update failed, and periodically for engines without events. Readers get
+//! immutable [`Snapshot`]s; subscribers get [`IndexChange`]s; [`ContainerIndex::get_newer_than`]
+//! waits until an entry is at least as fresh as asked; [`ContainerIndex::health`] says whether
+//! the index is being kept current (a dead worker is reported, never a silently frozen snapshot).
 
 mod snapshot;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 use std::sync::Arc;
@@ -14,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+pub(crate) use snapshot::Update;
 pub use snapshot::{Entry, Snapshot};
 
 use crate::engine::{DynEngine, ListOptions};
@@ -24,7 +29,8 @@ use crate::pods::MainContainerRule;
 /// How the index works.
 #[derive(Debug, Clone)]
 pub struct IndexOptions {
-    /// Time between full resyncs.
+    /// Time between periodic full resyncs. With events, the index does not depend on them (gaps
+    /// and failures trigger their own); they are a last line of defence.
     pub resync_interval: Duration,
     /// Inspects run at once during a full build.
     pub inspect_concurrency: usize,
@@ -59,6 +65,18 @@ pub enum IndexChange {
     PodRemoved(String),
 }
 
+/// Whether the index is being kept current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexHealth {
+    Live,
+    /// Still running, but behind until it recovers (the event stream is reconnecting, a repair
+    /// resync is pending): the reason.
+    Degraded(String),
+    /// The background task is gone (it panicked): the snapshot no longer changes, and calls that
+    /// need the task fail with `EngineUnavailable`.
+    Dead(String),
+}
+
 pub(crate) enum Command {
     /// Re-inspect one container now (from `get_newer_than`).
     Refresh(String),
@@ -71,6 +89,8 @@ pub struct ContainerIndex {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     changes: broadcast::Sender<IndexChange>,
     commands: mpsc::Sender<Command>,
+    health: watch::Receiver<IndexHealth>,
+    resyncs: Arc<std::sync::atomic::AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -87,13 +107,45 @@ impl ContainerIndex {
         } else {
             None
         };
-        let first = worker::full_build(&engine, &options, None).await?;
+        let first = worker::full_build(engine.clone(), options.clone()).await?;
+        let updates = first.entries.into_iter().map(Update::Put).collect();
+        let (first, _) = Snapshot::empty().apply(updates, |_| {}, &options.main_rule);
         let (tx, snapshots) = watch::channel(Arc::new(first));
         let (commands, command_rx) = mpsc::channel(256);
         let (stop, stop_rx) = oneshot::channel();
-        let worker = worker::Worker { engine, options, snapshots: tx, changes: changes.clone() };
+        let (health_tx, health) = watch::channel(IndexHealth::Live);
+        let resyncs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let worker = worker::Worker {
+            engine,
+            options,
+            snapshots: tx,
+            changes: changes.clone(),
+            health: health_tx,
+            resyncs: resyncs.clone(),
+        };
         let task = tokio::spawn(worker.run(events, command_rx, stop_rx));
-        Ok(ContainerIndex { snapshots, changes, commands, stop: Some(stop), task: Some(task) })
+        Ok(ContainerIndex { snapshots, changes, commands, health, resyncs, stop: Some(stop), task: Some(task) })
+    }
+
+    /// Whether the index is being kept current (see [`IndexHealth`]).
+    pub fn health(&self) -> IndexHealth {
+        self.health.borrow().clone()
+    }
+
+    /// Full resyncs completed since the first build (periodic, gap, repair or asked for): lets an
+    /// agent (or a test) see whether events alone kept the index current.
+    pub fn resyncs(&self) -> u64 {
+        self.resyncs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `EngineUnavailable` with the reason when the background task is gone.
+    fn alive(&self) -> Result<()> {
+        match &*self.health.borrow() {
+            IndexHealth::Dead(why) => {
+                Err(Error::new(ErrorKind::EngineUnavailable, format!("the index is dead: {why}")))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The current state; cheap (an `Arc` clone).
@@ -112,15 +164,17 @@ impl ContainerIndex {
         self.snapshots.clone()
     }
 
-    /// Waits until the container's entry was confirmed with the engine at or after `instant`,
-    /// asking for a re-inspect if needed. `NotFound` if the engine says it does not exist,
-    /// `Timeout` after `timeout`.
+    /// Waits until the container's entry was confirmed with the engine at or after `instant`
+    /// (by an inspect that started then or later), asking for a re-inspect if needed. `NotFound`
+    /// if such an inspect found no container, `Timeout` after `timeout`, `EngineUnavailable` if
+    /// the index is dead.
     pub async fn get_newer_than(
         &self,
         container: &str,
         instant: Instant,
         timeout: Duration,
     ) -> Result<Arc<ContainerDetail>> {
+        self.alive()?;
         let mut rx = self.snapshots.clone();
         let wait = async {
             let mut asked = false;
@@ -139,6 +193,7 @@ impl ContainerIndex {
                     asked = true;
                 }
                 if rx.changed().await.is_err() {
+                    self.alive()?;
                     return Err(Error::new(ErrorKind::EngineUnavailable, "the index has shut down"));
                 }
             }
@@ -148,9 +203,11 @@ impl ContainerIndex {
 
     /// Runs a full resync now and waits for it.
     pub async fn resync(&self) -> Result<()> {
+        self.alive()?;
+        let gone = || self.alive().err().unwrap_or_else(|| Error::unexpected("the index has shut down"));
         let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Resync(tx)).await.map_err(|_| Error::unexpected("the index has shut down"))?;
-        rx.await.map_err(|_| Error::unexpected("the index has shut down"))?
+        self.commands.send(Command::Resync(tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
     }
 
     /// Stops the background task and waits for it.

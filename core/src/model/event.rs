@@ -18,6 +18,11 @@ pub enum EventKind {
     Destroy,
     ExecStart,
     ExecExit,
+    /// The stream broke and was (or is being) reopened: events between the break and the reopen
+    /// may be missing. Not about one container (`container_id` is empty). A consumer that keeps
+    /// state (the index) repairs it with a full list; the engine still replays what its own
+    /// history keeps (docker, pouch) and drops duplicates.
+    Gap,
     /// Anything else, by the engine's action name.
     Other(String),
 }
@@ -59,10 +64,39 @@ pub struct Event {
     pub attributes: BTreeMap<String, String>,
 }
 
+impl Event {
+    /// The gap announcement every engine's stream yields when its connection broke (see
+    /// [`EventKind::Gap`]); `why` goes into the `reason` attribute.
+    pub fn gap(why: impl Into<String>) -> Event {
+        Event {
+            kind: EventKind::Gap,
+            container_id: String::new(),
+            time: Utc::now(),
+            exit_code: None,
+            exec_id: None,
+            namespace: None,
+            action: "gap".to_owned(),
+            attributes: BTreeMap::from([("reason".to_owned(), why.into())]),
+        }
+    }
+
+    /// Whether the event is about an exec (start, exit, docker's `exec_create`/`exec_detach`, a
+    /// containerd topic naming an exec), which changes nothing a container's inspect shows.
+    pub fn is_exec(&self) -> bool {
+        match &self.kind {
+            EventKind::ExecStart | EventKind::ExecExit => true,
+            EventKind::Other(action) => self.exec_id.is_some() || action.starts_with("exec_"),
+            _ => false,
+        }
+    }
+}
+
 /// What [`ContainerEngine::events`](crate::ContainerEngine::events) should deliver.
 #[derive(Debug, Clone, Default)]
 pub struct EventOptions {
-    /// Replay events from this time on, where the engine keeps history (docker does).
+    /// Replay events from this time on, where the engine keeps history (docker and pouch do).
+    /// An engine without history (containerd) refuses it with `Unsupported` rather than
+    /// silently starting from now.
     pub since: Option<DateTime<Utc>>,
 }
 
@@ -75,5 +109,22 @@ mod tests {
         assert_eq!(EventKind::from_docker_action("exec_start: sh -c echo"), EventKind::ExecStart);
         assert_eq!(EventKind::from_docker_action("die"), EventKind::Exit);
         assert_eq!(EventKind::from_docker_action("rename"), EventKind::Other("rename".into()));
+    }
+
+    #[test]
+    fn exec_events_are_recognized() {
+        let mut e = super::Event::gap("test");
+        assert_eq!((e.kind.clone(), e.container_id.as_str(), e.is_exec()), (EventKind::Gap, "", false));
+        for (kind, exec_id, is_exec) in [
+            (EventKind::ExecStart, None, true),
+            (EventKind::Other("exec_create".into()), None, true),
+            (EventKind::Other("/tasks/exec-added".into()), Some("x"), true),
+            (EventKind::Other("/tasks/delete".into()), None, false),
+            (EventKind::Start, None, false),
+        ] {
+            e.kind = kind;
+            e.exec_id = exec_id.map(str::to_owned);
+            assert_eq!(e.is_exec(), is_exec, "{e:?}");
+        }
     }
 }
