@@ -109,8 +109,17 @@ async fn stream_is_resubscribed_after_a_daemon_restart() {
 
     daemon.stop();
     daemon.start();
-    let gap = next(&mut events).await.expect("the stream goes on after the restart").unwrap();
-    assert_eq!(gap.kind, EventKind::Gap, "the gap is announced: {gap:?}");
+    // While the daemon is away, a failed resubscription is said on the stream (EngineUnavailable),
+    // never hidden; once it is back the gap is announced.
+    let mut unavailable = 0;
+    let gap = loop {
+        match next(&mut events).await.expect("the stream goes on after the restart") {
+            Ok(event) => break event,
+            Err(e) if e.kind() == anyctr_core::ErrorKind::EngineUnavailable && unavailable < 20 => unavailable += 1,
+            Err(e) => panic!("unexpected error on the stream: {e}"),
+        }
+    };
+    assert_eq!(gap.kind, EventKind::Gap, "the gap is announced: {gap:?} (after {unavailable} unavailable)");
 
     let out = daemon.ctr(&["-n", "default", "containers", "create", "docker.io/library/busybox:local", "after"]);
     assert!(out.status.success(), "create: {}", String::from_utf8_lossy(&out.stderr));
