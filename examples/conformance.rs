@@ -229,7 +229,8 @@ async fn main() -> ExitCode {
             }
         };
         if !report.reachable {
-            eprintln!("[{}] not reachable: {}", plan.name, report.detail.as_deref().unwrap_or(""));
+            // The detail already says "not reachable: <why>".
+            eprintln!("[{}] {}", plan.name, report.detail.as_deref().unwrap_or("not reachable"));
             failed |= !plan.optional;
         }
         failed |= report.failed();
