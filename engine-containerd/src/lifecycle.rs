@@ -204,13 +204,26 @@ impl ContainerdEngine {
         let c = &self.client;
         // With force, stop even what looks exited: CRI learns of a task's exit asynchronously and
         // refuses to remove a container it still believes running (seen right after a wait).
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        // A sandboxed runtime's shim (gVisor here) goes away with the task it ran: a stop that
+        // races the exit gets "ttrpc: closed" from the dead shim until CRI has handled the exit.
+        // Retry it for a bounded while; the stop then finds the container exited.
         if running || force {
-            let req = StopContainerRequest { container_id: facts.record.id.clone(), timeout: 0 };
-            c.call("remove", c.cri().stop_container(c.request(None, req))).await?;
+            loop {
+                let req = StopContainerRequest { container_id: facts.record.id.clone(), timeout: 0 };
+                match c.call("remove", c.cri().stop_container(c.request(None, req))).await {
+                    Err(e) if e.message().contains("ttrpc: closed") && tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    other => {
+                        other?;
+                        break;
+                    }
+                }
+            }
         }
         // CRI handles a task's exit asynchronously: until it has, it refuses the removal with
         // "still running" even after StopContainer. Retry for a bounded while.
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
         loop {
             let req = RemoveContainerRequest { container_id: facts.record.id.clone() };
             match c.call("remove", c.cri().remove_container(c.request(None, req))).await {
