@@ -205,37 +205,24 @@ impl ContainerdEngine {
         // With force, stop even what looks exited: CRI learns of a task's exit asynchronously and
         // refuses to remove a container it still believes running (seen right after a wait).
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        let id = &facts.record.id;
         // A sandboxed runtime's shim (gVisor here) goes away with the task it ran: a stop that
-        // races the exit gets "ttrpc: closed" from the dead shim until CRI has handled the exit.
-        // Retry it for a bounded while; the stop then finds the container exited.
+        // races the exit gets "ttrpc: closed" from the dead shim until CRI has handled the exit;
+        // the stop then finds the container exited.
         if running || force {
-            loop {
-                let req = StopContainerRequest { container_id: facts.record.id.clone(), timeout: 0 };
-                match c.call("remove", c.cri().stop_container(c.request(None, req))).await {
-                    Err(e) if e.message().contains("ttrpc: closed") && tokio::time::Instant::now() < deadline => {
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                    other => {
-                        other?;
-                        break;
-                    }
-                }
-            }
+            retry_while(deadline, "ttrpc: closed", || {
+                let req = c.request(None, StopContainerRequest { container_id: id.clone(), timeout: 0 });
+                async move { c.call("remove", c.cri().stop_container(req)).await }
+            })
+            .await?;
         }
         // CRI handles a task's exit asynchronously: until it has, it refuses the removal with
-        // "still running" even after StopContainer. Retry for a bounded while.
-        loop {
-            let req = RemoveContainerRequest { container_id: facts.record.id.clone() };
-            match c.call("remove", c.cri().remove_container(c.request(None, req))).await {
-                Err(e) if e.message().contains("still running") && tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                other => {
-                    other?;
-                    break;
-                }
-            };
-        }
+        // "still running" even after StopContainer.
+        retry_while(deadline, "still running", || {
+            let req = c.request(None, RemoveContainerRequest { container_id: id.clone() });
+            async move { c.call("remove", c.cri().remove_container(req)).await }
+        })
+        .await?;
         if let Some(pod) = facts.record.labels.get(AUTO_POD_LABEL) {
             match self.cri_remove_pod(&format!("{}/{pod}", facts.namespace)).await {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
@@ -347,4 +334,21 @@ pub async fn runtime_handlers(c: &Client) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
+}
+
+/// Runs `call` until it answers anything but an error whose message contains `transient`, or
+/// until `deadline`, when that error is returned: for CRI answers that only say "not yet".
+async fn retry_while<T, F, Fut>(deadline: tokio::time::Instant, transient: &str, mut call: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    loop {
+        match call().await {
+            Err(e) if e.message().contains(transient) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
 }
