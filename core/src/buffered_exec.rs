@@ -3,7 +3,7 @@
 //! child keeps the output open (and the result marked when output may have followed), a timeout
 //! that kills, and missing binaries recognized.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -87,6 +87,8 @@ pub async fn run_to_completion(
     };
 
     let mut collected = Collected { stdout: BoundedBuffer::new(limit), stderr: BoundedBuffer::new(limit) };
+    let mut ended_at = None;
+    let output_ended = &mut ended_at;
     let body = async {
         let mut output = output;
         let mut wait = control.wait();
@@ -99,7 +101,10 @@ pub async fn run_to_completion(
                 chunk = out.next() => match chunk {
                     Some(Ok(c)) => collected.push(&c),
                     Some(Err(e)) => return Err(e),
-                    None => output = None,
+                    None => {
+                        output = None;
+                        *output_ended = Some(SystemTime::now());
+                    }
                 },
                 code = &mut wait => return Ok((code?, output)),
             }
@@ -129,10 +134,12 @@ pub async fn run_to_completion(
     }
     let drained = match until_exit {
         Ok((code, None)) => Ok((code, false)),
-        Ok((code, Some(rest))) => drain_after_exit(rest, &mut collected, deadline).await.map(|open| (code, open)),
+        Ok((code, Some(rest))) => {
+            drain_after_exit(rest, &mut collected, deadline, &mut ended_at).await.map(|open| (code, open))
+        }
         Err(e) => Err(e),
     };
-    let (exit_code, output_incomplete) = match drained {
+    let (exit_code, mut output_incomplete) = match drained {
         Ok(done) => done,
         Err(e) => {
             let _ = control.kill().await;
@@ -140,6 +147,11 @@ pub async fn run_to_completion(
             return Err(e);
         }
     };
+    if let Some(ended) = ended_at
+        && !output_incomplete
+    {
+        output_incomplete = control.output_may_be_cut(ended);
+    }
     // Only now: releasing the exec may close output a background child still writes.
     let released = control.release().await;
     session.mark_exited();
@@ -183,6 +195,7 @@ async fn drain_after_exit(
     mut output: BoxStream<'static, Result<OutputChunk>>,
     collected: &mut Collected,
     deadline: Option<tokio::time::Instant>,
+    ended_at: &mut Option<SystemTime>,
 ) -> Result<bool> {
     let limit = tokio::time::Instant::now() + DRAIN_LIMIT;
     let last = deadline.map_or(limit, |d| d.min(limit));
@@ -190,7 +203,10 @@ async fn drain_after_exit(
         let quiet = (tokio::time::Instant::now() + QUIET_AFTER_EXIT).min(last);
         match tokio::time::timeout_at(quiet, output.next()).await {
             Ok(Some(chunk)) => collected.push(&chunk?),
-            Ok(None) => return Ok(false),
+            Ok(None) => {
+                *ended_at = Some(SystemTime::now());
+                return Ok(false);
+            }
             Err(_) => return Ok(true),
         }
     }
@@ -288,6 +304,46 @@ mod tests {
         assert!(r.stdout.len() > 5 * 5, "only {} bytes read", r.stdout.len());
         assert!(took >= Duration::from_secs(2) && took < DRAIN_LIMIT, "returned after {took:?}");
         writer.abort();
+    }
+
+    /// Exited at `exited`; like containerd's shim under dockerd, it closes the output
+    /// [`CUT_AFTER`] after the exit whether or not a child still writes.
+    struct CutsOutput {
+        exited: SystemTime,
+    }
+
+    const CUT_AFTER: Duration = Duration::from_millis(300);
+
+    impl crate::model::ExecControl for CutsOutput {
+        fn wait(&mut self) -> BoxFuture<'_, Result<i64>> {
+            Box::pin(async { Ok(0) })
+        }
+        fn kill(&mut self) -> BoxFuture<'_, Result<()>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn abandon(&mut self) {}
+        fn output_may_be_cut(&self, output_ended: SystemTime) -> bool {
+            output_ended.duration_since(self.exited).is_ok_and(|d| d >= CUT_AFTER)
+        }
+    }
+
+    fn cut_session(text: &'static str, end_after: Duration) -> ExecSession {
+        let output = futures_util::stream::once(async move {
+            Ok(OutputChunk { stream: OutputStream::Stdout, data: Bytes::from_static(text.as_bytes()) })
+        })
+        .chain(futures_util::stream::once(tokio::time::sleep(end_after)).filter_map(|_| async { None }));
+        ExecSession::new(None, Box::pin(output), Box::new(CutsOutput { exited: SystemTime::now() }))
+    }
+
+    #[tokio::test]
+    async fn an_end_of_output_the_engine_may_have_forced_is_marked_incomplete() {
+        // Ended by the "shim" after the exit: the end proves nothing.
+        let r = run_to_completion(cut_session("early\n", CUT_AFTER), None, 1024, None).await.unwrap();
+        assert_eq!(r.stdout_lossy(), "early\n");
+        assert!(r.output_incomplete, "an end the engine may have forced must not read as complete");
+        // Ended by the processes well before any forced close: complete.
+        let r = run_to_completion(cut_session("early\n", Duration::ZERO), None, 1024, None).await.unwrap();
+        assert!(!r.output_incomplete, "an end of output right after the exit is the processes closing it");
     }
 
     #[test]

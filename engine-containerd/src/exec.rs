@@ -119,7 +119,7 @@ impl ContainerdEngine {
         c.call("exec", c.tasks().exec(c.request(Some(ns), req)))
             .await
             .map_err(|e| crate::exec_errors::exec_call_error(e, id))?;
-        let mut proc = ExecProcess::new(c.clone(), ns, id, &exec_id, reaper);
+        let mut proc = ExecProcess::new(c.clone(), ns, id, &exec_id, reaper, deleted_by_docker);
 
         // Live before Start, where another client may delete the exited process (see `exit_status`).
         let exits = if deleted_by_docker {
@@ -231,7 +231,11 @@ async fn exit_status(
                 if e.kind == EventKind::ExecExit && e.container_id == id && e.exec_id.as_deref() == Some(&exec_id) =>
             {
                 let exit_status = e.exit_code.and_then(|c| u32::try_from(c).ok()).unwrap_or(u32::MAX);
-                return Ok(WaitResponse { exit_status, exited_at: None });
+                let exited_at = prost_types::Timestamp {
+                    seconds: e.time.timestamp(),
+                    nanos: i32::try_from(e.time.timestamp_subsec_nanos()).unwrap_or(0),
+                };
+                return Ok(WaitResponse { exit_status, exited_at: Some(exited_at) });
             }
             Ok(e) if e.kind == EventKind::Gap => break,
             Ok(_) => {}

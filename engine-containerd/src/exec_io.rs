@@ -6,8 +6,9 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
 
-use anyctr_core::model::{ExecControl, OutputChunk, OutputStream};
+use anyctr_core::model::{ExecControl, OutputChunk, OutputStream, SHIM_OUTPUT_GRACE};
 use anyctr_core::{Error, Result};
 use bytes::Bytes;
 use containerd_client::services::v1::{CloseIoRequest, DeleteProcessRequest, KillRequest, WaitResponse};
@@ -91,9 +92,17 @@ pub struct ExecProcess {
     ids: Arc<ExecIds>,
     waiter: Option<Waiter>,
     exit: Option<i64>,
+    /// When the process exited, as the shim reported it.
+    exited_at: Option<SystemTime>,
+    /// Another client deletes the exited process (dockerd does, for its containers), so the shim
+    /// may close the output before a background child is done with it.
+    deleted_by_others: bool,
     /// DeleteProcess done (or handed to a background task).
     deleted: bool,
 }
+
+/// Slack for the exit time coming from an event envelope (stamped just after the exit).
+const EXIT_STAMP_SLACK: Duration = Duration::from_millis(250);
 
 impl ExecProcess {
     pub fn new(
@@ -102,6 +111,7 @@ impl ExecProcess {
         container_id: &str,
         exec_id: &str,
         reaper: Option<ContainerdEngine>,
+        deleted_by_others: bool,
     ) -> Self {
         let ids = ExecIds {
             client,
@@ -110,7 +120,7 @@ impl ExecProcess {
             exec_id: exec_id.to_owned(),
             reaper,
         };
-        ExecProcess { ids: Arc::new(ids), waiter: None, exit: None, deleted: false }
+        ExecProcess { ids: Arc::new(ids), waiter: None, exit: None, exited_at: None, deleted_by_others, deleted: false }
     }
 
     /// The pending `Tasks.Wait`, issued once Start has answered (see `exec::exit_status`).
@@ -177,7 +187,10 @@ impl ExecControl for ExecProcess {
             let outcome = waiter.await;
             self.waiter = None;
             let code = match outcome {
-                Ok(Ok(resp)) => i64::from(resp.exit_status),
+                Ok(Ok(resp)) => {
+                    self.exited_at = crate::convert::timestamp(resp.exited_at.as_ref()).map(SystemTime::from);
+                    i64::from(resp.exit_status)
+                }
                 Ok(Err(status)) => {
                     let _ = self.delete_once().await;
                     return Err(status_error(status, self.ids.client.engine(), "exec"));
@@ -195,6 +208,16 @@ impl ExecControl for ExecProcess {
 
     fn release(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(self.delete_once())
+    }
+
+    fn output_may_be_cut(&self, output_ended: SystemTime) -> bool {
+        if !self.deleted_by_others {
+            return false;
+        }
+        // Without the exit time nothing rules a forced close out.
+        self.exited_at.is_none_or(|exited| {
+            output_ended.duration_since(exited).is_ok_and(|d| d + EXIT_STAMP_SLACK >= SHIM_OUTPUT_GRACE)
+        })
     }
 
     fn kill(&mut self) -> BoxFuture<'_, Result<()>> {

@@ -58,6 +58,7 @@ async fn docker_container_through_moby() {
     assert!(d.env_var("PATH").is_some());
 
     checks::exec_checks(&engine, &id, "moby", &id, &fifo).await;
+    output_cut_by_dockerd_is_marked(&engine, &id).await;
     checks::copy_checks(&engine, &id).await;
     checks::exec_events(&engine, &id, "moby", &id).await;
 
@@ -74,4 +75,18 @@ async fn docker_container_through_moby() {
     }
     let _ = std::fs::remove_dir_all(&fifo);
     assert!(!Path::new(&fifo).exists());
+}
+
+/// dockerd deletes the exited exec at once and the shim then closes its output 2 s later, while
+/// the background child still sleeps: the end of output seen after that is no proof the output
+/// is complete. Reading only after the cut (as a slow reader on a busy node does) must give
+/// "incomplete", never a silently short result.
+async fn output_cut_by_dockerd_is_marked(engine: &anyctr_engine_containerd::ContainerdEngine, id: &str) {
+    let request = anyctr_core::model::ExecRequest::shell("(sleep 5; echo late) & echo early");
+    let session = engine.exec_stream(id, request, false).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
+    let bound = Some(common::BOUND);
+    let r = anyctr_core::buffered_exec::run_to_completion(session, None, 1024, bound).await.unwrap();
+    assert_eq!((r.exit_code, r.stdout_lossy().as_str()), (0, "early\n"));
+    assert!(r.output_incomplete, "output cut by dockerd's delete was reported complete: {r:?}");
 }

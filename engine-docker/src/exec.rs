@@ -21,10 +21,10 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyctr_core::buffered_exec::run_to_completion;
-use anyctr_core::model::{ExecControl, ExecRequest, ExecSession, OutputChunk, OutputStream};
+use anyctr_core::model::{ExecControl, ExecRequest, ExecSession, OutputChunk, OutputStream, SHIM_OUTPUT_GRACE};
 use anyctr_core::{Error, ErrorKind, Result};
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
@@ -113,6 +113,7 @@ async fn start(client: &Client, target: Target, request: ExecRequest, open_stdin
         sniff: Mutex::new(Vec::new()),
         output_done: AtomicBool::new(false),
         output_ended: tokio::sync::Notify::new(),
+        not_exited_at: Mutex::new(SystemTime::now()),
     });
     let start_options = StartExecOptions { detach: false, tty: false, output_capacity: Some(OUTPUT_CAPACITY) };
     let started = client.call_within(setup, "exec", client.docker.start_exec(&created.id, Some(start_options))).await;
@@ -183,6 +184,9 @@ struct Shared {
     /// Woken when the output ends: the process has most likely just exited, so `wait` asks at once
     /// instead of sleeping out its back-off (which cost up to 40 ms per exec).
     output_ended: tokio::sync::Notify,
+    /// No later than the exit: when the exec was started, then each time docker still reported
+    /// it running (see [`DockerExecControl::output_may_be_cut`]).
+    not_exited_at: Mutex<SystemTime>,
 }
 
 impl Shared {
@@ -233,6 +237,16 @@ impl ExecControl for DockerExecControl {
     fn abandon(&mut self) {
         spawn_kill(self.shared.clone());
     }
+
+    /// dockerd deletes its exec once it exited, and the shim closes the output
+    /// [`SHIM_OUTPUT_GRACE`] later whether or not a background child still writes. docker does not
+    /// say when the exec exited, but it exited after the last time it was seen running: an end of
+    /// output sooner than the grace after that is the processes closing it; a later one may be
+    /// the shim's.
+    fn output_may_be_cut(&self, output_ended: SystemTime) -> bool {
+        let not_exited = *self.shared.not_exited_at.lock().unwrap_or_else(|p| p.into_inner());
+        output_ended.duration_since(not_exited).is_ok_and(|d| d >= SHIM_OUTPUT_GRACE)
+    }
 }
 
 fn spawn_kill(shared: Arc<Shared>) {
@@ -251,7 +265,11 @@ async fn wait(shared: Arc<Shared>) -> Result<i64> {
     let mut interval = Duration::from_millis(5);
     let mut ended_without_code: Option<Instant> = None;
     loop {
+        let asked = SystemTime::now();
         let state = shared.inspect().await?;
+        if state.running {
+            *shared.not_exited_at.lock().unwrap_or_else(|p| p.into_inner()) = asked;
+        }
         match (state.running, state.exit_code) {
             (false, Some(code)) => return exit_result(&shared, state, code).await,
             (false, None) if shared.output_done.load(Ordering::SeqCst) => {

@@ -22,6 +22,7 @@ per_runtime!(
     dropped_session_kills_the_process,
     background_child_does_not_block_wait,
     streaming_chunks_stdin_and_wait,
+    output_read_after_the_cut_is_marked_incomplete,
 );
 
 async fn argv_env_workdir_user_and_exit_codes(runtime: &str) {
@@ -214,4 +215,20 @@ async fn assert_no_process_left(engine: &anyctr_engine_docker::DockerEngine, id:
         assert!(tokio::time::Instant::now() < deadline, "processes left behind: {left:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// dockerd deletes its exited exec at once, and containerd's shim then closes the output 2 s later
+/// while the background child still sleeps. A reader that only gets to the output after that
+/// (a busy node) must be told the output is incomplete, never handed a silently short result.
+async fn output_read_after_the_cut_is_marked_incomplete(runtime: &str) {
+    let engine = engine().await;
+    let guard = Guard::new(&engine, "exec-cut");
+    let id = guard.sleeper(runtime).await;
+    let session =
+        engine.exec_stream(&id, ExecRequest::shell("(sleep 5; echo late) & echo early"), false).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let bound = Some(Duration::from_secs(60));
+    let r = anyctr_core::buffered_exec::run_to_completion(session, None, 1024, bound).await.unwrap();
+    assert_eq!((r.exit_code, r.stdout_lossy().as_str()), (0, "early\n"));
+    assert!(r.output_incomplete, "output cut after the exit was reported complete: {r:?}");
 }

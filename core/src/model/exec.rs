@@ -221,6 +221,11 @@ impl ExecResult {
 /// The writing half of a streaming exec's stdin. `shutdown()` delivers EOF to the process.
 pub type ExecStdin = Pin<Box<dyn AsyncWrite + Send>>;
 
+/// How long containerd's shims let an exec's output drain once the process is deleted before they
+/// close it anyway (`waitTimeout(ctx, &e.wg, 2*time.Second)` in the runc shim's exec delete; the
+/// same in the shims of sandboxed runtimes built on it). See [`ExecControl::output_may_be_cut`].
+pub const SHIM_OUTPUT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How an engine waits for and ends one exec process. Implemented by engines; used by
 /// [`ExecSession`].
 pub trait ExecControl: Send {
@@ -241,6 +246,17 @@ pub trait ExecControl: Send {
     /// background child writes after the exit would be cut off unseen. Nothing to release by default.
     fn release(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// Whether the end of the output, seen at `output_ended`, may have been forced by someone
+    /// other than the exec's processes — so a background child could still be writing into a
+    /// closed stream. containerd's shim closes an exec's output [`SHIM_OUTPUT_GRACE`] after *any*
+    /// client deletes it, and dockerd deletes every exited exec of its containers at once; an end
+    /// that late after the exit proves nothing. Asked once the exit is known; `false` by default
+    /// (an end of output is the processes closing it).
+    fn output_may_be_cut(&self, output_ended: std::time::SystemTime) -> bool {
+        let _ = output_ended;
+        false
     }
 }
 
