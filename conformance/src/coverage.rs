@@ -5,7 +5,7 @@
 
 use super::declared::{self, Check};
 use super::report::{CapabilityReport, Coverage, Outcome, TrialReport};
-use crate::capability::Capabilities;
+use anyctr_core::capability::Capabilities;
 
 /// One capability's trials.
 pub(super) struct CapabilityTrials {
@@ -163,8 +163,8 @@ pub(super) fn assess(caps: &Capabilities, trials: &[TrialReport], filtered: bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capability::Support;
-    use crate::conformance::all_trials;
+    use crate::all_trials;
+    use anyctr_core::capability::Support;
 
     #[test]
     fn every_capability_has_one_row_in_declaration_order() {

@@ -9,13 +9,13 @@ use futures_util::future::BoxFuture;
 
 use super::fixture::RUN_LABEL;
 use super::{Fixture, TrialContext, TrialResult};
-use crate::ErrorKind;
-use crate::engine::ListOptions;
-use crate::model::{EventOptions, ExecRequest, PodSpec};
+use anyctr_core::ErrorKind;
+use anyctr_core::engine::ListOptions;
+use anyctr_core::model::{EventOptions, ExecRequest, PodSpec};
 
 pub(super) type Check = for<'a> fn(&'a TrialContext) -> BoxFuture<'a, TrialResult>;
 
-fn verdict<T: std::fmt::Debug>(capability: &str, r: crate::Result<T>) -> TrialResult {
+fn verdict<T: std::fmt::Debug>(capability: &str, r: anyctr_core::Result<T>) -> TrialResult {
     match r {
         Err(e) if e.kind() == ErrorKind::Unsupported => Ok(format!("{capability}: {e}")),
         Err(e) => Err(format!(
@@ -82,7 +82,7 @@ pub(super) fn exec_stream(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
 
 pub(super) fn copy_to(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
     Box::pin(async move {
-        let empty: crate::ByteStream = Box::pin(futures_util::stream::empty());
+        let empty: anyctr_core::ByteStream = Box::pin(futures_util::stream::empty());
         verdict("copy_to", c.engine.copy_to(&c.fixture.id, "/tmp", empty).await)
     })
 }
@@ -97,7 +97,7 @@ pub(super) fn events(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
 
 /// What the engine reports about the fixture decides the host-side capabilities: `Ok(None)` when
 /// the engine has no inspect at all, so there is no detail to reach the host through.
-async fn fixture_detail(c: &TrialContext) -> Result<Option<crate::model::ContainerDetail>, String> {
+async fn fixture_detail(c: &TrialContext) -> Result<Option<anyctr_core::model::ContainerDetail>, String> {
     match c.engine.inspect(&c.fixture.id).await {
         Ok(d) => Ok(Some(d)),
         Err(e) if e.kind() == ErrorKind::Unsupported && !c.capabilities.inspect.is_supported() => Ok(None),
@@ -113,10 +113,12 @@ pub(super) fn host_rootfs(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
         if let Some(dir) = d.merged_dir() {
             return Err(format!("host_rootfs is not claimed, but the engine reports a merged dir {dir:?}"));
         }
-        let refused = verdict("host_rootfs", crate::host_path::host_path(&d, "/etc/passwd", None).map(|hp| hp.path))?;
+        let refused =
+            verdict("host_rootfs", anyctr_host::host_path::host_path(&d, "/etc/passwd", None).map(|hp| hp.path))?;
         // A volume is the host's own directory: it is still answered.
         let shared = format!("{}/hello.txt", Fixture::BIND_DEST);
-        let hp = crate::host_path::host_path(&d, &shared, None).map_err(|e| format!("host_path of {shared}: {e}"))?;
+        let hp =
+            anyctr_host::host_path::host_path(&d, &shared, None).map_err(|e| format!("host_path of {shared}: {e}"))?;
         if hp.path != c.fixture.bind_dir.join("hello.txt") {
             return Err(format!("the bind mount answered {:?}, want {:?}", hp.path, c.fixture.bind_dir));
         }
@@ -137,7 +139,7 @@ pub(super) fn proc_root(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
 pub(super) fn nsenter(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
     Box::pin(async move {
         let Some(d) = fixture_detail(c).await? else { return Ok(format!("nsenter: {NO_DETAIL}")) };
-        verdict("nsenter", crate::nsenter::exec_in_namespaces(&d, ExecRequest::new(["true"]), None).await)
+        verdict("nsenter", anyctr_host::nsenter::exec_in_namespaces(&d, ExecRequest::new(["true"]), None).await)
     })
 }
 

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::engine::DynEngine;
-use crate::error::Result;
-use crate::model::{CreateSpec, LogFormat, MountSpec, PodSpec, RuntimeClass, StopOptions};
+use anyctr_core::engine::DynEngine;
+use anyctr_core::error::Result;
+use anyctr_core::model::{CreateSpec, LogFormat, MountSpec, PodSpec, RuntimeClass, StopOptions};
 
 /// Label every conformance container carries (value: the run id), so leftovers are findable.
 pub const RUN_LABEL: &str = "anyctr.conformance";
@@ -176,7 +176,7 @@ impl FixtureFactory for EngineFixtures {
         // The name as the engine reports it; an engine without inspect keeps the one asked for.
         let name = match self.engine.inspect(&id).await {
             Ok(detail) => detail.name,
-            Err(e) if e.kind() == crate::ErrorKind::Unsupported => spec.name.clone().unwrap_or_default(),
+            Err(e) if e.kind() == anyctr_core::ErrorKind::Unsupported => spec.name.clone().unwrap_or_default(),
             Err(e) => return Err(e),
         };
         Ok(Fixture { id, name, spec, bind_dir, ro_dir, pod, expect: self.expect.clone() })
@@ -203,7 +203,7 @@ impl FixtureFactory for EngineFixtures {
     }
 
     async fn leftovers(&self, run_id: &str) -> Result<Vec<String>> {
-        let all = self.engine.list(&crate::engine::ListOptions::all()).await?;
+        let all = self.engine.list(&anyctr_core::engine::ListOptions::all()).await?;
         Ok(all
             .into_iter()
             .filter(|c| {

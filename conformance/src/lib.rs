@@ -1,4 +1,5 @@
-//! The behaviour suite every engine must pass (feature `conformance`).
+//! The behaviour suite every engine must pass (the facade re-exports it as `anyctr::conformance`
+//! behind its `conformance` feature).
 //!
 //! Engines outside this repository can run it too: connect your engine, describe how fixture
 //! containers are made ([`FixtureFactory`]; [`EngineFixtures`] uses the engine's own lifecycle), and
@@ -15,6 +16,7 @@
 //!
 //! Trials are named `area.case` (`exec.stdin_eof`, `lookup.short_prefix`, …) and produce a
 //! [`SetupReport`] that serializes to the JSON the xtask publishes.
+#![forbid(unsafe_code)]
 
 mod coverage;
 mod declared;
@@ -41,9 +43,9 @@ pub use fixture::{EngineFixtures, Expectations, ExpectedLog, Fixture, FixtureFac
 pub use report::{CapabilityReport, Coverage, Outcome, SetupReport, TrialReport, render_coverage, render_matrix};
 pub use runner::run_setup;
 
-use crate::capability::Capabilities;
-use crate::engine::DynEngine;
-use crate::model::CreateSpec;
+use anyctr_core::capability::Capabilities;
+use anyctr_core::engine::DynEngine;
+use anyctr_core::model::CreateSpec;
 
 /// What every trial gets: the engine, the main fixture container and what it was made from.
 pub struct TrialContext {
@@ -128,6 +130,6 @@ macro_rules! ensure {
 pub(crate) use ensure;
 
 /// Turns an anyctr error into a trial failure with context.
-pub(crate) fn fail(what: &str) -> impl FnOnce(crate::Error) -> String + '_ {
+pub(crate) fn fail(what: &str) -> impl FnOnce(anyctr_core::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::capability::Support;
+use anyctr_core::capability::Support;
 
 /// How a trial ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -167,14 +167,14 @@ pub fn render_matrix(setups: &[SetupReport]) -> String {
 /// (`N`ative or `E`mulated), 5 of 5 trials passed; `unsup`: not claimed and refused; `LIES`: not
 /// claimed but the engine did not refuse; `n/a`: declared not applicable; `NONE`: no trial.
 pub fn render_coverage(setups: &[SetupReport]) -> String {
-    let width = crate::capability::Capabilities::NAMES.iter().map(|n| n.len()).max().unwrap_or(10).max(10);
+    let width = anyctr_core::capability::Capabilities::NAMES.iter().map(|n| n.len()).max().unwrap_or(10).max(10);
     let col = setups.iter().map(|s| s.setup.len()).max().unwrap_or(4).max(6);
     let mut out = format!("{:<width$}", "capability");
     for s in setups {
         out.push_str(&format!("  {:>col$}", s.setup));
     }
     out.push('\n');
-    for name in crate::capability::Capabilities::NAMES {
+    for name in anyctr_core::capability::Capabilities::NAMES {
         out.push_str(&format!("{name:<width$}"));
         for s in setups {
             let cell = match s.capabilities.iter().find(|c| c.capability == *name) {

@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 
 use super::report::{Coverage, Outcome, SetupReport, TrialReport};
 use super::{FixtureSetup, Leftover, TRIAL_TIMEOUT, TrialContext, TrialResult, all_trials, coverage, fixture};
-use crate::ErrorKind;
+use anyctr_core::ErrorKind;
 
 /// Bound on one daemon call the runner makes itself (identify, inspect, a removal).
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -201,7 +201,7 @@ async fn clean_up(ctx: &TrialContext) -> Cleanup {
     let leftovers = std::mem::take(&mut *ctx.lock_cleanup());
     let mut cleanup = Cleanup { notes: Vec::new(), left_behind: false };
     for leftover in leftovers.into_iter().rev() {
-        let removal: BoxFuture<'_, crate::Result<()>> = match &leftover {
+        let removal: BoxFuture<'_, anyctr_core::Result<()>> = match &leftover {
             Leftover::Container(id) => ctx.factory.remove_extra(id),
             Leftover::Pod(id) => ctx.engine.remove_pod(id),
         };

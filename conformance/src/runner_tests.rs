@@ -7,11 +7,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::*;
-use crate::capability::Capabilities;
-use crate::conformance::{Expectations, Fixture, FixtureFactory};
-use crate::engine::{ContainerEngine, EngineInfo, ListOptions};
-use crate::model::{ContainerDetail, ContainerSummary, CreateSpec, RuntimeClass};
-use crate::{Error, Result};
+use crate::{Expectations, Fixture, FixtureFactory};
+use anyctr_core::capability::Capabilities;
+use anyctr_core::engine::{ContainerEngine, EngineInfo, ListOptions};
+use anyctr_core::model::{ContainerDetail, ContainerSummary, CreateSpec, RuntimeClass};
+use anyctr_core::{Error, Result};
 
 /// An engine that answers `identify` and refuses everything else.
 struct ClaimsNothing;

@@ -5,9 +5,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::{Trial, TrialContext, TrialResult, ensure, fail};
-use crate::ErrorKind;
-use crate::copy::{CopyOptions, CopyReport, copy_from_container, copy_to_container};
-use crate::model::{ContainerDetail, ExecRequest};
+use anyctr_core::ErrorKind;
+use anyctr_core::model::{ContainerDetail, ExecRequest};
+use anyctr_host::copy::{CopyOptions, CopyReport, copy_from_container, copy_to_container};
 
 pub(super) fn trials() -> Vec<Trial> {
     vec![

@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use super::{Trial, TrialContext, TrialResult, ensure, fail};
-use crate::model::{EventKind, EventOptions};
+use anyctr_core::model::{EventKind, EventOptions};
 
 pub(super) fn trials() -> Vec<Trial> {
     vec![Trial {

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{Trial, TrialContext, TrialResult, ensure, fail};
-use crate::ErrorKind;
-use crate::model::{ExecRequest, ExecResult, OutputStream};
+use anyctr_core::ErrorKind;
+use anyctr_core::model::{ExecRequest, ExecResult, OutputStream};
 
 pub(super) fn trials() -> Vec<Trial> {
     vec![

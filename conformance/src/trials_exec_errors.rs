@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use super::{Trial, TrialContext, TrialResult};
-use crate::ErrorKind;
-use crate::model::ExecRequest;
+use anyctr_core::ErrorKind;
+use anyctr_core::model::ExecRequest;
 
 pub(super) fn trials() -> Vec<Trial> {
     vec![

@@ -1,9 +1,9 @@
 //! `host_path.*`: where container paths live on the host, and that no input escapes.
 
 use super::{Fixture, Trial, TrialContext, TrialResult, ensure, fail};
-use crate::ErrorKind;
-use crate::host_path::{HostPathSource, host_path};
-use crate::model::{ContainerDetail, ExecRequest};
+use anyctr_core::ErrorKind;
+use anyctr_core::model::{ContainerDetail, ExecRequest};
+use anyctr_host::host_path::{HostPathSource, host_path};
 
 pub(super) fn trials() -> Vec<Trial> {
     vec![

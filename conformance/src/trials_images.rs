@@ -3,8 +3,8 @@
 use bytes::Bytes;
 
 use super::{Trial, TrialContext, TrialResult, ensure, fail};
-use crate::ErrorKind;
-use crate::model::normalize_image_ref;
+use anyctr_core::ErrorKind;
+use anyctr_core::model::normalize_image_ref;
 
 pub(super) fn trials() -> Vec<Trial> {
     vec![
@@ -24,7 +24,7 @@ async fn list(ctx: &TrialContext) -> TrialResult {
 async fn load_junk(ctx: &TrialContext) -> TrialResult {
     // Loading a real image would leave it behind (there is no image removal); junk must be refused.
     let before = ctx.engine.list_images().await.map_err(fail("list_images"))?.len();
-    let junk: crate::ByteStream =
+    let junk: anyctr_core::ByteStream =
         Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"not an image tarball, not at all"))]));
     match ctx.engine.load_image(junk).await {
         Err(e) if e.kind() == ErrorKind::InvalidArgument => {}

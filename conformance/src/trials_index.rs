@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Trial, TrialContext, TrialResult, ensure, fail};
-use crate::engine::ListOptions;
-use crate::index::{ContainerIndex, IndexOptions};
-use crate::model::PodRole;
-use crate::pods::{MainContainerRule, group_pods};
+use anyctr_core::engine::ListOptions;
+use anyctr_core::model::PodRole;
+use anyctr_core::pods::{MainContainerRule, group_pods};
+use anyctr_index::{ContainerIndex, IndexOptions};
 
 pub(super) fn trials() -> Vec<Trial> {
     vec![
@@ -64,7 +64,7 @@ async fn follows(ctx: &TrialContext) -> TrialResult {
 async fn wait_for(
     index: &ContainerIndex,
     with_events: bool,
-    check: impl Fn(&crate::index::Snapshot) -> bool,
+    check: impl Fn(&anyctr_index::Snapshot) -> bool,
 ) -> Result<(), ()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while tokio::time::Instant::now() < deadline {

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use super::{Fixture, Trial, TrialContext, TrialResult, ensure, fail};
-use crate::ErrorKind;
-use crate::engine::ListOptions;
-use crate::model::{ContainerDetail, ExecRequest, PodRole, PodSpec, short_id};
+use anyctr_core::ErrorKind;
+use anyctr_core::engine::ListOptions;
+use anyctr_core::model::{ContainerDetail, ExecRequest, PodRole, PodSpec, short_id};
 
 pub(super) fn trials() -> Vec<Trial> {
     vec![

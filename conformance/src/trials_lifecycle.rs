@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{Trial, TrialContext, TrialResult, ensure, fail};
-use crate::ErrorKind;
-use crate::model::{ContainerStatus, CreateSpec, ExecRequest, StopOptions};
+use anyctr_core::ErrorKind;
+use anyctr_core::model::{ContainerStatus, CreateSpec, ExecRequest, StopOptions};
 
 pub(super) fn trials() -> Vec<Trial> {
     vec![
@@ -108,14 +108,14 @@ async fn exec_on_stopped(ctx: &TrialContext) -> TrialResult {
 }
 
 async fn bad_spec(ctx: &TrialContext) -> TrialResult {
-    let before = ctx.engine.list(&crate::ListOptions::all()).await.map_err(fail("list"))?.len();
+    let before = ctx.engine.list(&anyctr_core::ListOptions::all()).await.map_err(fail("list"))?.len();
     let mut spec = extra_spec(ctx, "bad", &["true"]);
     spec.env.push("NOEQUALS".into());
     match ctx.engine.create(&spec).await {
         Err(e) if e.kind() == ErrorKind::InvalidArgument => {}
         other => return Err(format!("a bad env entry gave {other:?}, want InvalidArgument")),
     }
-    let after = ctx.engine.list(&crate::ListOptions::all()).await.map_err(fail("list"))?.len();
+    let after = ctx.engine.list(&anyctr_core::ListOptions::all()).await.map_err(fail("list"))?.len();
     ensure!(after <= before, "a refused create left a container behind ({before} → {after})");
     Ok("refused, nothing created".into())
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::{Fixture, Trial, TrialContext, TrialResult, ensure, fail};
-use crate::model::{ExecRequest, ExecResult};
-use crate::nsenter::exec_in_namespaces;
+use anyctr_core::model::{ExecRequest, ExecResult};
+use anyctr_host::nsenter::exec_in_namespaces;
 
 pub(super) fn trials() -> Vec<Trial> {
     vec![Trial { name: "exec.nsenter_fast_path", requires: &["nsenter", "proc_root"], run: |c| Box::pin(fast_path(c)) }]
@@ -59,6 +59,6 @@ async fn fast_path(ctx: &TrialContext) -> TrialResult {
     let out = r.stdout_lossy();
     let (mine, inits) = out.split_once("---\n").ok_or_else(|| format!("cgroup listing {out:?}"))?;
     // The command runs in a transient child cgroup of the init's (so it can be killed as a whole).
-    ensure!(crate::nsenter::cgroups_match_init(mine, inits), "cgroups: command {mine:?}, init {inits:?}");
+    ensure!(anyctr_host::nsenter::cgroups_match_init(mine, inits), "cgroups: command {mine:?}, init {inits:?}");
     Ok(format!("{echo_took:?} for `echo`"))
 }

@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyctr_core::copy::{CopyOptions, CopyStrategy, copy_from_container, copy_to_container};
-use anyctr_core::host_path::host_path;
 use anyctr_core::{
     ContainerEngine, CreateSpec, EngineAddress, EngineConfig, ErrorKind, ExecRequest, MountSpec, PodSpec, RuntimeClass,
     Support,
 };
+use anyctr_host::copy::{CopyOptions, CopyStrategy, copy_from_container, copy_to_container};
+use anyctr_host::host_path::host_path;
 use sha2::{Digest, Sha256};
 
 fn containerd_socket() -> String {

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyctr_core::host_path::{HostPathResolver, HostPathSource, host_path, open};
 use anyctr_core::model::{
     ContainerDetail, ContainerState, ContainerStatus, Mount, MountKind, PodIdentity, RootfsView, RuntimeClass,
 };
+use anyctr_host::host_path::{HostPathResolver, HostPathSource, host_path, open};
 use criterion::Criterion;
 
 const TARGET: Duration = Duration::from_micros(2);

@@ -1,5 +1,5 @@
 //! `echo hi` in a running runc container through the namespace fast path
-//! (`anyctr_core::nsenter::exec_in_namespaces`), and for comparison through util-linux
+//! (`anyctr_host::nsenter::exec_in_namespaces`), and for comparison through util-linux
 //! `nsenter(1)` (namespaces only: no cgroups, user or tree kill) and the `docker exec` CLI.
 //! Needs the harness's dockerd and root; the container is made with the docker CLI and removed at
 //! the end.
@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyctr_core::model::ExecRequest;
-use anyctr_core::nsenter::exec_in_namespaces;
+use anyctr_host::nsenter::exec_in_namespaces;
 use criterion::{Criterion, SamplingMode};
 use support::docker::{detail_from_inspect, require_engine, run, socket, unique};
 

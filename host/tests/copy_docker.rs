@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use anyctr_core::ErrorKind;
-use anyctr_core::copy::{CopyOptions, CopyStrategy, Verification, copy_from_container, copy_to_container};
+use anyctr_host::copy::{CopyOptions, CopyStrategy, Verification, copy_from_container, copy_to_container};
 use support::docker::{detail_from_inspect, exec, require_engine, run, socket, unique};
 use support::docker_cli::DockerCli;
 

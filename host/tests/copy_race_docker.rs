@@ -12,9 +12,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyctr_core::copy::{CopyOptions, CopyStrategy, copy_from_container, copy_to_container};
-use anyctr_core::host_path::{HostPathSource, host_path};
 use anyctr_core::model::{ContainerDetail, RootfsView};
+use anyctr_host::copy::{CopyOptions, CopyStrategy, copy_from_container, copy_to_container};
+use anyctr_host::host_path::{HostPathSource, host_path};
 use support::docker::{Guard, detail_from_inspect, docker, exec, require_engine, run, socket, unique};
 use support::docker_cli::DockerCli;
 

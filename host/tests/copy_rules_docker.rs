@@ -9,8 +9,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use anyctr_core::ErrorKind;
-use anyctr_core::copy::{CopyOptions, CopyStrategy, copy_from_container, copy_to_container};
 use anyctr_core::model::{ContainerDetail, RootfsView};
+use anyctr_host::copy::{CopyOptions, CopyStrategy, copy_from_container, copy_to_container};
 use support::docker::{detail_from_inspect, docker, exec, require_engine, run, socket, unique};
 use support::docker_cli::DockerCli;
 

@@ -7,9 +7,9 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use anyctr_core::copy::{CopyOptions, CopyStrategy, Verification, copy_from_container, copy_to_container};
 use anyctr_core::model::{RootfsView, RuntimeClass};
 use anyctr_core::{Capabilities, ErrorKind, Support};
+use anyctr_host::copy::{CopyOptions, CopyStrategy, Verification, copy_from_container, copy_to_container};
 use support::fake::FakeEngine;
 use support::tar::{Item, archive, listing};
 use support::{bind, detail, runc_merged};

@@ -8,8 +8,8 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use anyctr_core::ErrorKind;
-use anyctr_core::host_path::{HostPathSource, host_path};
 use anyctr_core::model::{MountKind, RootfsView, RuntimeClass};
+use anyctr_host::host_path::{HostPathSource, host_path};
 use support::{OtherMountNs, bind, detail, runc_merged};
 
 struct Tree {
@@ -263,7 +263,7 @@ fn special_mounts_are_pseudo_filesystems() {
     }
     let hp = host_path(&c, "/etc/hostname", None).unwrap();
     assert_eq!(hp.path, t.vol.join("hostname"));
-    let opened = anyctr_core::host_path::open(&c, "/etc/hostname", None).unwrap();
+    let opened = anyctr_host::host_path::open(&c, "/etc/hostname", None).unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(&mut opened.open_file().unwrap(), &mut text).unwrap();
     assert_eq!(text, "box\n");
@@ -274,7 +274,7 @@ fn opened_handles_stay_on_their_file_when_the_container_swaps_a_directory() {
     let t = tree();
     let c = runc_merged(&t.root);
     fs::write(t.root.join("a/b/f"), "inside").unwrap();
-    let opened = anyctr_core::host_path::open(&c, "/a/b/f", None).unwrap();
+    let opened = anyctr_host::host_path::open(&c, "/a/b/f", None).unwrap();
     // The container swaps `/a` for a link to `/`: the handle still reads its own file.
     fs::rename(t.root.join("a"), t.root.join("a.old")).unwrap();
     symlink("/", t.root.join("a")).unwrap();
@@ -282,7 +282,7 @@ fn opened_handles_stay_on_their_file_when_the_container_swaps_a_directory() {
     std::io::Read::read_to_string(&mut opened.open_file().unwrap(), &mut text).unwrap();
     assert_eq!(text, "inside");
     // A new resolution follows the link inside the container: /a/b/f is now rootfs/b/f.
-    let e = anyctr_core::host_path::open(&c, "/a/b/f", None).unwrap_err();
+    let e = anyctr_host::host_path::open(&c, "/a/b/f", None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert_eq!(host_path(&c, "/a/etc/shadow", None).unwrap().path, t.root.join("etc/shadow"));
 }
@@ -292,7 +292,7 @@ fn fifos_and_devices_are_refused_before_they_are_opened() {
     let t = tree();
     let c = runc_merged(&t.root);
     nix::unistd::mkfifo(&t.root.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
-    let opened = anyctr_core::host_path::open(&c, "/fifo", None).unwrap();
+    let opened = anyctr_host::host_path::open(&c, "/fifo", None).unwrap();
     // Opening a FIFO for reading would block; it is refused from its fstat.
     let e = opened.open_file().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");

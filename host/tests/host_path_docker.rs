@@ -8,8 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyctr_core::ErrorKind;
-use anyctr_core::host_path::{HostPathSource, host_path};
 use anyctr_core::model::{RootfsView, RuntimeClass};
+use anyctr_host::host_path::{HostPathSource, host_path};
 use support::docker::{detail_from_inspect, exec, read, require_engine, run, unique};
 
 #[test]

@@ -9,8 +9,8 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use anyctr_core::ErrorKind;
-use anyctr_core::host_path::{HostPathResolver, host_path};
-use anyctr_core::hostfs::Resolution;
+use anyctr_host::host_path::{HostPathResolver, host_path};
+use anyctr_host::hostfs::Resolution;
 use proptest::prelude::*;
 use support::{bind, runc_merged};
 

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use anyctr_core::hostfs::{Dir, FileKind, Resolution, Root, copy_capped, proc_root};
+use anyctr_host::hostfs::{Dir, FileKind, Resolution, Root, copy_capped, proc_root};
 
 const BOTH: [Resolution; 2] = [Resolution::Openat2, Resolution::Emulated];
 

@@ -9,8 +9,8 @@ mod support;
 use std::time::Duration;
 
 use anyctr_core::model::{ContainerDetail, ExecRequest, ExecResult, RuntimeClass};
-use anyctr_core::nsenter::{cgroups_match_init, exec_in_namespaces, exec_stream_in_namespaces};
 use anyctr_core::{ErrorKind, Result};
+use anyctr_host::nsenter::{cgroups_match_init, exec_in_namespaces, exec_stream_in_namespaces};
 use support::docker::{detail_from_inspect, exec, require_engine, run, unique};
 
 const BOUND: Duration = Duration::from_secs(60);

@@ -8,10 +8,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyctr_core::ErrorKind;
-use anyctr_core::tar_safety::{LinkPolicy, TreeWriter, UnpackOptions, WriteRules, unpack};
+use anyctr_host::tar_safety::{LinkPolicy, TreeWriter, UnpackOptions, WriteRules, unpack};
 use support::tar::{Item, archive, listing};
 
-fn unpack_into(dest: &Path, items: &[Item<'_>]) -> anyctr_core::Result<anyctr_core::tar_safety::WriteStats> {
+fn unpack_into(dest: &Path, items: &[Item<'_>]) -> anyctr_core::Result<anyctr_host::tar_safety::WriteStats> {
     unpack(archive(items).as_slice(), dest, &UnpackOptions::default())
 }
 
@@ -154,7 +154,7 @@ fn setuid_setgid_and_sticky_bits_are_dropped_unless_kept() {
     let kept = tempfile::tempdir().unwrap();
     let rules = WriteRules { keep_special_bits: true, max_file_bytes: None };
     let mut w = TreeWriter::new(kept.path(), LinkPolicy::Confined).unwrap().with_rules(rules);
-    anyctr_core::tar_safety::unpack_into(archive(&items).as_slice(), &mut w, &UnpackOptions::default()).unwrap();
+    anyctr_host::tar_safety::unpack_into(archive(&items).as_slice(), &mut w, &UnpackOptions::default()).unwrap();
     w.finish().unwrap();
     assert_eq!((mode(&kept.path().join("d")), mode(&kept.path().join("d/tool"))), (0o1777, 0o6755));
 }
@@ -165,7 +165,7 @@ fn a_file_over_the_cap_is_refused_and_nothing_is_left() {
     let rules = WriteRules { keep_special_bits: false, max_file_bytes: Some(3) };
     let mut w = TreeWriter::new(tmp.path(), LinkPolicy::Confined).unwrap().with_rules(rules);
     let items = [Item::File("small", 0o644, b"abc"), Item::File("big", 0o644, b"abcd")];
-    let e = anyctr_core::tar_safety::unpack_into(archive(&items).as_slice(), &mut w, &UnpackOptions::default())
+    let e = anyctr_host::tar_safety::unpack_into(archive(&items).as_slice(), &mut w, &UnpackOptions::default())
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
     assert!(e.to_string().contains("cap"), "{e}");

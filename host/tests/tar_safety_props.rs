@@ -7,7 +7,7 @@ mod support;
 use std::fs;
 use std::path::Path;
 
-use anyctr_core::tar_safety::{UnpackOptions, unpack};
+use anyctr_host::tar_safety::{UnpackOptions, unpack};
 use proptest::prelude::*;
 use support::tar::{Item, archive, listing};
 

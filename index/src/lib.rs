@@ -2,11 +2,16 @@
 //!
 //! Built by one list plus bounded-concurrency inspects, then kept current from the engine's event
 //! stream (re-inspecting the container an event names; exec events are ignored), with a full
-//! resync when the stream announces a gap ([`EventKind::Gap`](crate::model::EventKind::Gap)) or
+//! resync when the stream announces a gap ([`EventKind::Gap`](anyctr_core::model::EventKind::Gap)) or
 //! broke, when an update failed, and periodically for engines without events. Readers get
 //! immutable [`Snapshot`]s; subscribers get [`IndexChange`]s; [`ContainerIndex::get_newer_than`]
 //! waits until an entry is at least as fresh as asked; [`ContainerIndex::health`] says whether
 //! the index is being kept current (a dead worker is reported, never a silently frozen snapshot).
+//!
+//! Its own crate, apart from the facade, because the conformance suite (`anyctr-conformance`)
+//! exercises it too; apart from `anyctr-core`, because it is machinery built on the trait, not
+//! something an engine author needs.
+#![forbid(unsafe_code)]
 
 mod snapshot;
 #[cfg(test)]
@@ -21,10 +26,10 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 pub(crate) use snapshot::Update;
 pub use snapshot::{Entry, Snapshot};
 
-use crate::engine::{DynEngine, ListOptions};
-use crate::error::{Error, ErrorKind, Result};
-use crate::model::ContainerDetail;
-use crate::pods::MainContainerRule;
+use anyctr_core::engine::{DynEngine, ListOptions};
+use anyctr_core::error::{Error, ErrorKind, Result};
+use anyctr_core::model::ContainerDetail;
+use anyctr_core::pods::MainContainerRule;
 
 /// How the index works.
 #[derive(Debug, Clone)]

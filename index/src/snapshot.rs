@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::IndexChange;
-use crate::model::{ContainerDetail, SHORT_ID_LEN};
-use crate::pods::{MainContainerRule, Pod, group_pods, pod_key};
+use anyctr_core::model::{ContainerDetail, SHORT_ID_LEN};
+use anyctr_core::pods::{MainContainerRule, Pod, group_pods, pod_key};
 
 /// One indexed container and when the index last confirmed it with the engine: the instant
 /// before the inspect (or list) whose answer this is, so the detail is at least that fresh.
@@ -41,7 +41,7 @@ pub struct Snapshot {
     /// Increases with every published change.
     pub generation: u64,
     containers: HashMap<String, Entry>,
-    /// By the grouping key of [`crate::pods`] (`uid:…` / `sandbox:…`).
+    /// By the grouping key of [`anyctr_core::pods`] (`uid:…` / `sandbox:…`).
     groups: BTreeMap<String, Group>,
     pods: Vec<Arc<Pod>>,
     pod_by_uid: HashMap<String, String>,

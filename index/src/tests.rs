@@ -12,15 +12,15 @@ use tokio::sync::mpsc;
 
 use super::snapshot::Update;
 use super::*;
-use crate::capability::{Capabilities, Support};
-use crate::engine::{ContainerEngine, EngineInfo, EventStream};
-use crate::model::{ContainerSummary, Event, EventKind, EventOptions, PodIdentity};
-use crate::pods::group_pods;
+use anyctr_core::capability::{Capabilities, Support};
+use anyctr_core::engine::{ContainerEngine, EngineInfo, EventStream};
+use anyctr_core::model::{ContainerSummary, Event, EventKind, EventOptions, PodIdentity};
+use anyctr_core::pods::group_pods;
 
 /// A running container; in pod `uid` with sandbox `sandbox` (itself when `id == sandbox`) or in none.
 fn detail(id: &str, pod: Option<(&str, &str)>) -> ContainerDetail {
     let (uid, sandbox) = pod.unwrap_or_default();
-    let mut d = (*crate::pods::tests::member(id, &format!("c-{id}"), uid, sandbox, true)).clone();
+    let mut d = (*anyctr_testkit::detail::pod_member(id, &format!("c-{id}"), uid, sandbox, true)).clone();
     d.name = format!("name-{id}");
     if pod.is_none() {
         d.pod = PodIdentity::default();

@@ -16,9 +16,9 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::snapshot::Update;
 use super::{Command, Entry, IndexChange, IndexHealth, IndexOptions, Snapshot};
-use crate::engine::{DynEngine, EventStream};
-use crate::error::{ErrorKind, Result};
-use crate::model::{ContainerDetail, EventKind, EventOptions};
+use anyctr_core::engine::{DynEngine, EventStream};
+use anyctr_core::error::{ErrorKind, Result};
+use anyctr_core::model::{ContainerDetail, EventKind, EventOptions};
 
 /// Pause before re-opening a broken event stream.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -36,7 +36,7 @@ struct Repair {
 }
 
 impl Repair {
-    fn failed(&mut self, e: &crate::Error) {
+    fn failed(&mut self, e: &anyctr_core::Error) {
         tracing::warn!(error = %e, "index: update failed; repairing with a resync");
         if self.at.is_none() {
             self.at = Some(tokio::time::Instant::now() + self.backoff);
@@ -66,7 +66,7 @@ pub(crate) async fn full_build(engine: DynEngine, options: IndexOptions) -> Resu
     let stamp = Instant::now();
     let list = tokio::time::timeout(options.call_timeout, engine.list(&options.list))
         .await
-        .map_err(|_| crate::Error::timeout("list", options.call_timeout))??;
+        .map_err(|_| anyctr_core::Error::timeout("list", options.call_timeout))??;
     let inspected: Vec<Result<Option<ContainerDetail>>> = futures_util::stream::iter(list)
         .map(|summary| inspect(&engine, &options, summary.id))
         .buffer_unordered(options.inspect_concurrency.max(1))
@@ -84,7 +84,7 @@ pub(crate) async fn full_build(engine: DynEngine, options: IndexOptions) -> Resu
 /// Inspects one container; `None` when the engine no longer has it.
 async fn inspect(engine: &DynEngine, options: &IndexOptions, id: String) -> Result<Option<ContainerDetail>> {
     match tokio::time::timeout(options.call_timeout, engine.inspect(&id)).await {
-        Err(_) => Err(crate::Error::timeout("inspect", options.call_timeout).with_container(id)),
+        Err(_) => Err(anyctr_core::Error::timeout("inspect", options.call_timeout).with_container(id)),
         Ok(Err(e)) if e.kind() == ErrorKind::NotFound => Ok(None),
         Ok(r) => r.map(Some),
     }
@@ -102,7 +102,7 @@ pub(crate) async fn open_events(engine: &DynEngine, options: &IndexOptions) -> O
     }
 }
 
-async fn next_event(stream: &mut Option<EventStream>) -> Option<Result<crate::model::Event>> {
+async fn next_event(stream: &mut Option<EventStream>) -> Option<Result<anyctr_core::model::Event>> {
     match stream {
         Some(s) => s.next().await,
         None => std::future::pending().await,
@@ -125,7 +125,7 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    fn of_event(e: &crate::model::Event) -> Target {
+    fn of_event(e: &anyctr_core::model::Event) -> Target {
         let key = match &e.namespace {
             Some(ns) => format!("{ns}/{}", e.container_id),
             None => e.container_id.clone(),
@@ -264,7 +264,7 @@ impl Worker {
                     let r = built.map(|b| self.apply_resync(b));
                     repair.resynced(&r);
                     for w in waiting_running.drain(..) {
-                        let _ = w.send(r.as_ref().map(|_| ()).map_err(|e| crate::Error::new(e.kind(), e.to_string())));
+                        let _ = w.send(r.as_ref().map(|_| ()).map_err(|e| anyctr_core::Error::new(e.kind(), e.to_string())));
                     }
                 }
                 cmd = commands.recv() => match cmd {

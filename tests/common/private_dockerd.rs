@@ -30,9 +30,10 @@ impl PrivateDockerd {
     }
 
     pub fn start(&mut self) {
-        let containerd = std::env::var("ANYCTR_CONTAINERD_SOCKET")
-            .unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into());
-        assert!(Path::new(&containerd).exists(), "{containerd} missing: engines not up — run `cargo xtask engines up`");
+        let containerd = anyctr_testkit::containerd_socket();
+        if !Path::new(&containerd).exists() {
+            anyctr_testkit::engines_not_up("containerd", &containerd, "socket missing");
+        }
         let d = self.dir.path();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(d.join("dockerd.log")).unwrap();
         let child = Command::new("dockerd")

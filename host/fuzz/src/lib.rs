@@ -7,7 +7,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Component, Path, PathBuf};
 
 use anyctr_core::ErrorKind;
-use anyctr_core::host_path::host_path;
+use anyctr_host::host_path::host_path;
 use anyctr_core::model::{
     ContainerDetail, ContainerState, ContainerStatus, Mount, MountKind, PodIdentity, RootfsView, RuntimeClass,
 };

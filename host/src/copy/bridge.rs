@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::engine::ByteStream;
-use crate::error::{Error, Result};
 use crate::tar_safety::{LinkPolicy, TreeWriter, UnpackOptions, WriteRules, unpack_into};
+use anyctr_core::engine::ByteStream;
+use anyctr_core::error::{Error, Result};
 
 /// Chunks in flight between the two sides.
 const CHANNEL_DEPTH: usize = 16;

@@ -11,10 +11,10 @@ use tokio::io::AsyncWriteExt;
 use super::bridge::{ChannelWriter, StreamUnpacker};
 use super::paths::{self, ContainerTarget};
 use super::{Attempt, CopyOptions, Done, Step, Verification, expected_from_local, verify};
-use crate::buffered_exec::BoundedBuffer;
-use crate::engine::ContainerEngine;
-use crate::error::{Error, ErrorKind, Result};
-use crate::model::{ContainerDetail, ExecRequest, ExecSession, OutputStream};
+use anyctr_core::buffered_exec::BoundedBuffer;
+use anyctr_core::engine::ContainerEngine;
+use anyctr_core::error::{Error, ErrorKind, Result};
+use anyctr_core::model::{ContainerDetail, ExecRequest, ExecSession, OutputStream};
 
 /// How much of tar's stderr is kept for the error message.
 const STDERR_LIMIT: usize = 16 << 10;

@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 
 use super::paths::{self, ContainerTarget, Sink};
 use super::{Attempt, CopyOptions, Done, Step, Verification, skip_unsupported};
-use crate::capability::Capabilities;
-use crate::engine::ContainerEngine;
-use crate::error::{Error, ErrorKind, Result};
 use crate::host_path::{HostPath, HostPathResolver, HostPathSource};
 use crate::hostfs::{Entry, FileKind};
-use crate::model::{ContainerDetail, MountKind};
 use crate::tar_safety::{LinkPolicy, TreeWriter, check_link_target, io_err};
+use anyctr_core::capability::Capabilities;
+use anyctr_core::engine::ContainerEngine;
+use anyctr_core::error::{Error, ErrorKind, Result};
+use anyctr_core::model::{ContainerDetail, MountKind};
 
 const NOT_NEEDED: &str = "direct file I/O on the host: every byte written was checked by the write itself";
 

@@ -50,10 +50,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::engine::ContainerEngine;
-use crate::error::{Error, ErrorKind, Result};
-use crate::model::ContainerDetail;
 use crate::tar_safety::WriteStats;
+use anyctr_core::engine::ContainerEngine;
+use anyctr_core::error::{Error, ErrorKind, Result};
+use anyctr_core::model::ContainerDetail;
 
 pub use verify::Verification;
 

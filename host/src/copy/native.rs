@@ -8,10 +8,10 @@ use futures_util::StreamExt;
 use super::bridge::{ChannelWriter, StreamUnpacker, into_stream};
 use super::paths::{self, ContainerTarget};
 use super::{Attempt, CopyOptions, Done, Step, Verification, expected_from_local, verify};
-use crate::capability::Support;
-use crate::engine::ContainerEngine;
-use crate::error::Error;
-use crate::model::ContainerDetail;
+use anyctr_core::capability::Support;
+use anyctr_core::engine::ContainerEngine;
+use anyctr_core::error::Error;
+use anyctr_core::model::ContainerDetail;
 
 fn precondition(support: Support, op: &str, container: &ContainerDetail) -> Option<Attempt> {
     (support != Support::Native).then(|| {

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 use super::paths::Sink;
 use super::verify::{Manifest, ManifestEntry};
-use crate::error::{Error, Result};
 use crate::tar_safety::{WriteStats, io_err};
+use anyctr_core::error::{Error, Result};
 
 /// A [`Sink`] that appends to a tar archive and records a manifest.
 pub(crate) struct TarSink<W: Write> {

@@ -9,9 +9,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::error::{Error, Result};
 use crate::hostfs::{Entry, FileKind};
 use crate::tar_safety::{TreeWriter, io_err};
+use anyctr_core::error::{Error, Result};
 
 /// A container path to copy to or from: absolute, normalized, not `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +158,11 @@ mod tests {
         let t = ContainerTarget::parse("/top").unwrap();
         assert_eq!((t.parent.as_str(), t.name.as_str()), ("/", "top"));
         for bad in ["relative", "/", "/a/../b", "/a\0"] {
-            assert_eq!(ContainerTarget::parse(bad).unwrap_err().kind(), crate::ErrorKind::InvalidArgument, "{bad}");
+            assert_eq!(
+                ContainerTarget::parse(bad).unwrap_err().kind(),
+                anyctr_core::ErrorKind::InvalidArgument,
+                "{bad}"
+            );
         }
     }
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::engine::ContainerEngine;
-use crate::error::{Error, ErrorKind, Result};
-use crate::model::{ContainerDetail, ExecRequest};
+use anyctr_core::engine::ContainerEngine;
+use anyctr_core::error::{Error, ErrorKind, Result};
+use anyctr_core::model::{ContainerDetail, ExecRequest};
 
 /// What was checked after a copy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -40,7 +40,7 @@
 //! each component is opened with `O_PATH | O_NOFOLLOW` relative to its parent's descriptor, so
 //! no answer, even one computed during a rename race, leaves the container's view.
 //!
-//! A path on a pseudo filesystem (a [`MountKind::Special`](crate::model::MountKind::Special)
+//! A path on a pseudo filesystem (a [`MountKind::Special`](anyctr_core::model::MountKind::Special)
 //! mount such as `/proc` or `/sys`, or any entry whose filesystem is procfs, sysfs, devpts,
 //! mqueue, cgroup, …) is `Unsupported`: the host reading `/proc/self/environ` reads its own.
 //! `/proc/<pid>/root` is opened once per resolver and checked to still be the container's
@@ -58,10 +58,10 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
-use crate::error::{Error, ErrorKind, Result};
 use crate::hostfs::{Dir, Entry, Resolution, Root};
-use crate::model::{ContainerDetail, RootfsView};
-use crate::registry::under_host_root;
+use anyctr_core::error::{Error, ErrorKind, Result};
+use anyctr_core::model::{ContainerDetail, RootfsView};
+use anyctr_core::registry::under_host_root;
 
 pub use crate::hostfs::MAX_SYMLINK_HOPS;
 
@@ -255,7 +255,7 @@ impl<'a> HostPathResolver<'a> {
 
     /// The mounts whose destination is `container_path` or lies below it (normalized), in mount
     /// order: what a host-side copy of that path would miss or shadow.
-    pub fn mounts_at_or_below(&self, container_path: &Path) -> Vec<&'a crate::model::Mount> {
+    pub fn mounts_at_or_below(&self, container_path: &Path) -> Vec<&'a anyctr_core::model::Mount> {
         let Some(path) = mounts::normalize_absolute(container_path) else {
             return Vec::new();
         };

@@ -5,8 +5,8 @@
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
-use crate::model::Mount;
-use crate::registry::under_host_root;
+use anyctr_core::model::Mount;
+use anyctr_core::registry::under_host_root;
 
 /// A container path as normalized components (`/` is the empty list).
 pub(crate) type Components = Vec<OsString>;
@@ -83,7 +83,7 @@ pub(crate) fn any_at_or_below(table: &[MountEntry<'_>], path: &[OsString]) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::MountKind;
+    use anyctr_core::model::MountKind;
 
     fn mount(source: &str, destination: &str) -> Mount {
         Mount {

@@ -9,9 +9,9 @@ use std::path::{Component, Path};
 
 use super::mounts::{self, Components};
 use super::{HostPath, HostPathResolver, HostPathSource, Rootfs, unsupported};
-use crate::error::{Error, ErrorKind, Result};
 use crate::hostfs::{self, Entry, FileKind, Layout, Lookup, Resolution};
-use crate::model::MountKind;
+use anyctr_core::error::{Error, ErrorKind, Result};
+use anyctr_core::model::MountKind;
 
 /// What one resolution found: the answer for display, and the deepest existing entry with the
 /// components below it that do not exist (yet).

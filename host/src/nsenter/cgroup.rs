@@ -22,7 +22,7 @@ use nix::sys::stat::Mode;
 
 use super::sys::{self, CgroupFds, KillMethod};
 use super::target::CgroupDir;
-use crate::error::{Error, ErrorKind, Result};
+use anyctr_core::error::{Error, ErrorKind, Result};
 
 /// The prefix of every transient cgroup's name (`anyctr-exec-<agent pid>-<n>`).
 pub const TRANSIENT_PREFIX: &str = "anyctr-exec-";

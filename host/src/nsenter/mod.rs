@@ -65,11 +65,11 @@ use nix::fcntl::OFlag;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 
-use crate::buffered_exec::run_to_completion;
-use crate::error::{Error, ErrorKind, Result};
+use anyctr_core::buffered_exec::run_to_completion;
+use anyctr_core::error::{Error, ErrorKind, Result};
 #[cfg(doc)]
-use crate::model::RuntimeClass;
-use crate::model::{ContainerDetail, ContainerStatus, ExecRequest, ExecResult, ExecSession};
+use anyctr_core::model::RuntimeClass;
+use anyctr_core::model::{ContainerDetail, ContainerStatus, ExecRequest, ExecResult, ExecSession};
 
 pub use cgroup::TRANSIENT_PREFIX;
 use cgroup::Transient;
@@ -370,10 +370,11 @@ async fn launch(prepared: Prepared, open_stdin: bool) -> Result<ExecSession> {
     pipe::Receiver::from_owned_fd(report_parent)?.take(64).read_to_end(&mut report).await?;
     if !report.is_empty() {
         // The supervisor exits right after reporting; reap it (bounded) before answering.
-        let _ = tokio::time::timeout(Duration::from_secs(5), crate::model::ExecControl::wait(&mut supervisor)).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), anyctr_core::model::ExecControl::wait(&mut supervisor)).await;
         return Err(report_error(&report, &described));
     }
-    let stdin: Option<crate::model::ExecStdin> =
+    let stdin: Option<anyctr_core::model::ExecStdin> =
         if open_stdin { Some(Box::pin(Stdin::new(pipe::Sender::from_owned_fd(stdin_parent)?))) } else { None };
     let output =
         session::output(pipe::Receiver::from_owned_fd(stdout_parent)?, pipe::Receiver::from_owned_fd(stderr_parent)?);

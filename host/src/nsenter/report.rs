@@ -3,7 +3,7 @@
 use nix::libc;
 
 use super::sys::{self, Stage};
-use crate::error::{Error, ErrorKind};
+use anyctr_core::error::{Error, ErrorKind};
 
 /// What a failure report is explained with.
 pub(super) struct Described {

@@ -17,8 +17,8 @@ use tokio::net::unix::pipe;
 
 use super::cgroup::Transient;
 use super::sys;
-use crate::error::{Error, Result};
-use crate::model::{ExecControl, OutputChunk, OutputStream};
+use anyctr_core::error::{Error, Result};
+use anyctr_core::model::{ExecControl, OutputChunk, OutputStream};
 
 /// How long a killed supervisor gets to end the command and exit before it is SIGKILLed itself
 /// (it only has to kill and reap, so this is a backstop, not an expected wait).

@@ -15,8 +15,8 @@ use nix::fcntl::{OFlag, open, openat};
 use nix::libc;
 use nix::sys::stat::{Mode, fstat};
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::registry::under_host_root;
+use anyctr_core::error::{Error, ErrorKind, Result};
+use anyctr_core::registry::under_host_root;
 
 /// The namespaces entered, in the order util-linux `nsenter` enters them: the user namespace first
 /// (the others are owned by it, so entering it first grants the rights to enter them), the mount

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{ContainerState, PodIdentity, RootfsView, RuntimeClass};
+use anyctr_core::model::{ContainerState, PodIdentity, RootfsView, RuntimeClass};
 use nix::libc;
 use sys::Stage;
 

@@ -2,7 +2,7 @@
 //! the container's own `/etc/passwd` and `/etc/group` with runc's rules (the rules `docker exec -u`
 //! follows), so both paths agree on the same spec.
 
-use crate::error::{Error, ErrorKind, Result};
+use anyctr_core::error::{Error, ErrorKind, Result};
 
 /// The credentials a command runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]

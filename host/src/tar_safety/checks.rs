@@ -3,7 +3,7 @@
 use std::ffi::OsStr;
 use std::path::{Component, Path};
 
-use crate::error::{Error, ErrorKind, Result};
+use anyctr_core::error::{Error, ErrorKind, Result};
 
 pub(crate) fn over_cap(path: &Path, cap: u64) -> Error {
     Error::invalid_argument(format!("{}: more than the cap of {cap} bytes per file", path.display()))

@@ -28,8 +28,8 @@ use std::time::SystemTime;
 
 use super::checks::{check_link_target, checked_relative, conflict, io_err, over_cap};
 use super::policy::{LinkPolicy, WriteRules, WriteStats};
-use crate::error::{Error, ErrorKind, Result};
 use crate::hostfs::{self, Dir, FileKind};
+use anyctr_core::error::{Error, ErrorKind, Result};
 
 /// See the module docs.
 #[derive(Debug)]

@@ -1,54 +1,18 @@
-//! Driving the harness's dockerd through the docker CLI for core's integration tests, and a
+//! Driving the harness's dockerd through the docker CLI for host's integration tests, and a
 //! ContainerDetail built by hand from `docker inspect`.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use anyctr_core::model::{ContainerDetail, Mount, MountKind, RootfsView, RuntimeClass};
 use serde_json::Value;
 
-pub fn socket() -> String {
-    std::env::var("ANYCTR_DOCKER_SOCKET").unwrap_or_else(|_| "/run/anyctr-engines/docker.sock".into())
-}
-
-pub fn image() -> String {
-    std::env::var("ANYCTR_TEST_IMAGE").unwrap_or_else(|_| "busybox:local".into())
-}
-
-/// Runs the docker CLI against the harness socket, bounded by `timeout(1)`.
-pub fn docker(args: &[&str]) -> Result<String, String> {
-    let host = format!("unix://{}", socket());
-    let out = Command::new("timeout")
-        .args(["120", "docker", "-H", &host])
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run docker: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("docker {args:?}: {}", String::from_utf8_lossy(&out.stderr).trim()));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-pub fn require_engine() {
-    if let Err(e) = docker(&["version", "--format", "{{.Server.Version}}"]) {
-        panic!("engines not up: run `cargo xtask engines up` (docker at {} not reachable: {e})", socket());
-    }
-}
-
-/// Removes the container even when an assertion fails.
-pub struct Guard(pub String);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = docker(&["rm", "-f", &self.0]);
-    }
-}
+pub use anyctr_testkit::docker_cli::{RemoveOnDrop as Guard, docker, require_docker as require_engine};
+pub use anyctr_testkit::{docker_socket as socket, image};
 
 pub fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("anyctr-core-{tag}-{}-{nanos}", std::process::id())
+    anyctr_testkit::unique(&format!("anyctr-host-{tag}"))
 }
 
 pub fn run(name: &str, extra: &[&str]) -> Guard {

@@ -1,4 +1,4 @@
-//! A minimal engine over the docker CLI (`docker exec -i`), so core's copy strategies can run
+//! A minimal engine over the docker CLI (`docker exec -i`), so the copy strategies can run
 //! against real containers without depending on an engine crate. Exec only: it has no archive
 //! API, no events, no lifecycle.
 #![allow(dead_code)]

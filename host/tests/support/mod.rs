@@ -1,56 +1,16 @@
-//! Shared helpers for the core integration tests: container details built by hand.
-#![allow(dead_code)]
+//! Shared helpers for the host integration tests: container details built by hand.
+#![allow(dead_code, unused_imports)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyctr_core::model::{
-    ContainerDetail, ContainerState, ContainerStatus, Mount, MountKind, PodIdentity, RootfsView, RuntimeClass,
-};
-
-/// A running container of `runtime` with the given rootfs view and no mounts.
-pub fn detail(runtime: RuntimeClass, rootfs: RootfsView, pid: Option<u32>) -> ContainerDetail {
-    let mut state = ContainerState::with_status(ContainerStatus::Running);
-    state.pid = pid;
-    ContainerDetail {
-        id: "0123456789abcdef".into(),
-        name: "test".into(),
-        image: "busybox:local".into(),
-        labels: Default::default(),
-        annotations: Default::default(),
-        env: Vec::new(),
-        state,
-        runtime_name: runtime.as_str().to_owned(),
-        runtime,
-        hostname: None,
-        network_mode: None,
-        pid_mode: None,
-        log_path: None,
-        log_format: None,
-        rootfs,
-        mounts: Vec::new(),
-        pod: PodIdentity::default(),
-        created: None,
-        namespace: None,
-        raw: serde_json::Value::Null,
-    }
-}
+use anyctr_core::model::{ContainerDetail, RootfsView, RuntimeClass};
+pub use anyctr_testkit::detail::{bind, running as detail};
 
 /// A runc container whose merged rootfs is `dir`.
 pub fn runc_merged(dir: &Path) -> ContainerDetail {
     detail(RuntimeClass::Runc, RootfsView::Merged(dir.to_path_buf()), None)
 }
 
-/// A bind mount.
-pub fn bind(source: impl Into<PathBuf>, destination: &str, read_only: bool) -> Mount {
-    Mount {
-        source: source.into(),
-        destination: destination.into(),
-        kind: MountKind::Bind,
-        read_only,
-        propagation: None,
-        name: None,
-    }
-}
 pub mod docker;
 pub mod docker_cli;
 pub mod fake;
