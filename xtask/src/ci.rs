@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::engines::{self, Layout};
-use crate::{apt, cmd};
+use crate::{apt, cmd, deps};
 
 const MINUTE: Duration = Duration::from_secs(60);
 // Generous bounds, each well inside CI's 90 minutes: a hung step must end with a message
@@ -58,11 +58,12 @@ impl Steps {
 /// Exactly what CI runs, in order, stopping at the first failure. The engines come down
 /// at the end (also after a failure) only if this run brought them up.
 pub fn ci(layout: &Layout) -> Result<(), String> {
-    let mut steps = Steps { total: 8, done: 0, start: Instant::now() };
+    let mut steps = Steps { total: 9, done: 0, start: Instant::now() };
     steps.run("prerequisites: protoc, rustfmt, clippy", || prerequisites(layout))?;
     steps.run("cargo fmt --all -- --check", || {
         cmd::run_ok(cargo().args(["fmt", "--all", "--", "--check"]), FMT_LIMIT)
     })?;
+    steps.run("cargo xtask check-deps", check_deps)?;
     let clippy = ["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"];
     steps.run("cargo clippy --workspace --all-targets -- -D warnings", || {
         cmd::run_ok(cargo().args(clippy), BUILD_LIMIT)
@@ -100,6 +101,11 @@ pub fn ci(layout: &Layout) -> Result<(), String> {
         println!("\nci: passed in {}", cmd::secs(steps.start.elapsed()));
     }
     result
+}
+
+/// The dependency directions between the workspace crates (see `deps`).
+pub fn check_deps() -> Result<(), String> {
+    deps::check(&mut cargo())
 }
 
 /// What building needs beyond cargo: protoc (the workspace's gRPC crates compile .proto
