@@ -8,9 +8,8 @@ use std::path::{Component, Path, PathBuf};
 
 use anyctr_core::ErrorKind;
 use anyctr_host::host_path::host_path;
-use anyctr_core::model::{
-    ContainerDetail, ContainerState, ContainerStatus, Mount, MountKind, PodIdentity, RootfsView, RuntimeClass,
-};
+use anyctr_core::model::{ContainerDetail, RootfsView, RuntimeClass};
+use anyctr_testkit::detail;
 
 const NAMES: &[&str] = &["a", "b", "l", "data", "ro", ".."];
 /// Characters link targets and queries are made of: enough for `/`, `..`, names and links.
@@ -77,34 +76,7 @@ pub fn check(data: &[u8]) {
 }
 
 fn container(bases: &[PathBuf; 3]) -> ContainerDetail {
-    let mount = |source: &Path, destination: &str, read_only: bool| Mount {
-        source: source.to_path_buf(),
-        destination: destination.into(),
-        kind: MountKind::Bind,
-        read_only,
-        propagation: None,
-        name: None,
-    };
-    ContainerDetail {
-        id: "fuzz".into(),
-        name: "fuzz".into(),
-        image: String::new(),
-        labels: Default::default(),
-        annotations: Default::default(),
-        env: Vec::new(),
-        state: ContainerState::with_status(ContainerStatus::Running),
-        runtime: RuntimeClass::Runc,
-        runtime_name: "runc".into(),
-        hostname: None,
-        network_mode: None,
-        pid_mode: None,
-        log_path: None,
-        log_format: None,
-        rootfs: RootfsView::Merged(bases[0].clone()),
-        mounts: vec![mount(&bases[1], "/data", false), mount(&bases[2], "/ro", true)],
-        pod: PodIdentity::default(),
-        created: None,
-        namespace: None,
-        raw: serde_json::Value::Null,
-    }
+    let mut d = detail::running(RuntimeClass::Runc, RootfsView::Merged(bases[0].clone()), None);
+    d.mounts = vec![detail::bind(&bases[1], "/data", false), detail::bind(&bases[2], "/ro", true)];
+    d
 }
