@@ -299,7 +299,7 @@ async fn expected_from_local(
 }
 
 fn hash_local(files: &[PathBuf], top_local: &Path, container_top: &str) -> Result<Vec<verify::Expected>> {
-    use sha2::{Digest, Sha256};
+    use sha2::Digest;
     files
         .iter()
         .map(|path| {
@@ -309,10 +309,10 @@ fn hash_local(files: &[PathBuf], top_local: &Path, container_top: &str) -> Resul
             } else {
                 format!("{container_top}/{}", rest.display())
             };
-            let mut f = std::fs::File::open(path).map_err(|e| crate::tar_safety::io_err(e, path))?;
-            let mut hash = Sha256::new();
-            let size = std::io::copy(&mut f, &mut hash).map_err(|e| crate::tar_safety::io_err(e, path))?;
-            Ok(verify::Expected { container_path, size, sha256: hash.finalize().into() })
+            let f = std::fs::File::open(path).map_err(|e| crate::tar_safety::io_err(e, path))?;
+            let mut hashing = pack::HashingReader::new(f);
+            std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| crate::tar_safety::io_err(e, path))?;
+            Ok(verify::Expected { container_path, size: hashing.count, sha256: hashing.hash.finalize().into() })
         })
         .collect()
 }

@@ -53,7 +53,7 @@ impl<W: Write> Sink for TarSink<W> {
         // file grows meanwhile; a file that shrank fails the copy.
         let size = meta.len();
         let mut h = Self::header(meta, tar::EntryType::Regular, size);
-        let mut hashing = HashingReader { inner: data.take(size), hash: Sha256::new(), count: 0 };
+        let mut hashing = HashingReader::new(data.take(size));
         self.builder.append_data(&mut h, rel, &mut hashing).map_err(|e| io_err(e, rel))?;
         if hashing.count != size {
             return Err(Error::unexpected(format!(
@@ -85,10 +85,17 @@ impl<W: Write> Sink for TarSink<W> {
     }
 }
 
-struct HashingReader<R> {
+/// A reader that hashes (SHA-256) and counts what passes through it.
+pub(super) struct HashingReader<R> {
     inner: R,
-    hash: Sha256,
-    count: u64,
+    pub(super) hash: Sha256,
+    pub(super) count: u64,
+}
+
+impl<R> HashingReader<R> {
+    pub(super) fn new(inner: R) -> Self {
+        HashingReader { inner, hash: Sha256::new(), count: 0 }
+    }
 }
 
 impl<R: Read> Read for HashingReader<R> {
