@@ -2,7 +2,7 @@
 //! (`cargo xtask engines up`), written once.
 //!
 //! - where the engines are: [`docker_socket`], [`containerd_socket`], [`containerd_state_dir`],
-//!   [`image`] (the `ANYCTR_*` variables, defaulting to the harness's paths);
+//!   [`image`], [`image_tar`] (the `ANYCTR_*` variables, defaulting to the harness's paths);
 //! - every wait bounded: [`bounded`], [`eventually`], [`BOUND`];
 //! - one "engines not up" message: [`connect`], [`engines_not_up`];
 //! - names and labels no concurrent run shares: [`unique`], [`labelled_spec`], [`TEST_LABEL`];
@@ -59,6 +59,11 @@ pub fn containerd_state_dir() -> String {
 /// The image test containers run (`ANYCTR_TEST_IMAGE`, a local busybox).
 pub fn image() -> String {
     var_or("ANYCTR_TEST_IMAGE", "busybox:local")
+}
+
+/// The test image as a `docker save` archive, for daemons a test starts itself (`ANYCTR_IMAGE_TAR`).
+pub fn image_tar() -> String {
+    var_or("ANYCTR_IMAGE_TAR", "/var/lib/anyctr-engines/images/busybox.tar")
 }
 
 /// Fails the test: the harness engine `engine` at `at` is not usable, and says how to start it.

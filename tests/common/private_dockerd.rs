@@ -15,8 +15,7 @@ impl PrivateDockerd {
     pub fn started_with_image() -> PrivateDockerd {
         let mut daemon = PrivateDockerd { dir: tempfile::tempdir().unwrap(), child: None };
         daemon.start();
-        let image_tar =
-            std::env::var("ANYCTR_IMAGE_TAR").unwrap_or_else(|_| "/var/lib/anyctr-engines/images/busybox.tar".into());
+        let image_tar = anyctr_testkit::image_tar();
         let loaded = Command::new("docker")
             .args(["-H", &format!("unix://{}", daemon.socket().display()), "load", "-i", &image_tar])
             .output()
