@@ -3,12 +3,12 @@ use std::sync::Arc;
 
 use std::path::Path;
 
-use anyctr_core::copy::{CopyOptions, CopyReport, copy_from_container, copy_to_container};
-use anyctr_core::host_path::{HostPath, OpenedHostPath, host_path};
-use anyctr_core::index::{ContainerIndex, IndexOptions};
 use anyctr_core::model::{ExecRequest, ExecResult};
-use anyctr_core::nsenter::exec_in_namespaces;
 use anyctr_core::{ContainerEngine, DynEngine, EngineConfig, EngineInfo, Error, Result};
+use anyctr_host::copy::{CopyOptions, CopyReport, copy_from_container, copy_to_container};
+use anyctr_host::host_path::{HostPath, OpenedHostPath, host_path};
+use anyctr_host::nsenter::exec_in_namespaces;
+use anyctr_index::{ContainerIndex, IndexOptions};
 
 /// A connected engine, with the reason it was chosen.
 ///
@@ -55,11 +55,11 @@ impl Engine {
     }
 
     /// [`host_path`](Self::host_path), opened: a handle on the file or directory that stays the
-    /// same whatever the container does next (see [`anyctr_core::host_path::open`]). Read
+    /// same whatever the container does next (see [`anyctr_host::host_path::open`]). Read
     /// container files through it, never through the path.
     pub async fn open_host_path(&self, container: &str, path: &str) -> Result<OpenedHostPath> {
         let detail = self.inner.inspect(container).await?;
-        anyctr_core::host_path::open(&detail, path, self.config.host_root.as_deref())
+        anyctr_host::host_path::open(&detail, path, self.config.host_root.as_deref())
             .map_err(|e| e.in_context(self.inner.name(), "host_path").with_container(container))
     }
 
@@ -68,7 +68,7 @@ impl Engine {
     /// trip). Needs root, a runc-class container and an engine whose pids are host pids (it claims
     /// `nsenter`); a sandboxed runtime answers `Unsupported` ("not host-visible"): use
     /// [`exec`](ContainerEngine::exec) there. The container is inspected first, so the pid is
-    /// fresh. See [`anyctr_core::nsenter`] for what is and is not applied.
+    /// fresh. See [`anyctr_host::nsenter`] for what is and is not applied.
     pub async fn exec_fast(&self, container: &str, request: ExecRequest) -> Result<ExecResult> {
         let detail = self.inner.inspect(container).await?;
         // A sandboxed runtime gets the core's "not host-visible" answer; an engine that does not

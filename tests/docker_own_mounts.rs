@@ -8,19 +8,15 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use anyctr::model::{ContainerDetail, Mount, MountKind};
 use anyctr::{Engine, Engines};
 use common::*;
 
-const BOUND: Duration = Duration::from_secs(120);
+use anyctr_testkit::BOUND;
 
 fn containerd_moby() -> String {
-    let socket = std::env::var("ANYCTR_CONTAINERD_SOCKET")
-        .unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into());
-    let state =
-        std::env::var("ANYCTR_CONTAINERD_STATE_DIR").unwrap_or_else(|_| "/run/anyctr-engines/containerd".into());
+    let (socket, state) = (anyctr_testkit::containerd_socket(), anyctr_testkit::containerd_state_dir());
     format!("containerd://{socket}?namespace=moby&state_dir={state}")
 }
 

@@ -150,11 +150,10 @@ async fn docker_burst_on_a_daemon_started_seconds_earlier() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn containerd_burst_of_200_from_8_streams_events_only() {
-    let socket = std::env::var("ANYCTR_CONTAINERD_SOCKET")
-        .unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into());
-    assert!(std::path::Path::new(&socket).exists(), "{socket} missing: engines not up — run `cargo xtask engines up`");
-    let state =
-        std::env::var("ANYCTR_CONTAINERD_STATE_DIR").unwrap_or_else(|_| "/run/anyctr-engines/containerd".into());
+    let (socket, state) = (anyctr_testkit::containerd_socket(), anyctr_testkit::containerd_state_dir());
+    if !std::path::Path::new(&socket).exists() {
+        anyctr_testkit::engines_not_up("containerd", &socket, "socket missing");
+    }
     let engine = Engines::connect(&format!("containerd://{socket}?namespace=default&state_dir={state}")).await.unwrap();
     let ctr = move |args: &[&str]| -> Vec<String> {
         ["ctr", "-a", &socket, "-n", "default"].iter().chain(args).map(|s| s.to_string()).collect()

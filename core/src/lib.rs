@@ -6,33 +6,27 @@
 //! - [`Error`] / [`ErrorKind`]: the one error type.
 //! - [`Registry`] / [`register_engine!`]: compile-time engine registration.
 //! - [`EngineAddress`]: engine addresses, parsed without I/O.
-//! - engine-independent logic shared by every engine: buffered exec ([`buffered_exec`]),
-//!   container lookup ([`resolve_container`]), socket checks ([`socket_check`]), the namespace
-//!   fast path ([`nsenter`]), the reconnecting event stream's cursor ([`EventCursor`]).
-// Unsafe code is denied everywhere but in `nsenter::sys`, which forks into a container's
-// namespaces (raw fork/setns/execve after a fork have no safe wrapper); see that module's docs.
-#![deny(unsafe_code)]
+//! - the small toolkit every engine author uses: buffered exec ([`buffered_exec`]), the table of
+//!   exec start failures ([`exec_failure`]), container lookup ([`resolve_container`]), socket
+//!   checks ([`socket_check`]), the reconnecting event stream's cursor ([`EventCursor`]), pod
+//!   grouping ([`pods`]).
+//!
+//! Host machinery (host paths, copy, the namespace fast path) lives in `anyctr-host`, the live
+//! index in `anyctr-index`, the behaviour suite in `anyctr-conformance`; see ARCHITECTURE.md.
+#![forbid(unsafe_code)]
 
 pub mod address;
 pub mod buffered_exec;
 pub mod capability;
-#[cfg(feature = "conformance")]
-pub mod conformance;
-pub mod copy;
 pub mod engine;
 pub mod error;
 pub mod event_cursor;
 pub mod exec_failure;
-pub mod host_path;
-pub mod hostfs;
-pub mod index;
 pub mod lookup;
 pub mod model;
-pub mod nsenter;
 pub mod pods;
 pub mod registry;
 pub mod socket_check;
-pub mod tar_safety;
 
 pub use address::EngineAddress;
 pub use capability::{Capabilities, Support};

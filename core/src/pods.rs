@@ -84,7 +84,7 @@ impl Pod {
 }
 
 /// The key that groups containers into pods: the pod uid, else the sandbox id.
-pub(crate) fn pod_key(c: &ContainerDetail) -> Option<String> {
+pub fn pod_key(c: &ContainerDetail) -> Option<String> {
     if let Some(uid) = &c.pod.pod_uid {
         return Some(format!("uid:{uid}"));
     }
@@ -167,11 +167,11 @@ fn choose_main(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::model::{ContainerState, ContainerStatus, PodIdentity, RootfsView, RuntimeClass};
 
-    pub(crate) fn member(id: &str, k8s_name: &str, uid: &str, sandbox: &str, running: bool) -> Arc<ContainerDetail> {
+    fn member(id: &str, k8s_name: &str, uid: &str, sandbox: &str, running: bool) -> Arc<ContainerDetail> {
         let is_sandbox = id == sandbox;
         Arc::new(ContainerDetail {
             id: id.into(),

@@ -144,7 +144,7 @@ impl ContainerEngine for ContainerdEngine {
             events: Support::Native,
             host_rootfs: Support::Native,
             proc_root: Support::Native,
-            // The namespace fast path (anyctr_core::nsenter) enters the init's host-visible pid.
+            // The namespace fast path (anyctr_host::nsenter) enters the init's host-visible pid.
             nsenter: Support::Emulated,
             lifecycle: Support::Native,
             images: Support::Native,

@@ -87,8 +87,7 @@ async fn next(events: &mut anyctr_core::EventStream) -> Option<anyctr_core::Resu
 async fn stream_is_resubscribed_after_a_daemon_restart() {
     let mut daemon = PrivateContainerd { dir: tempfile::tempdir().unwrap(), child: None };
     daemon.start();
-    let image_tar =
-        std::env::var("ANYCTR_IMAGE_TAR").unwrap_or_else(|_| "/var/lib/anyctr-engines/images/busybox.tar".into());
+    let image_tar = anyctr_testkit::image_tar();
     let out = daemon.ctr(&["-n", "default", "images", "import", &image_tar]);
     assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
 

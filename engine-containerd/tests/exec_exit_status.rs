@@ -22,7 +22,7 @@ async fn quick_execs_in_a_docker_container_report_their_exit_status() {
         .expect("docker CLI");
     assert!(out.status.success(), "docker run: {}", String::from_utf8_lossy(&out.stderr));
     let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let _guard = DockerGuard { id: id.clone() };
+    let _guard = DockerGuard(id.clone());
     for code in 0..20 {
         let request = ExecRequest::shell(format!("exit {code}")).timeout(common::BOUND);
         let result = tokio::time::timeout(common::BOUND, engine.exec(&id, request))

@@ -14,9 +14,8 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 fn busybox_tar() -> Vec<u8> {
-    let path =
-        std::env::var("ANYCTR_TEST_IMAGE_TAR").unwrap_or_else(|_| "/var/lib/anyctr-engines/images/busybox.tar".into());
-    std::fs::read(&path).unwrap_or_else(|e| panic!("engines not up: run `cargo xtask engines up` (no {path}: {e})"))
+    let path = anyctr_testkit::image_tar();
+    std::fs::read(&path).unwrap_or_else(|e| anyctr_testkit::engines_not_up("the image archive", &path, e))
 }
 
 fn entries(tar: &[u8]) -> Vec<(String, Vec<u8>)> {

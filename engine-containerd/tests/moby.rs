@@ -30,7 +30,7 @@ async fn docker_container_through_moby() {
         String::from_utf8_lossy(&out.stderr)
     );
     let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let _guard = DockerGuard { id: id.clone() };
+    let _guard = DockerGuard(id.clone());
 
     // dockerd does not hand its labels to containerd: find the container by id.
     let list = engine.list(&ListOptions::running()).await.unwrap();

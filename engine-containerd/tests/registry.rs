@@ -22,9 +22,8 @@ async fn registered_and_probed() {
     assert!(reg.default_sockets.contains(&"/run/k3s/containerd/containerd.sock"));
     assert_eq!(reg.env_vars, ["CONTAINERD_ADDRESS", "CONTAINER_RUNTIME_ENDPOINT"]);
 
-    let info = (reg.probe)(config(&common::socket()))
-        .await
-        .unwrap_or_else(|e| panic!("engines not up: run `cargo xtask engines up` ({e})"));
+    let socket = common::socket();
+    let info = anyctr_testkit::connect("containerd", &socket, (reg.probe)(config(&socket))).await;
     assert_eq!((info.engine.as_str(), info.product.as_str()), ("containerd", "containerd"));
     assert!(info.version.starts_with("1."), "{info:?}");
 

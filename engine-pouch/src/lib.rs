@@ -181,7 +181,7 @@ impl ContainerEngine for PouchEngine {
             events: Support::Native,
             host_rootfs: Support::Native,
             proc_root: Support::Native,
-            // The namespace fast path (anyctr_core::nsenter) enters the init's host-visible pid.
+            // The namespace fast path (anyctr_host::nsenter) enters the init's host-visible pid.
             nsenter: Support::Emulated,
             // pouchd 1.3.0 has no kill API and takes `stop?t=0` for its default 10 s: kill, and
             // stop or forced remove without grace, signal the main process from the host (runc-class

@@ -4,18 +4,14 @@
 //! refused with nothing signalled.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use anyctr_core::ErrorKind;
 use anyctr_engine_pouch::host_signal::{Delivered, MainProcess, signal_main_process};
 
 fn docker(args: &[&str]) -> String {
-    let socket = std::env::var("ANYCTR_DOCKER_SOCKET").unwrap_or_else(|_| "/run/anyctr-engines/docker.sock".into());
-    let host = format!("unix://{socket}");
-    let out = Command::new("docker").arg("-H").arg(&host).args(args).output().expect("docker CLI");
-    assert!(out.status.success(), "docker {args:?} (engines not up?): {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    let out = anyctr_testkit::docker_cli::docker(args).unwrap_or_else(|e| panic!("{e} (engines not up?)"));
+    out.trim().to_owned()
 }
 
 struct Container {
@@ -24,7 +20,7 @@ struct Container {
 
 impl Container {
     fn run() -> Container {
-        let image = std::env::var("ANYCTR_TEST_IMAGE").unwrap_or_else(|_| "busybox:local".into());
+        let image = anyctr_testkit::image();
         let name = format!("anyctr-host-signal-{}-{:x}", std::process::id(), rand_nanos());
         Container { id: docker(&["run", "-d", "--name", &name, &image, "sleep", "600"]) }
     }

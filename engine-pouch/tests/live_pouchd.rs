@@ -57,7 +57,7 @@ async fn live_pouchd() {
             .await
             .expect("connect: the daemon must be pouchd");
     let unique = format!("anyctr-pouch-live-{}-{}", std::process::id(), chrono::Utc::now().timestamp_millis());
-    let image = std::env::var("ANYCTR_TEST_IMAGE").unwrap_or_else(|_| "busybox:local".into());
+    let image = anyctr_testkit::image();
     let mut spec = CreateSpec::new(image);
     spec.name = Some(unique.clone());
     spec.argv = vec!["sleep".into(), "3600".into()];

@@ -5,13 +5,16 @@ use std::time::Duration;
 
 use anyctr_core::{EngineAddress, EngineConfig, ErrorKind, Registry};
 
-fn docker_socket() -> String {
-    let socket = std::env::var("ANYCTR_DOCKER_SOCKET").unwrap_or_else(|_| "/run/anyctr-engines/docker.sock".into());
-    assert!(
-        std::os::unix::net::UnixStream::connect(&socket).is_ok(),
-        "engines not up: run `cargo xtask engines up` (no dockerd answering on {socket})"
-    );
+/// The socket of a harness engine that accepts connections, else the "engines not up" failure.
+fn answering(engine: &str, socket: String) -> String {
+    if let Err(e) = std::os::unix::net::UnixStream::connect(&socket) {
+        anyctr_testkit::engines_not_up(engine, &socket, e);
+    }
     socket
+}
+
+fn docker_socket() -> String {
+    answering("docker", anyctr_testkit::docker_socket())
 }
 
 #[tokio::test]
@@ -40,12 +43,7 @@ async fn a_missing_socket_is_engine_unavailable() {
 
 #[tokio::test]
 async fn probe_refuses_containerd_grpc_socket() {
-    let socket = std::env::var("ANYCTR_CONTAINERD_SOCKET")
-        .unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into());
-    assert!(
-        std::os::unix::net::UnixStream::connect(&socket).is_ok(),
-        "engines not up: run `cargo xtask engines up` (no containerd answering on {socket})"
-    );
+    let socket = answering("containerd", anyctr_testkit::containerd_socket());
     let registration = Registry::global().unwrap().find("pouch").unwrap();
     let config = EngineConfig::new(EngineAddress::new("pouch", &socket));
     let probed = tokio::time::timeout(Duration::from_secs(40), (registration.probe)(config)).await;

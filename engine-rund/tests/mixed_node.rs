@@ -8,26 +8,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyctr_core::copy::{CopyOptions, CopyStrategy, copy_from_container, copy_to_container};
-use anyctr_core::host_path::host_path;
 use anyctr_core::{
     ContainerEngine, CreateSpec, EngineAddress, EngineConfig, ErrorKind, ExecRequest, MountSpec, PodSpec, RuntimeClass,
     Support,
 };
+use anyctr_host::copy::{CopyOptions, CopyStrategy, copy_from_container, copy_to_container};
+use anyctr_host::host_path::host_path;
 use sha2::{Digest, Sha256};
 
-fn containerd_socket() -> String {
-    let s = std::env::var("ANYCTR_CONTAINERD_SOCKET")
-        .unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into());
-    assert!(std::path::Path::new(&s).exists(), "{s} missing: engines not up — run `cargo xtask engines up`");
-    s
-}
-
 async fn engine() -> Arc<dyn ContainerEngine> {
-    let state =
-        std::env::var("ANYCTR_CONTAINERD_STATE_DIR").unwrap_or_else(|_| "/run/anyctr-engines/containerd".into());
-    let address = EngineAddress::parse(&format!("rund://{}?state_dir={state}", containerd_socket())).unwrap();
-    Arc::new(anyctr_engine_rund::connect(EngineConfig::new(address)).await.expect("connect rund"))
+    let (socket, state) = (anyctr_testkit::containerd_socket(), anyctr_testkit::containerd_state_dir());
+    let address = EngineAddress::parse(&format!("rund://{socket}?state_dir={state}")).unwrap();
+    Arc::new(anyctr_testkit::connect("rund", &socket, anyctr_engine_rund::connect(EngineConfig::new(address))).await)
 }
 
 struct Pods {
@@ -38,15 +30,11 @@ struct Pods {
 impl Drop for Pods {
     fn drop(&mut self) {
         let (engine, sandboxes) = (self.engine.clone(), std::mem::take(&mut self.sandboxes));
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                for s in sandboxes {
-                    let _ = tokio::time::timeout(Duration::from_secs(90), engine.remove_pod(&s)).await;
-                }
-            })
-        })
-        .join();
+        anyctr_testkit::on_own_runtime(move || async move {
+            for s in sandboxes {
+                let _ = tokio::time::timeout(Duration::from_secs(90), engine.remove_pod(&s)).await;
+            }
+        });
     }
 }
 
@@ -63,7 +51,7 @@ async fn pod_with_container(pods: &mut Pods, runtime: &str, tag: &str, volume: &
     pods.sandboxes.push(sandbox.clone());
     let spec = CreateSpec {
         name: Some("app".into()),
-        image: std::env::var("ANYCTR_TEST_IMAGE").unwrap_or_else(|_| "busybox:local".into()),
+        image: anyctr_testkit::image(),
         argv: vec!["sleep".into(), "600".into()],
         labels: BTreeMap::from([("anyctr.test".to_owned(), tag.to_owned())]),
         mounts: vec![MountSpec::bind(volume.display().to_string(), "/shared")],

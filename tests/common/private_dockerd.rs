@@ -15,8 +15,7 @@ impl PrivateDockerd {
     pub fn started_with_image() -> PrivateDockerd {
         let mut daemon = PrivateDockerd { dir: tempfile::tempdir().unwrap(), child: None };
         daemon.start();
-        let image_tar =
-            std::env::var("ANYCTR_IMAGE_TAR").unwrap_or_else(|_| "/var/lib/anyctr-engines/images/busybox.tar".into());
+        let image_tar = anyctr_testkit::image_tar();
         let loaded = Command::new("docker")
             .args(["-H", &format!("unix://{}", daemon.socket().display()), "load", "-i", &image_tar])
             .output()
@@ -30,9 +29,10 @@ impl PrivateDockerd {
     }
 
     pub fn start(&mut self) {
-        let containerd = std::env::var("ANYCTR_CONTAINERD_SOCKET")
-            .unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into());
-        assert!(Path::new(&containerd).exists(), "{containerd} missing: engines not up — run `cargo xtask engines up`");
+        let containerd = anyctr_testkit::containerd_socket();
+        if !Path::new(&containerd).exists() {
+            anyctr_testkit::engines_not_up("containerd", &containerd, "socket missing");
+        }
         let d = self.dir.path();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(d.join("dockerd.log")).unwrap();
         let child = Command::new("dockerd")

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::engines::{self, Layout};
-use crate::{apt, cmd};
+use crate::{apt, cmd, deps};
 
 const MINUTE: Duration = Duration::from_secs(60);
 // Generous bounds, each well inside CI's 90 minutes: a hung step must end with a message
@@ -26,6 +26,13 @@ fn cargo_with_engines(layout: &Layout, args: &[String]) -> Command {
     c.args(args).envs(layout.test_env());
     c
 }
+
+/// Every library crate packages as crates.io would take it (manifests, versions on every path
+/// dependency, the files its tests need inside the crate). Without verification: building each
+/// packaged crate on its own takes far longer than CI can spare (see ARCHITECTURE.md); the
+/// build and test steps compile the same sources. `--allow-dirty`: a developer runs this with
+/// edits not yet committed.
+const PACKAGE: [&str; 7] = ["cargo", "package", "--workspace", "--exclude", "xtask", "--no-verify", "--allow-dirty"];
 
 /// Numbered steps with a header (name, time since start) and a result line (duration).
 struct Steps {
@@ -58,17 +65,19 @@ impl Steps {
 /// Exactly what CI runs, in order, stopping at the first failure. The engines come down
 /// at the end (also after a failure) only if this run brought them up.
 pub fn ci(layout: &Layout) -> Result<(), String> {
-    let mut steps = Steps { total: 8, done: 0, start: Instant::now() };
+    let mut steps = Steps { total: 10, done: 0, start: Instant::now() };
     steps.run("prerequisites: protoc, rustfmt, clippy", || prerequisites(layout))?;
     steps.run("cargo fmt --all -- --check", || {
         cmd::run_ok(cargo().args(["fmt", "--all", "--", "--check"]), FMT_LIMIT)
     })?;
+    steps.run("cargo xtask check-deps", check_deps)?;
     let clippy = ["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"];
     steps.run("cargo clippy --workspace --all-targets -- -D warnings", || {
         cmd::run_ok(cargo().args(clippy), BUILD_LIMIT)
     })?;
     let build = ["build", "--workspace", "--all-targets"];
     steps.run("cargo build --workspace --all-targets", || cmd::run_ok(cargo().args(build), BUILD_LIMIT))?;
+    steps.run(&PACKAGE.join(" "), || cmd::run_ok(cargo().args(&PACKAGE[1..]), BUILD_LIMIT))?;
 
     let were_up = layout.any_running();
     let mut result = steps.run("engines up", || engines::up(layout, true));
@@ -100,6 +109,11 @@ pub fn ci(layout: &Layout) -> Result<(), String> {
         println!("\nci: passed in {}", cmd::secs(steps.start.elapsed()));
     }
     result
+}
+
+/// The dependency directions between the workspace crates (see `deps`).
+pub fn check_deps() -> Result<(), String> {
+    deps::check(&mut cargo())
 }
 
 /// What building needs beyond cargo: protoc (the workspace's gRPC crates compile .proto

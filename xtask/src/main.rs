@@ -6,8 +6,9 @@
 //!   `up` writes `/run/anyctr-engines/env` (ANYCTR_* variables for the tests, DOCKER_HOST
 //!   and CONTAINERD_ADDRESS for the CLIs).
 //! - `test [ARGS]`: engines up, then `cargo test --workspace [ARGS]` with the ANYCTR_* variables.
-//! - `ci`: what `.ci/run` runs: prerequisites, fmt, clippy, build, engines up, test, and
-//!   engines down if this run brought them up.
+//! - `ci`: what `.ci/run` runs: prerequisites, fmt, check-deps, clippy, build, package, engines
+//!   up, test, and engines down if this run brought them up.
+//! - `check-deps`: the dependency directions between the workspace crates (ARCHITECTURE.md).
 //! - `conformance [ARGS]`, `bench [ARGS]`: engines up, then the conformance example or
 //!   `cargo bench --workspace`.
 //!
@@ -21,6 +22,7 @@
 mod apt;
 mod ci;
 mod cmd;
+mod deps;
 mod engines;
 mod status;
 
@@ -50,8 +52,11 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Exactly what CI runs: prerequisites, fmt, clippy, build, engines up, test, engines down
+    /// Exactly what CI runs: prerequisites, fmt, check-deps, clippy, build, package, engines up,
+    /// test, engines down
     Ci,
+    /// Fail if a workspace crate depends on one it must not (the directions of ARCHITECTURE.md)
+    CheckDeps,
     /// Engines up, then the conformance runner (`cargo run -p anyctr --example conformance -- ARGS`)
     Conformance {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -89,6 +94,7 @@ fn main() -> ExitCode {
         Task::Engines(EnginesAction::Status) => return ExitCode::FAILURE,
         Task::Test { args } => ci::test(&layout, &args),
         Task::Ci => ci::ci(&layout),
+        Task::CheckDeps => ci::check_deps(),
         Task::Conformance { args } => ci::conformance(&layout, &args),
         Task::Bench { args } => ci::bench(&layout, &args),
     };
@@ -129,5 +135,6 @@ mod tests {
         assert!(matches!(parse(&["engines", "down"]), Task::Engines(EnginesAction::Down)));
         assert!(matches!(parse(&["engines", "status"]), Task::Engines(EnginesAction::Status)));
         assert!(Cli::try_parse_from(["xtask", "engines", "restart"]).is_err());
+        assert!(matches!(parse(&["check-deps"]), Task::CheckDeps));
     }
 }

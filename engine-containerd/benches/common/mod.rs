@@ -3,53 +3,17 @@
 //! summary lines. Targets are reported, never asserted: the machine is shared and noisy.
 #![allow(dead_code, unused_imports)]
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyctr_core::model::{CreateSpec, PodSpec};
 use anyctr_core::{ContainerEngine, EngineAddress, EngineConfig};
 use anyctr_engine_containerd::ContainerdEngine;
-
-// One copy for every crate's benches: the summary lines must read the same everywhere.
-#[path = "../../../benches/common/timings.rs"]
-mod timings;
-pub use timings::{Timings, ms, ratio_line};
-
-/// Bound on any single setup or cleanup step.
-pub const BOUND: Duration = Duration::from_secs(180);
-
-pub fn socket() -> String {
-    std::env::var("ANYCTR_CONTAINERD_SOCKET")
-        .unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into())
-}
-
-pub fn state_dir() -> String {
-    std::env::var("ANYCTR_CONTAINERD_STATE_DIR").unwrap_or_else(|_| "/run/anyctr-engines/containerd".into())
-}
-
-pub fn image() -> String {
-    std::env::var("ANYCTR_TEST_IMAGE").unwrap_or_else(|_| "busybox:local".into())
-}
-
-/// A multi-thread runtime with the machine's two cores.
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
-}
-
-/// A name unique across concurrent runs.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}-{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Bounds a setup step; a hang fails the benchmark.
-pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(BOUND, fut).await.unwrap_or_else(|_| panic!("{what} did not finish within {BOUND:?}"))
-}
+pub use anyctr_testkit::{
+    BOUND, Timings, bounded, containerd_socket as socket, containerd_state_dir as state_dir, image, ms, ratio_line,
+    runtime, unique,
+};
 
 /// Connects in namespace `k8s.io` with a FIFO dir of this run's own.
 pub async fn engine(fifo_dir: &std::path::Path) -> ContainerdEngine {
@@ -60,14 +24,8 @@ pub async fn engine(fifo_dir: &std::path::Path) -> ContainerdEngine {
         .with_param("fifo_dir", fifo_dir.to_str().expect("UTF-8 FIFO dir"));
     let mut config = EngineConfig::new(address);
     config.call_timeout = Duration::from_secs(60);
-    let engine = match tokio::time::timeout(BOUND, anyctr_engine_containerd::connect(config)).await {
-        Ok(Ok(e)) => e,
-        Ok(Err(e)) => panic!("engines not up: run `cargo xtask engines up` (containerd at {}: {e})", socket()),
-        Err(_) => panic!("engines not up: run `cargo xtask engines up` (containerd at {} does not answer)", socket()),
-    };
-    if let Err(e) = bounded("identify", engine.identify()).await {
-        panic!("engines not up: run `cargo xtask engines up` ({e})");
-    }
+    let engine = anyctr_testkit::connect("containerd", &socket(), anyctr_engine_containerd::connect(config)).await;
+    anyctr_testkit::connect("containerd", &socket(), engine.identify()).await;
     engine
 }
 
@@ -121,25 +79,20 @@ impl Drop for Pods {
         let pods = std::mem::take(&mut *self.pods.lock().unwrap_or_else(|p| p.into_inner()));
         let (engine, fifo_dir) = (self.engine.clone(), self.fifo_dir.clone());
         // The bench's runtime may be gone or unwinding: clean up on a runtime of our own.
-        let cleanup = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("cleanup runtime");
-            let dir = fifo_dir.clone();
-            rt.block_on(async move {
-                // A fresh connection: the old channel's runtime may be gone.
-                let engine = match tokio::time::timeout(BOUND, self::engine(&dir)).await {
-                    Ok(e) => e,
-                    Err(_) => engine,
-                };
-                for pod in pods {
-                    match tokio::time::timeout(BOUND, engine.remove_pod(&pod)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => eprintln!("cleanup: removing pod {pod} failed: {e}"),
-                        Err(_) => eprintln!("cleanup: removing pod {pod} timed out"),
-                    }
+        anyctr_testkit::on_own_runtime(move || async move {
+            // A fresh connection: the old channel's runtime may be gone.
+            let engine = match tokio::time::timeout(BOUND, self::engine(&fifo_dir)).await {
+                Ok(e) => e,
+                Err(_) => engine,
+            };
+            for pod in pods {
+                match tokio::time::timeout(BOUND, engine.remove_pod(&pod)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => eprintln!("cleanup: removing pod {pod} failed: {e}"),
+                    Err(_) => eprintln!("cleanup: removing pod {pod} timed out"),
                 }
-            });
+            }
             let _ = std::fs::remove_dir_all(&fifo_dir);
         });
-        let _ = cleanup.join();
     }
 }

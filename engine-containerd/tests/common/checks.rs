@@ -9,7 +9,8 @@ use anyctr_engine_containerd::ContainerdEngine;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::{BOUND, exec_pids, fifo_leftovers, no_exec_left, tar_with, untar};
+use super::{exec_pids, fifo_leftovers, no_exec_left, tar_with, untar};
+use anyctr_testkit::bounded;
 
 /// Polls `ps` in the container until no process matches `needle` (bounded). The container's own
 /// init is `sleep 600`: needles must not match it.
@@ -22,10 +23,6 @@ async fn no_process_like(engine: &ContainerdEngine, target: &str, needle: &str) 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     false
-}
-
-async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(BOUND, f).await.unwrap_or_else(|_| panic!("{what} did not finish within {BOUND:?}"))
 }
 
 /// Runtime failures are errors of their own kind, buffered and streaming, as on docker: an unknown

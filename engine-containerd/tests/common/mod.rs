@@ -1,6 +1,6 @@
 //! Shared helpers of the integration tests: connecting to the harness's containerd, unique
 //! names, guards that clean up even when an assertion fails, and leak checks.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod checks;
 
@@ -12,30 +12,10 @@ use anyctr_engine_containerd::ContainerdEngine;
 use containerd_client::services::v1::ListPidsRequest;
 use prost::Message;
 
-pub const BOUND: Duration = Duration::from_secs(120);
-
-pub fn socket() -> String {
-    std::env::var("ANYCTR_CONTAINERD_SOCKET")
-        .unwrap_or_else(|_| "/run/anyctr-engines/containerd/containerd.sock".into())
-}
-
-pub fn state_dir() -> String {
-    std::env::var("ANYCTR_CONTAINERD_STATE_DIR").unwrap_or_else(|_| "/run/anyctr-engines/containerd".into())
-}
-
-pub fn docker_socket() -> String {
-    std::env::var("ANYCTR_DOCKER_SOCKET").unwrap_or_else(|_| "/run/anyctr-engines/docker.sock".into())
-}
-
-pub fn image() -> String {
-    std::env::var("ANYCTR_TEST_IMAGE").unwrap_or_else(|_| "busybox:local".into())
-}
-
-/// A name no other test run uses.
-pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{prefix}-{}-{:x}", std::process::id(), nanos % 0xffff_ffff)
-}
+pub use anyctr_testkit::tar::{tar_with, untar};
+pub use anyctr_testkit::{
+    BOUND, containerd_socket as socket, containerd_state_dir as state_dir, docker_socket, image, unique,
+};
 
 /// A FIFO dir of the test's own, so leftovers can be checked.
 pub fn fifo_dir(tag: &str) -> PathBuf {
@@ -53,12 +33,8 @@ pub async fn engine(namespaces: &str, fifo: &std::path::Path) -> ContainerdEngin
     }
     let mut config = EngineConfig::new(address);
     config.call_timeout = Duration::from_secs(60);
-    let engine = anyctr_engine_containerd::connect(config)
-        .await
-        .unwrap_or_else(|e| panic!("engines not up: run `cargo xtask engines up` ({e})"));
-    anyctr_core::ContainerEngine::identify(&engine)
-        .await
-        .unwrap_or_else(|e| panic!("engines not up: run `cargo xtask engines up` ({e})"));
+    let engine = anyctr_testkit::connect("containerd", &socket(), anyctr_engine_containerd::connect(config)).await;
+    anyctr_testkit::connect("containerd", &socket(), anyctr_core::ContainerEngine::identify(&engine)).await;
     engine
 }
 
@@ -110,13 +86,9 @@ pub fn cleanup_blocking<F>(f: F)
 where
     F: FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + 'static,
 {
-    let _ = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(90), f()).await;
-        });
-    })
-    .join();
+    anyctr_testkit::on_own_runtime(move || async move {
+        let _ = tokio::time::timeout(Duration::from_secs(90), f()).await;
+    });
 }
 
 /// Removes a CRI pod (and its containers) when dropped.
@@ -139,41 +111,4 @@ impl Drop for PodGuard {
 }
 
 /// Removes a docker container when dropped.
-pub struct DockerGuard {
-    pub id: String,
-}
-
-impl Drop for DockerGuard {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("docker")
-            .args(["-H", &format!("unix://{}", docker_socket()), "rm", "-f", &self.id])
-            .output();
-    }
-}
-
-/// A tar archive holding one file.
-pub fn tar_with(name: &str, data: &[u8]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(data.len() as u64);
-    h.set_mode(0o644);
-    h.set_cksum();
-    b.append_data(&mut h, name, data).unwrap();
-    b.into_inner().unwrap()
-}
-
-/// The entries (name, contents) of a tar archive.
-pub fn untar(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    use std::io::Read;
-    let mut a = tar::Archive::new(bytes);
-    a.entries()
-        .unwrap()
-        .map(|e| {
-            let mut e = e.unwrap();
-            let name = e.path().unwrap().to_string_lossy().into_owned();
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            (name, data)
-        })
-        .collect()
-}
+pub use anyctr_testkit::docker_cli::RemoveOnDrop as DockerGuard;

@@ -1,25 +1,13 @@
 //! Shared helpers for the integration tests on the real dockerd (see CONTEXT: unique names, a
 //! unique `anyctr.test` label, cleanup through a guard, every wait bounded).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use anyctr_core::model::{CreateSpec, ExecRequest, ExecResult};
 use anyctr_core::{ContainerEngine, EngineAddress, EngineConfig, ListOptions};
 use anyctr_engine_docker::DockerEngine;
-
-/// Bound on anything a test waits for.
-pub const BOUND: Duration = Duration::from_secs(120);
-
-pub fn socket() -> String {
-    std::env::var("ANYCTR_DOCKER_SOCKET").unwrap_or_else(|_| "/run/anyctr-engines/docker.sock".into())
-}
-
-pub fn image() -> String {
-    std::env::var("ANYCTR_TEST_IMAGE").unwrap_or_else(|_| "busybox:local".into())
-}
+pub use anyctr_testkit::{BOUND, bounded, docker_socket as socket, image, unique};
 
 pub fn config_for(socket: &str) -> EngineConfig {
     EngineConfig::new(EngineAddress::new("docker", socket))
@@ -27,23 +15,7 @@ pub fn config_for(socket: &str) -> EngineConfig {
 
 pub async fn engine() -> Arc<DockerEngine> {
     let socket = socket();
-    match tokio::time::timeout(BOUND, anyctr_engine_docker::connect(config_for(&socket))).await {
-        Ok(Ok(e)) => Arc::new(e),
-        Ok(Err(e)) => panic!("engines not up: run `cargo xtask engines up` (docker at {socket}: {e})"),
-        Err(_) => panic!("engines not up: run `cargo xtask engines up` (docker at {socket} does not answer)"),
-    }
-}
-
-/// A name unique across concurrent test runs.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}-{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Bounds a future; a hang fails the test.
-pub async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(BOUND, fut).await.unwrap_or_else(|_| panic!("{what} did not finish within {BOUND:?}"))
+    Arc::new(anyctr_testkit::connect("docker", &socket, anyctr_engine_docker::connect(config_for(&socket))).await)
 }
 
 /// Removes every container carrying this guard's label when dropped (also on a failed assertion).
@@ -60,16 +32,13 @@ impl Guard {
     }
 
     pub fn label_filter(&self) -> ListOptions {
-        ListOptions::all().label(&format!("anyctr.test={}", self.label))
+        anyctr_testkit::label_filter(&self.label)
     }
 
     /// A spec carrying the guard's label and a unique name.
     pub fn spec(&self, runtime: &str, argv: &[&str]) -> CreateSpec {
-        let mut spec = CreateSpec::new(image());
-        spec.name = Some(unique(&format!("anyctr-{runtime}")));
-        spec.argv = argv.iter().map(|s| s.to_string()).collect();
+        let mut spec = anyctr_testkit::labelled_spec(&self.label, &format!("anyctr-{runtime}"), argv);
         spec.runtime = Some(runtime.to_owned());
-        spec.labels.insert("anyctr.test".into(), self.label.clone());
         spec
     }
 
@@ -91,30 +60,21 @@ impl Drop for Guard {
         let label = self.label.clone();
         let volumes = std::mem::take(&mut *self.volumes.lock().unwrap_or_else(|p| p.into_inner()));
         // The test's runtime may be gone or panicking: clean up on a runtime of our own.
-        let cleanup = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let Ok(Ok(engine)) =
-                    tokio::time::timeout(BOUND, anyctr_engine_docker::connect(config_for(&socket()))).await
-                else {
-                    return;
-                };
-                let filter = ListOptions::all().label(&format!("anyctr.test={label}"));
-                if let Ok(Ok(list)) = tokio::time::timeout(BOUND, engine.list(&filter)).await {
-                    for c in list {
-                        let _ = tokio::time::timeout(BOUND, engine.remove(&c.id, true)).await;
-                    }
+        anyctr_testkit::on_own_runtime(move || async move {
+            let Ok(Ok(engine)) =
+                tokio::time::timeout(BOUND, anyctr_engine_docker::connect(config_for(&socket()))).await
+            else {
+                return;
+            };
+            anyctr_testkit::remove_labelled(&engine, &label).await;
+            // The engine API has no volume call: remove test volumes over the socket directly.
+            if let Ok(docker) = bollard::Docker::connect_with_unix(&socket(), 60, bollard::API_DEFAULT_VERSION) {
+                for v in volumes {
+                    let options = None::<bollard::query_parameters::RemoveVolumeOptions>;
+                    let _ = tokio::time::timeout(BOUND, docker.remove_volume(&v, options)).await;
                 }
-                // The engine API has no volume call: remove test volumes over the socket directly.
-                if let Ok(docker) = bollard::Docker::connect_with_unix(&socket(), 60, bollard::API_DEFAULT_VERSION) {
-                    for v in volumes {
-                        let options = None::<bollard::query_parameters::RemoveVolumeOptions>;
-                        let _ = tokio::time::timeout(BOUND, docker.remove_volume(&v, options)).await;
-                    }
-                }
-            });
+            }
         });
-        let _ = cleanup.join();
     }
 }
 
