@@ -9,12 +9,13 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyctr::conformance::{
+use anyctr::model::{CreateSpec, LogFormat, RuntimeClass};
+use anyctr::prelude::*;
+use anyctr::{ConnectOptions, DynEngine, EngineAddress, Engines, Result};
+use anyctr_core::conformance::{
     EngineFixtures, Expectations, ExpectedLog, Fixture, FixtureFactory, FixtureSetup, SetupReport, render_coverage,
     render_matrix, run_setup,
 };
-use anyctr::model::{CreateSpec, LogFormat, RuntimeClass};
-use anyctr::{ConnectOptions, DynEngine, EngineAddress, Engines, Result};
 use clap::Parser;
 
 #[derive(Parser)]

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyctr::model::{ContainerDetail, Mount, MountKind};
+use anyctr::prelude::*;
 use anyctr::{Engine, Engines};
 use common::*;
 

@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use anyctr::prelude::*;
 use anyctr::{ErrorKind, ExecRequest, Support};
 use common::{Cleanup, docker, spec, unique};
 
@@ -83,7 +84,7 @@ async fn exec_fast_kills_the_whole_tree_and_types_bad_input() {
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     let e = fast(ExecRequest::new(["pwd"]).working_dir("/nope")).await;
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    let e = fast(ExecRequest::new(["echo".to_owned(), "x".repeat(10 << 20)])).await;
+    let e = fast(ExecRequest::new(vec!["echo".to_owned(), "x".repeat(10 << 20)])).await;
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
     let e = fast(ExecRequest::new(["no-such-binary"])).await;
     assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");

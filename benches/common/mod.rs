@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use anyctr::prelude::*;
 use anyctr::{CreateSpec, Engine, Engines, ListOptions};
 use futures_util::StreamExt;
 

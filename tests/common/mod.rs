@@ -3,9 +3,9 @@
 
 pub mod private_dockerd;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
+use anyctr::prelude::*;
 use anyctr::{CreateSpec, Engine, Engines};
 
 pub fn docker_socket() -> String {
@@ -29,15 +29,7 @@ pub fn unique(tag: &str) -> String {
 }
 
 pub fn spec(label: &str, name: &str, argv: &[&str]) -> CreateSpec {
-    let mut labels = BTreeMap::new();
-    labels.insert("anyctr.test".to_owned(), label.to_owned());
-    CreateSpec {
-        name: Some(name.to_owned()),
-        image: image(),
-        argv: argv.iter().map(|s| s.to_string()).collect(),
-        labels,
-        ..Default::default()
-    }
+    CreateSpec::new(image()).name(name).argv(argv).label("anyctr.test", label)
 }
 
 /// Removes every container carrying `anyctr.test=<label>` when dropped, even after a failed assertion.

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::engine::DynEngine;
 use crate::error::Result;
-use crate::model::{CreateSpec, LogFormat, MountSpec, PodSpec, RuntimeClass, StopOptions};
+use crate::model::{CreateSpec, LogFormat, MountSpec, PodSpec, RuntimeClass};
 
 /// Label every conformance container carries (value: the run id), so leftovers are findable.
 pub const RUN_LABEL: &str = "anyctr.conformance";
@@ -191,7 +191,7 @@ impl FixtureFactory for EngineFixtures {
     }
 
     async fn remove(&self, fixture: &Fixture) -> Result<()> {
-        let _ = self.engine.stop(&fixture.id, StopOptions { grace: std::time::Duration::from_secs(1) }).await;
+        let _ = self.engine.stop(&fixture.id, std::time::Duration::from_secs(1)).await;
         let removed = self.engine.remove(&fixture.id, true).await;
         if let Some((_, sandbox)) = &fixture.pod {
             self.engine.remove_pod(sandbox).await?;

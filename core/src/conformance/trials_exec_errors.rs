@@ -29,7 +29,7 @@ pub(super) fn trials() -> Vec<Trial> {
             run: |c| {
                 Box::pin(expect(
                     c,
-                    ExecRequest::new(["true".to_owned(), "x".repeat(10 << 20)]),
+                    ExecRequest::new(vec!["true".to_owned(), "x".repeat(10 << 20)]),
                     ErrorKind::InvalidArgument,
                 ))
             },

@@ -62,6 +62,7 @@ use paths::ContainerTarget;
 /// One way of copying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CopyStrategy {
     HostPath,
     EngineArchive,
@@ -83,6 +84,7 @@ impl CopyStrategy {
 
 /// How to copy.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CopyOptions {
     /// The strategies to try, in order.
     pub strategies: Vec<CopyStrategy>,
@@ -105,6 +107,44 @@ impl CopyOptions {
     /// The rules a local writer applies to what comes out of the container.
     pub(crate) fn write_rules(&self) -> crate::tar_safety::WriteRules {
         crate::tar_safety::WriteRules { keep_special_bits: self.keep_special_bits, max_file_bytes: self.max_file_bytes }
+    }
+}
+
+impl CopyOptions {
+    /// The strategies to try, in order (default: [`CopyStrategy::ALL`]).
+    pub fn strategies(mut self, strategies: impl IntoIterator<Item = CopyStrategy>) -> Self {
+        self.strategies = strategies.into_iter().collect();
+        self
+    }
+
+    /// Whether to check the copy from inside the container (default: yes).
+    pub fn verify(mut self, verify: bool) -> Self {
+        self.verify = verify;
+        self
+    }
+
+    /// Bound on the whole copy (default 10 minutes).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Where the host's `/` is mounted when the agent runs in a container.
+    pub fn host_root(mut self, root: Option<PathBuf>) -> Self {
+        self.host_root = root;
+        self
+    }
+
+    /// Copying out: keep setuid, setgid and sticky bits (default: cleared).
+    pub fn keep_special_bits(mut self, keep: bool) -> Self {
+        self.keep_special_bits = keep;
+        self
+    }
+
+    /// Copying out: the most bytes one file may hold (default: see the field).
+    pub fn max_file_bytes(mut self, max: Option<u64>) -> Self {
+        self.max_file_bytes = max;
+        self
     }
 }
 
@@ -170,10 +210,10 @@ pub async fn copy_to_container(
     container_dest: &str,
     options: &CopyOptions,
 ) -> Result<CopyReport> {
-    let context = |e: Error| e.in_context(engine.name(), "copy_to").with_container(&container.id);
+    let context = |e: Error| e.in_context(engine.name(), "copy_into").with_container(&container.id);
     let target = ContainerTarget::parse(container_dest).map_err(context)?;
     std::fs::metadata(local_src)
-        .map_err(|e| context(crate::tar_safety::io_err(e, local_src)).with_operation("copy_to"))?;
+        .map_err(|e| context(crate::tar_safety::io_err(e, local_src)).with_operation("copy_into"))?;
     let run = async {
         let mut ladder = Ladder::default();
         for &strategy in &options.strategies {
@@ -200,7 +240,7 @@ pub async fn copy_from_container(
     local_dest: &Path,
     options: &CopyOptions,
 ) -> Result<CopyReport> {
-    let context = |e: Error| e.in_context(engine.name(), "copy_from").with_container(&container.id);
+    let context = |e: Error| e.in_context(engine.name(), "copy_out").with_container(&container.id);
     let target = ContainerTarget::parse(container_src).map_err(context)?;
     let (parent, _) = paths::local_target(local_dest).map_err(context)?;
     if !parent.is_dir() {

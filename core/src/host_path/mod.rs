@@ -68,6 +68,7 @@ pub use crate::hostfs::MAX_SYMLINK_HOPS;
 /// Where a host path came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum HostPathSource {
     /// A mount: `destination` in the container, `source` on the host (as the engine reported it).
     Mount { destination: PathBuf, source: PathBuf },

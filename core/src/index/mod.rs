@@ -26,8 +26,19 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::ContainerDetail;
 use crate::pods::MainContainerRule;
 
-/// How the index works.
+/// How the index works. Built from [`IndexOptions::default`] and the setters.
+///
+/// By default the index keeps **every** container, stopped ones included ([`ListOptions::all`]):
+/// an agent usually wants to see a container that just exited (its exit code, its logs). Call
+/// [`running_only`](Self::running_only) to keep only running containers.
+///
+/// ```
+/// # use anyctr_core::index::IndexOptions;
+/// let options = IndexOptions::default().running_only().resync_interval(std::time::Duration::from_secs(30));
+/// assert!(!options.list.all);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct IndexOptions {
     /// Time between periodic full resyncs. With events, the index does not depend on them (gaps
     /// and failures trigger their own); they are a last line of defence.
@@ -36,9 +47,48 @@ pub struct IndexOptions {
     pub inspect_concurrency: usize,
     /// Which containers to index.
     pub list: ListOptions,
+    /// How a pod's main container is chosen.
     pub main_rule: MainContainerRule,
     /// Bound on one list or inspect call.
     pub call_timeout: Duration,
+}
+
+impl IndexOptions {
+    /// Time between periodic full resyncs (default 60 s).
+    pub fn resync_interval(mut self, interval: Duration) -> Self {
+        self.resync_interval = interval;
+        self
+    }
+
+    /// Inspects run at once during a full build (default 16).
+    pub fn inspect_concurrency(mut self, concurrency: usize) -> Self {
+        self.inspect_concurrency = concurrency;
+        self
+    }
+
+    /// Which containers to index (default: all, stopped ones included).
+    pub fn list(mut self, list: ListOptions) -> Self {
+        self.list = list;
+        self
+    }
+
+    /// Index running containers only: a container leaves the index when it stops.
+    pub fn running_only(mut self) -> Self {
+        self.list.all = false;
+        self
+    }
+
+    /// How a pod's main container is chosen.
+    pub fn main_rule(mut self, rule: MainContainerRule) -> Self {
+        self.main_rule = rule;
+        self
+    }
+
+    /// Bound on one list or inspect call (default 30 s).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
 }
 
 impl Default for IndexOptions {
@@ -55,6 +105,7 @@ impl Default for IndexOptions {
 
 /// What changed in the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IndexChange {
     ContainerAdded(String),
     ContainerUpdated(String),
@@ -67,6 +118,7 @@ pub enum IndexChange {
 
 /// Whether the index is being kept current.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IndexHealth {
     Live,
     /// Still running, but behind until it recovers (the event stream is reconnecting, a repair

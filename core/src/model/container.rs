@@ -15,6 +15,7 @@ pub fn short_id(id: &str) -> &str {
 /// A container's lifecycle state, normalized across engines (pouch's `stopped` is `Exited`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ContainerStatus {
     Created,
     Running,
@@ -66,6 +67,7 @@ pub const HOST_VISIBLE_RUNTIMES_ENV: &str = "ANYCTR_HOST_VISIBLE_RUNTIMES";
 /// namespace fast path — and [`RuntimeClass::sandbox_reason`] says why.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RuntimeClass {
     Runc,
     Crun,
@@ -197,6 +199,7 @@ impl ContainerState {
 /// What a mount is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MountKind {
     Bind,
     Volume,
@@ -225,6 +228,7 @@ pub struct Mount {
 /// Format of the container log file an engine writes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LogFormat {
     /// Docker's `json-file`: `{"log":…,"stream":…,"time":…}` per line.
     JsonFile,
@@ -269,6 +273,7 @@ impl PodIdentity {
 /// Whether the host can see a container's root filesystem, and where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RootfsView {
     /// A live host directory showing the container's rootfs (overlay merged dir; no mounts in it).
     Merged(PathBuf),

@@ -6,6 +6,7 @@ use serde::Serialize;
 /// What happened to a container.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EventKind {
     Create,
     Start,
@@ -93,11 +94,25 @@ impl Event {
 
 /// What [`ContainerEngine::events`](crate::ContainerEngine::events) should deliver.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct EventOptions {
     /// Replay events from this time on, where the engine keeps history (docker and pouch do).
     /// An engine without history (containerd) refuses it with `Unsupported` rather than
     /// silently starting from now.
     pub since: Option<DateTime<Utc>>,
+}
+
+impl EventOptions {
+    /// Events from now on.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replays events from `time` on (see [`since`](Self#structfield.since)).
+    pub fn since(mut self, time: DateTime<Utc>) -> Self {
+        self.since = Some(time);
+        self
+    }
 }
 
 #[cfg(test)]
