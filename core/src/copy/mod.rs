@@ -45,6 +45,7 @@ mod pack;
 mod paths;
 mod verify;
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -177,6 +178,38 @@ pub struct CopyReport {
     pub skipped: Vec<SkippedStrategy>,
     pub stats: WriteStats,
     pub verification: Verification,
+}
+
+impl fmt::Display for CopyStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for CopyReport {
+    /// One line: `host_path: 3 files, 1 dirs, 0 links, 2048 bytes; verified sha256 of 3 files
+    /// (skipped: engine_archive: …)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.stats;
+        write!(f, "{}: {} files, {} dirs, {} links, {} bytes", self.strategy, s.files, s.dirs, s.links, s.bytes)?;
+        if s.skipped > 0 {
+            write!(f, ", {} special files left out", s.skipped)?;
+        }
+        match &self.verification {
+            Verification::Sha256 { files, .. } => write!(f, "; verified sha256 of {files} files")?,
+            Verification::Size { files, .. } => write!(f, "; verified size of {files} files")?,
+            Verification::Skipped(why) => write!(f, "; not verified ({why})")?,
+        }
+        if let Verification::Sha256 { unverified, .. } | Verification::Size { unverified, .. } = &self.verification
+            && *unverified > 0
+        {
+            write!(f, ", {unverified} unverifiable")?;
+        }
+        for skip in &self.skipped {
+            write!(f, " (skipped {}: {})", skip.strategy, skip.reason)?;
+        }
+        Ok(())
+    }
 }
 
 /// What one strategy did.
@@ -355,4 +388,23 @@ fn hash_local(files: &[PathBuf], top_local: &Path, container_top: &str) -> Resul
             Ok(verify::Expected { container_path, size, sha256: hash.finalize().into() })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn copy_report_reads_as_one_line() {
+        let report = CopyReport {
+            strategy: CopyStrategy::TarOverExec,
+            skipped: vec![SkippedStrategy { strategy: CopyStrategy::HostPath, reason: "sandboxed".into() }],
+            stats: WriteStats { files: 2, dirs: 1, links: 0, bytes: 10, skipped: 0 },
+            verification: Verification::Sha256 { files: 2, unverified: 0 },
+        };
+        assert_eq!(
+            report.to_string(),
+            "tar_over_exec: 2 files, 1 dirs, 0 links, 10 bytes; verified sha256 of 2 files (skipped host_path: sandboxed)"
+        );
+    }
 }

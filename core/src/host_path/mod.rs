@@ -91,6 +91,21 @@ pub struct HostPath {
     pub writable: bool,
 }
 
+impl std::fmt::Display for HostPath {
+    /// `/var/lib/docker/overlay2/…/merged/etc/hosts (container /etc/hosts, merged rootfs, rw)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (container {}, ", self.path.display(), self.container_path.display())?;
+        match &self.source {
+            HostPathSource::Mount { destination, source } => {
+                write!(f, "mount {} from {}", destination.display(), source.display())?
+            }
+            HostPathSource::MergedRootfs => f.write_str("merged rootfs")?,
+            HostPathSource::ProcRoot { pid } => write!(f, "/proc/{pid}/root")?,
+        }
+        f.write_str(if self.writable { ", rw)" } else { ", ro)" })
+    }
+}
+
 /// Resolves `path` (absolute, as the container sees it) to its place on the host. See the module
 /// docs for the rules and the errors.
 pub fn host_path(container: &ContainerDetail, path: &str, host_root: Option<&Path>) -> Result<HostPath> {
@@ -294,4 +309,22 @@ fn invisible_reason(container: &ContainerDetail, missing_merged: &Path, host_roo
 
 fn unsupported(message: String) -> Error {
     Error::new(ErrorKind::Unsupported, message)
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn host_path_names_both_sides_and_the_source() {
+        let hp = HostPath {
+            path: "/hostfs/var/lib/vol/f".into(),
+            container_path: "/data/f".into(),
+            source: HostPathSource::Mount { destination: "/data".into(), source: "/var/lib/vol".into() },
+            writable: false,
+        };
+        assert_eq!(hp.to_string(), "/hostfs/var/lib/vol/f (container /data/f, mount /data from /var/lib/vol, ro)");
+        let proc = HostPath { source: HostPathSource::ProcRoot { pid: 7 }, writable: true, ..hp };
+        assert!(proc.to_string().ends_with("/proc/7/root, rw)"), "{proc}");
+    }
 }

@@ -179,6 +179,18 @@ impl ContainerIndex {
         Ok(ContainerIndex { snapshots, changes, commands, health, resyncs, stop: Some(stop), task: Some(task) })
     }
 
+    /// A container of the current snapshot by full id, 12-character short id or name (the
+    /// lookup of [`Snapshot::container`] without holding the snapshot). `None` when the index
+    /// does not hold it; [`get_newer_than`](Self::get_newer_than) waits for a fresh entry.
+    pub fn container(&self, key: &str) -> Option<Arc<ContainerDetail>> {
+        self.snapshots.borrow().container(key).cloned()
+    }
+
+    /// The pod a container (by id, short id or name) belongs to, in the current snapshot.
+    pub fn pod_of(&self, container: &str) -> Option<Arc<crate::pods::Pod>> {
+        self.snapshots.borrow().pod_of(container).cloned()
+    }
+
     /// Whether the index is being kept current (see [`IndexHealth`]).
     pub fn health(&self) -> IndexHealth {
         self.health.borrow().clone()

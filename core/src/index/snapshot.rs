@@ -230,6 +230,8 @@ impl Snapshot {
     }
 
     /// A container by full id, 12-character short id or name.
+    #[doc(alias = "get")]
+    #[doc(alias = "lookup")]
     pub fn container(&self, key: &str) -> Option<&Arc<ContainerDetail>> {
         self.entry(key).map(|e| &e.detail)
     }

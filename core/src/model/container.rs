@@ -284,6 +284,17 @@ pub enum RootfsView {
     NotHostVisible,
 }
 
+impl std::fmt::Display for RootfsView {
+    /// The merged directory, `not reported` or `not host-visible`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RootfsView::Merged(dir) => write!(f, "{}", dir.display()),
+            RootfsView::NotReported => f.write_str("not reported"),
+            RootfsView::NotHostVisible => f.write_str("not host-visible"),
+        }
+    }
+}
+
 /// One container in a list: what the engine's list call returns without a per-container inspect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContainerSummary {
@@ -373,6 +384,13 @@ impl ContainerDetail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rootfs_view_displays() {
+        assert_eq!(RootfsView::Merged("/m".into()).to_string(), "/m");
+        assert_eq!(RootfsView::NotReported.to_string(), "not reported");
+        assert_eq!(RootfsView::NotHostVisible.to_string(), "not host-visible");
+    }
 
     #[test]
     fn runtime_class_table() {
