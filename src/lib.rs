@@ -15,12 +15,11 @@
 //!   [`DEFAULT_EXEC_TIMEOUT`]), a copy by [`CopyOptions::timeout`].
 //!
 //! Runnable programs are in `examples/` (`cargo run --example list_inspect`, …); the README's
-//! examples below are compiled as doctests.
+//! examples are compiled as doctests.
 //!
 //! Engines are compiled in by cargo features (`docker`, `containerd`, `pouch`, `rund`, all on by
 //! default); each engine crate registers itself, and this crate names every enabled one so the
 //! linker cannot drop a registration.
-#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -61,6 +60,11 @@ pub use anyctr_core::{copy, host_path, index, model, nsenter, pods, socket_check
 pub mod prelude {
     pub use crate::{ContainerEngine, EngineExt};
 }
+
+/// The README's examples, compiled by `cargo test --doc` so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 // Naming each engine crate makes rustc link it, which keeps its registration (inventory#7).
 #[cfg(feature = "containerd")]
