@@ -38,6 +38,7 @@ pub struct EngineInfo {
     pub engine: String,
     /// The daemon's own name for itself (`Docker Engine`, `containerd`, `pouchd`).
     pub product: String,
+    /// The daemon's version.
     pub version: String,
     /// The API version in use, where the engine has one.
     pub api_version: Option<String>,

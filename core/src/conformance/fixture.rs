@@ -36,6 +36,7 @@ pub struct Expectations {
 /// Where the engine keeps the fixture's log, and in which format.
 #[derive(Debug, Clone)]
 pub struct ExpectedLog {
+    /// The log file format.
     pub format: LogFormat,
     /// How the reported path must end (whole components; the whole path when absolute), with
     /// placeholders `{id}` (the container id), `{name}` (the name the fixture was created with)
@@ -44,6 +45,7 @@ pub struct ExpectedLog {
 }
 
 impl ExpectedLog {
+    /// A log expectation: `format`, at a path containing `path`.
     pub fn new(format: LogFormat, path: impl Into<String>) -> Self {
         ExpectedLog { format, path: path.into() }
     }
@@ -63,9 +65,11 @@ impl ExpectedLog {
 /// The main fixture container, as created.
 #[derive(Debug, Clone)]
 pub struct Fixture {
+    /// The container id.
     pub id: String,
     /// Its name on the engine under test.
     pub name: String,
+    /// The spec it was created from.
     pub spec: CreateSpec,
     /// Host directory bind-mounted read-write at [`Fixture::BIND_DEST`].
     pub bind_dir: PathBuf,
@@ -73,12 +77,16 @@ pub struct Fixture {
     pub ro_dir: PathBuf,
     /// The pod it runs in, with the sandbox id.
     pub pod: Option<(PodSpec, String)>,
+    /// What the setup states about it, checked by the suite.
     pub expect: Expectations,
 }
 
 impl Fixture {
+    /// Where the fixture's writable bind mount appears.
     pub const BIND_DEST: &'static str = "/mnt/anyctr-bind";
+    /// Where the fixture's read-only bind mount appears.
     pub const RO_DEST: &'static str = "/mnt/anyctr-ro";
+    /// An environment entry every fixture carries.
     pub const ENV: &'static str = "ANYCTR_CONFORMANCE=yes";
 }
 
@@ -108,7 +116,9 @@ pub trait FixtureFactory: Send + Sync {
 pub struct FixtureSetup {
     /// `docker/runc`, `containerd-cri/rund`, …
     pub name: String,
+    /// The engine under test.
     pub engine: DynEngine,
+    /// Creates and removes its fixtures.
     pub factory: Arc<dyn FixtureFactory>,
     /// Trials (by name prefix) that do not apply to this setup, with the reason; they are
     /// reported as skipped. The only way a trial is skipped; an entry that names no trial fails
@@ -118,7 +128,9 @@ pub struct FixtureSetup {
 
 /// Fixtures made through the engine's own lifecycle calls.
 pub struct EngineFixtures {
+    /// The engine the fixtures are created on.
     pub engine: DynEngine,
+    /// The image fixtures run.
     pub image: String,
     /// Runtime name passed to create (docker runtime or CRI handler); `None` for the default.
     pub runtime: Option<String>,
@@ -127,6 +139,7 @@ pub struct EngineFixtures {
 }
 
 impl EngineFixtures {
+    /// The spec of a container of run `run_id` in role `role`, running `argv`.
     pub fn spec(&self, run_id: &str, role: &str, argv: &[&str]) -> CreateSpec {
         let mut labels = BTreeMap::new();
         labels.insert(RUN_LABEL.to_owned(), run_id.to_owned());

@@ -65,8 +65,11 @@ use paths::ContainerTarget;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CopyStrategy {
+    /// Direct file I/O on the host path of a runc-class container.
     HostPath,
+    /// The engine's archive API ([`put_archive`](crate::ContainerEngine::put_archive) / [`get_archive`](crate::ContainerEngine::get_archive)).
     EngineArchive,
+    /// `tar` run inside the container through exec.
     TarOverExec,
 }
 
@@ -74,6 +77,7 @@ impl CopyStrategy {
     /// Every strategy, in the default order.
     pub const ALL: [CopyStrategy; 3] = [CopyStrategy::HostPath, CopyStrategy::EngineArchive, CopyStrategy::TarOverExec];
 
+    /// The strategy's name (`host_path`, `engine_archive`, `tar_over_exec`).
     pub fn as_str(self) -> &'static str {
         match self {
             CopyStrategy::HostPath => "host_path",
@@ -165,7 +169,9 @@ impl Default for CopyOptions {
 /// A strategy that did not run, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SkippedStrategy {
+    /// The strategy.
     pub strategy: CopyStrategy,
+    /// Why it did not copy.
     pub reason: String,
 }
 
@@ -176,7 +182,9 @@ pub struct CopyReport {
     pub strategy: CopyStrategy,
     /// The strategies tried before it, with the reason each did not copy.
     pub skipped: Vec<SkippedStrategy>,
+    /// What was written.
     pub stats: WriteStats,
+    /// What was checked afterwards.
     pub verification: Verification,
 }
 

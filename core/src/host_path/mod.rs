@@ -71,11 +71,19 @@ pub use crate::hostfs::MAX_SYMLINK_HOPS;
 #[non_exhaustive]
 pub enum HostPathSource {
     /// A mount: `destination` in the container, `source` on the host (as the engine reported it).
-    Mount { destination: PathBuf, source: PathBuf },
+    Mount {
+        /// Where the mount appears in the container.
+        destination: PathBuf,
+        /// Where its data lives on the host, as the engine reported it.
+        source: PathBuf,
+    },
     /// The engine's merged rootfs directory.
     MergedRootfs,
     /// `/proc/<pid>/root` of the container's init.
-    ProcRoot { pid: u32 },
+    ProcRoot {
+        /// The init's host pid.
+        pid: u32,
+    },
 }
 
 /// A container path's place on the host.
@@ -85,6 +93,7 @@ pub struct HostPath {
     pub path: PathBuf,
     /// The container path after symlinks were resolved, normalized.
     pub container_path: PathBuf,
+    /// Where the answer came from.
     pub source: HostPathSource,
     /// `false` for a read-only mount. A read-only rootfs is not reported by engines uniformly, so
     /// rootfs answers say `true`.

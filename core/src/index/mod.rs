@@ -107,12 +107,17 @@ impl Default for IndexOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IndexChange {
+    /// A container appeared (by id).
     ContainerAdded(String),
+    /// A container changed (by id).
     ContainerUpdated(String),
+    /// A container left the index (by id).
     ContainerRemoved(String),
     /// By pod uid (or sandbox id for pods without a uid).
     PodAdded(String),
+    /// A pod changed.
     PodUpdated(String),
+    /// A pod is gone.
     PodRemoved(String),
 }
 
@@ -120,6 +125,7 @@ pub enum IndexChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IndexHealth {
+    /// Kept current.
     Live,
     /// Still running, but behind until it recovers (the event stream is reconnecting, a repair
     /// resync is pending): the reason.

@@ -17,7 +17,9 @@ use crate::pods::{MainContainerRule, Pod, group_pods, pod_key};
 /// before the inspect (or list) whose answer this is, so the detail is at least that fresh.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// The container as last inspected.
     pub detail: Arc<ContainerDetail>,
+    /// When it was inspected.
     pub updated: Instant,
 }
 
@@ -250,6 +252,7 @@ impl Snapshot {
         self.containers.values().map(|e| &e.detail)
     }
 
+    /// How many containers the index holds.
     pub fn container_count(&self) -> usize {
         self.containers.len()
     }
@@ -264,10 +267,12 @@ impl Snapshot {
         self.pod_at(self.pod_by_name.get(&(namespace.to_owned(), name.to_owned())))
     }
 
+    /// A pod by uid.
     pub fn pod_by_uid(&self, uid: &str) -> Option<&Arc<Pod>> {
         self.pod_at(self.pod_by_uid.get(uid))
     }
 
+    /// The pod whose sandbox has this id.
     pub fn pod_by_sandbox(&self, sandbox_id: &str) -> Option<&Arc<Pod>> {
         self.pod_at(self.pod_by_sandbox.get(sandbox_id))
     }

@@ -17,12 +17,19 @@ pub fn short_id(id: &str) -> &str {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ContainerStatus {
+    /// Created, never started.
     Created,
+    /// Running.
     Running,
+    /// Paused (frozen).
     Paused,
+    /// Being restarted by the engine.
     Restarting,
+    /// Being removed.
     Removing,
+    /// Its main process exited (pouch's `stopped`).
     Exited,
+    /// Failed to be removed; unusable.
     Dead,
     /// A status the engine reported that has no normalized meaning; kept verbatim.
     Unknown(String),
@@ -69,7 +76,9 @@ pub const HOST_VISIBLE_RUNTIMES_ENV: &str = "ANYCTR_HOST_VISIBLE_RUNTIMES";
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RuntimeClass {
+    /// runc.
     Runc,
+    /// crun.
     Crun,
     /// gVisor.
     Runsc,
@@ -178,12 +187,16 @@ fn declared_host_visible() -> &'static [String] {
 /// State of a container's main process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContainerState {
+    /// The normalized status.
     pub status: ContainerStatus,
     /// The pid the engine reports, as a host pid. For a sandboxed runtime it is the sandbox (VM or
     /// gVisor sentry), not the container's init: see [`ContainerDetail::proc_root_pid`].
     pub pid: Option<u32>,
+    /// The last exit code, when it exited.
     pub exit_code: Option<i64>,
+    /// When the main process last started.
     pub started_at: Option<DateTime<Utc>>,
+    /// When the main process last exited.
     pub finished_at: Option<DateTime<Utc>>,
     /// The last exit was caused by the OOM killer.
     pub oom_killed: bool,
@@ -201,11 +214,15 @@ impl ContainerState {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum MountKind {
+    /// A host path.
     Bind,
+    /// A named volume.
     Volume,
+    /// A tmpfs.
     Tmpfs,
     /// `proc`, `sysfs`, `devpts`, `mqueue`, `cgroup`, … (no host source to speak of).
     Special(String),
+    /// Anything else, by the engine's name for it.
     Other(String),
 }
 
@@ -217,7 +234,9 @@ pub struct Mount {
     pub source: PathBuf,
     /// Where it appears in the container.
     pub destination: PathBuf,
+    /// What is mounted.
     pub kind: MountKind,
+    /// Mounted read-only.
     pub read_only: bool,
     /// `rprivate`, `rshared`, `rslave`, … when the engine says.
     pub propagation: Option<String>,
@@ -234,6 +253,7 @@ pub enum LogFormat {
     JsonFile,
     /// CRI's text format: `<time> <stream> <P|F> <text>` per line.
     Cri,
+    /// Anything else, by the engine's name for it.
     Other(String),
 }
 
@@ -252,8 +272,11 @@ pub enum PodRole {
 /// Kubernetes identity of a container, from the labels and annotations kubelet/CRI set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PodIdentity {
+    /// The pod name.
     pub pod_name: Option<String>,
+    /// The Kubernetes namespace.
     pub namespace: Option<String>,
+    /// The pod uid.
     pub pod_uid: Option<String>,
     /// The Kubernetes container name (`POD` or absent for a sandbox).
     pub container_name: Option<String>,
@@ -298,12 +321,17 @@ impl std::fmt::Display for RootfsView {
 /// One container in a list: what the engine's list call returns without a per-container inspect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContainerSummary {
+    /// The full container id.
     pub id: String,
     /// Names without docker's leading `/`.
     pub names: Vec<String>,
+    /// The image reference as the engine reports it.
     pub image: String,
+    /// Container labels.
     pub labels: BTreeMap<String, String>,
+    /// The normalized status.
     pub status: ContainerStatus,
+    /// When it was created.
     pub created: Option<DateTime<Utc>>,
     /// The containerd namespace (containerd engines only).
     pub namespace: Option<String>,
@@ -312,6 +340,7 @@ pub struct ContainerSummary {
 }
 
 impl ContainerSummary {
+    /// The 12-character short id.
     pub fn short_id(&self) -> &str {
         short_id(&self.id)
     }
@@ -320,27 +349,41 @@ impl ContainerSummary {
 /// Everything an agent needs to know about one container.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContainerDetail {
+    /// The full container id.
     pub id: String,
     /// The engine's name for it, without docker's leading `/`.
     pub name: String,
+    /// The image reference as the engine reports it.
     pub image: String,
+    /// Container labels.
     pub labels: BTreeMap<String, String>,
     /// OCI annotations (containerd) — empty where the engine has none.
     pub annotations: BTreeMap<String, String>,
     /// `KEY=VALUE` entries as the engine reports them, order kept.
     pub env: Vec<String>,
+    /// The main process's state.
     pub state: ContainerState,
+    /// The runtime class (decides host visibility).
     pub runtime: RuntimeClass,
     /// The engine's verbatim runtime name (`io.containerd.rund.v2`, `runc`, …).
     pub runtime_name: String,
+    /// The hostname, when the engine says.
     pub hostname: Option<String>,
+    /// The network mode (`host`, `bridge`, `container:<id>`, …).
     pub network_mode: Option<String>,
+    /// The pid mode (`host`, `container:<id>`, …).
     pub pid_mode: Option<String>,
+    /// The host path of its log file, when the engine writes one.
     pub log_path: Option<PathBuf>,
+    /// The format of that log file.
     pub log_format: Option<LogFormat>,
+    /// Whether and where the host sees its root filesystem.
     pub rootfs: RootfsView,
+    /// Its mounts.
     pub mounts: Vec<Mount>,
+    /// Its Kubernetes identity, if any.
     pub pod: PodIdentity,
+    /// When it was created.
     pub created: Option<DateTime<Utc>>,
     /// The containerd namespace (containerd engines only).
     pub namespace: Option<String>,
@@ -349,6 +392,7 @@ pub struct ContainerDetail {
 }
 
 impl ContainerDetail {
+    /// The 12-character short id.
     pub fn short_id(&self) -> &str {
         short_id(&self.id)
     }

@@ -65,7 +65,9 @@ impl IntoArgv for Vec<String> {
 
 /// Bytes for an exec's stdin: delivered, then EOF.
 pub enum ExecInput {
+    /// Bytes in memory.
     Bytes(Bytes),
+    /// A reader, read to its end.
     Reader(Pin<Box<dyn AsyncRead + Send>>),
 }
 
@@ -113,6 +115,7 @@ pub struct ExecRequest {
     pub argv: Vec<String>,
     /// Extra `KEY=VALUE` entries, added to the container's environment.
     pub env: Vec<String>,
+    /// The working directory (absolute); the container's default when `None`.
     pub working_dir: Option<String>,
     /// `user`, `uid`, `user:group` or `uid:gid`, as in a Dockerfile `USER`.
     pub user: Option<String>,
@@ -221,37 +224,48 @@ impl ExecRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputStream {
+    /// Standard output.
     Stdout,
+    /// Standard error.
     Stderr,
 }
 
 /// A piece of an exec's output as it arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputChunk {
+    /// Which stream.
     pub stream: OutputStream,
+    /// The bytes.
     pub data: Bytes,
 }
 
 /// The outcome of a finished exec. A non-zero exit code is a result, not an error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExecResult {
+    /// The process's exit code.
     pub exit_code: i64,
     /// Up to the request's output limit.
     pub stdout: Vec<u8>,
+    /// Up to the request's output limit.
     pub stderr: Vec<u8>,
+    /// stdout was cut at the output limit.
     pub stdout_truncated: bool,
+    /// stderr was cut at the output limit.
     pub stderr_truncated: bool,
     /// Bytes the process wrote to stdout, kept or not.
     pub stdout_bytes: u64,
+    /// Bytes the process wrote to stderr, kept or not.
     pub stderr_bytes: u64,
     /// The output streams were still open when the call returned: after the process exited, a
     /// background child that inherited them held them open (or the deadline came first). Output
     /// written after that is not in the result, and not in the byte counts.
     pub output_incomplete: bool,
+    /// How long the exec took.
     pub duration: Duration,
 }
 
 impl ExecResult {
+    /// Whether the exit code is 0.
     pub fn success(&self) -> bool {
         self.exit_code == 0
     }
