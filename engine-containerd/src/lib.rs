@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! anyctr engine for containerd: the native API (containerd-client over tonic) for containers,
 //! tasks, exec, events and images, and CRI's RuntimeService on the same channel for pods and the
 //! container lifecycle.
@@ -80,6 +81,7 @@ impl ContainerdEngine {
         &self.client
     }
 
+    /// The options it was connected with.
     pub fn options(&self) -> &ContainerdOptions {
         &self.options
     }

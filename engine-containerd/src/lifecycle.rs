@@ -139,6 +139,7 @@ impl ContainerdEngine {
         Ok(facts)
     }
 
+    /// StartContainer (a sandbox is started by RunPodSandbox already).
     pub async fn cri_start(&self, container: &str) -> Result<()> {
         let facts = self.cri_container(container).await?;
         if facts.is_sandbox() {

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! anyctr engine for Docker (dockerd), over bollard with the API version pinned in every request
 //! path (see `client`).
 //!

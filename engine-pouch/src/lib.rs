@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! anyctr engine for PouchContainer (`pouchd`).
 //!
 //! pouchd speaks a Docker-style HTTP API at version 1.24 on `/var/run/pouchd.sock`, with
@@ -32,6 +33,8 @@ mod hijack;
 pub mod host_signal;
 mod images;
 mod lifecycle;
+// The wire types mirror pouchd's API reference field for field; their docs are that reference.
+#[allow(missing_docs)]
 pub mod models;
 
 pub use copy::PathStat;

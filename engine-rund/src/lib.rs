@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! anyctr engine `rund`: nodes whose containerd runs VM-sandboxed runtimes — RunD, Kata, gVisor —
 //! beside runc (address `rund:///run/containerd/containerd.sock`).
 //!
