@@ -65,7 +65,7 @@ impl BoundedBuffer {
 ///
 /// Once the process has exited, output is read on until the streams end; a background child that
 /// holds them open does not keep the call open: reading stops when they have been quiet for
-/// [`QUIET_AFTER_EXIT`], after [`DRAIN_LIMIT`], or at the deadline, whichever comes first, and
+/// 500 ms, after 10 s, or at the deadline, whichever comes first, and
 /// the result's `output_incomplete` says so. Nothing is dropped without that flag.
 pub async fn run_to_completion(
     mut session: ExecSession,

@@ -156,8 +156,8 @@ pub trait ContainerEngine: Send + Sync + 'static {
     /// the container, creating the directory if missing. Requires capability `copy_to`.
     ///
     /// This is the engine's raw archive API (docker's `PUT /containers/{id}/archive`). To copy a
-    /// local file or directory, with the strategy chosen per container, use
-    /// [`EngineExt::copy_into`](../../anyctr/trait.EngineExt.html) of the facade.
+    /// local file or directory, with the strategy chosen per container, use the facade's
+    /// `anyctr::EngineExt::copy_into`.
     async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
         let _ = (container, destination, tar);
         Err(Error::unsupported(self.name(), "put_archive"))

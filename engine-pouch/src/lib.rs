@@ -136,7 +136,7 @@ impl PouchEngine {
         copy::stat(&self.client, &id, path).await.map_err(|e| ctx(e, "stat_path", container))
     }
 
-    /// `PUT` archive exactly as pouchd does it: unlike [`ContainerEngine::copy_to`], a missing
+    /// `PUT` archive exactly as pouchd does it: unlike [`ContainerEngine::put_archive`], a missing
     /// destination directory is an error (`NotFound`) rather than created.
     pub async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
         let id = self.resolve_id(container).await.map_err(|e| ctx(e, "put_archive", container))?;
