@@ -408,3 +408,20 @@ impl fmt::Debug for ExecSession {
         f.debug_struct("ExecSession").field("stdin_open", &self.stdin.is_some()).field("exited", &self.exited).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argv_forms_infer_and_an_empty_one_is_refused_when_run() {
+        let empty = ExecRequest::new([]);
+        assert_eq!(empty.validate().unwrap_err().kind(), ErrorKind::InvalidArgument);
+        let dir = String::from("/tmp");
+        assert_eq!(ExecRequest::new(["ls", &dir]).argv, ["ls", "/tmp"]);
+        assert_eq!(ExecRequest::new(vec![dir.clone()]).argv, ["/tmp"]);
+        assert_eq!(ExecRequest::new(&["a", "b"][..]).argv, ["a", "b"]);
+        assert_eq!(ExecRequest::new(["true"]).timeout, Some(DEFAULT_EXEC_TIMEOUT));
+        assert_eq!(ExecRequest::new(["true"]).no_timeout().timeout, None);
+    }
+}
