@@ -36,13 +36,7 @@ pub trait EngineExt: ContainerEngine {
     /// container's rootfs answers `Unsupported` ("not host-visible"); its shared volumes answer
     /// normally. Inspects the container first.
     fn host_path(&self, container: &str, path: impl AsRef<Path>) -> impl Future<Output = Result<HostPath>> + Send {
-        let path = container_path(path.as_ref(), "host_path");
-        async move {
-            let path = path?;
-            let detail = self.inspect(container).await?;
-            anyctr_core::host_path::host_path(&detail, &path, self.host_root())
-                .map_err(|e| e.in_context(self.name(), "host_path").with_container(container))
-        }
+        on_host(self, container, container_path(path.as_ref(), "host_path"), anyctr_core::host_path::host_path)
     }
 
     /// [`host_path`](Self::host_path), opened: a handle on the file or directory that stays the
@@ -53,13 +47,7 @@ pub trait EngineExt: ContainerEngine {
         container: &str,
         path: impl AsRef<Path>,
     ) -> impl Future<Output = Result<OpenedHostPath>> + Send {
-        let path = container_path(path.as_ref(), "host_path");
-        async move {
-            let path = path?;
-            let detail = self.inspect(container).await?;
-            anyctr_core::host_path::open(&detail, &path, self.host_root())
-                .map_err(|e| e.in_context(self.name(), "host_path").with_container(container))
-        }
+        on_host(self, container, container_path(path.as_ref(), "host_path"), anyctr_core::host_path::open)
     }
 
     /// Runs `request` through the namespace fast path: entering the container init's namespaces
@@ -164,6 +152,20 @@ impl EngineExt for dyn ContainerEngine {
     fn as_dyn_engine(&self) -> &dyn ContainerEngine {
         self
     }
+}
+
+/// Inspects the container and answers `resolve(detail, path, host root)` for it, errors named
+/// `host_path` with the engine and container.
+async fn on_host<E: EngineExt + ?Sized, T>(
+    engine: &E,
+    container: &str,
+    path: Result<String>,
+    resolve: fn(&ContainerDetail, &str, Option<&Path>) -> Result<T>,
+) -> Result<T> {
+    let path = path?;
+    let detail = engine.inspect(container).await?;
+    resolve(&detail, &path, engine.host_root())
+        .map_err(|e| e.in_context(engine.name(), "host_path").with_container(container))
 }
 
 /// A container path as the engines take it: UTF-8.
