@@ -16,11 +16,12 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 16 << 20;
 /// Default size of the output sample carried by errors and logs.
 pub const DEFAULT_SAMPLE_LEN: usize = 1024;
 
-/// Default bound on a whole exec (start to exit, output read) when the request sets none: 5
-/// minutes. When it runs out the process is killed and the call fails with
-/// [`ErrorKind::Timeout`], so no exec waits forever by default. Raise it with
-/// [`ExecRequest::timeout`]; [`ExecRequest::no_timeout`] removes it (for long-lived streaming
-/// sessions the caller bounds itself).
+/// Default bound on a whole buffered exec ([`ContainerEngine::exec`](crate::ContainerEngine::exec):
+/// start to exit, output read) when the request sets none: 5 minutes. When it runs out the
+/// process is killed and the call fails with [`ErrorKind::Timeout`], so no exec waits forever by
+/// default. Raise it with [`ExecRequest::timeout`]; [`ExecRequest::no_timeout`] removes it. For a
+/// streaming session ([`exec_stream`](crate::ContainerEngine::exec_stream)) it bounds the start
+/// only: the session lives until it is waited for, killed or dropped.
 pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What [`ExecRequest::new`] accepts as the program and its arguments: an array or slice of
@@ -121,9 +122,9 @@ pub struct ExecRequest {
     pub user: Option<String>,
     /// Bytes for stdin, followed by EOF. Without it stdin is closed from the start.
     pub stdin: Option<ExecInput>,
-    /// A bound on the whole exec; when it runs out the process is killed and the call fails with
-    /// [`ErrorKind::Timeout`]. [`DEFAULT_EXEC_TIMEOUT`] unless set; `None` only after
-    /// [`no_timeout`](Self::no_timeout).
+    /// A bound on the whole buffered exec (on the start only for a streaming session); when it
+    /// runs out the process is killed and the call fails with [`ErrorKind::Timeout`].
+    /// [`DEFAULT_EXEC_TIMEOUT`] unless set; `None` only after [`no_timeout`](Self::no_timeout).
     pub timeout: Option<Duration>,
     /// How many bytes of each of stdout and stderr a buffered exec keeps; the rest is counted and
     /// dropped.
