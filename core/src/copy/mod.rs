@@ -168,6 +168,7 @@ impl Default for CopyOptions {
 
 /// A strategy that did not run, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SkippedStrategy {
     /// The strategy.
     pub strategy: CopyStrategy,
@@ -177,6 +178,7 @@ pub struct SkippedStrategy {
 
 /// What a copy did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CopyReport {
     /// The strategy that copied.
     pub strategy: CopyStrategy,

@@ -88,6 +88,7 @@ pub enum HostPathSource {
 
 /// A container path's place on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct HostPath {
     /// The path as this process opens it (host-root prefix applied).
     pub path: PathBuf,

@@ -16,6 +16,7 @@ use crate::pods::{MainContainerRule, Pod, group_pods, pod_key};
 /// One indexed container and when the index last confirmed it with the engine: the instant
 /// before the inspect (or list) whose answer this is, so the detail is at least that fresh.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Entry {
     /// The container as last inspected.
     pub detail: Arc<ContainerDetail>,

@@ -242,6 +242,7 @@ pub struct OutputChunk {
 
 /// The outcome of a finished exec. A non-zero exit code is a result, not an error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ExecResult {
     /// The process's exit code.
     pub exit_code: i64,
