@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyctr::copy::{CopyOptions, CopyStrategy, copy_from_container, copy_to_container};
+use anyctr::prelude::*;
 use anyctr::{ContainerDetail, Engine};
 use common::{Guard, Timings};
 use criterion::{Criterion, SamplingMode, Throughput};
@@ -41,7 +42,7 @@ fn data_file(path: &Path, size: u64) {
 }
 
 fn options(strategy: CopyStrategy) -> CopyOptions {
-    CopyOptions { strategies: vec![strategy], verify: false, timeout: Duration::from_secs(600), ..Default::default() }
+    CopyOptions::default().strategies([strategy]).verify(false).timeout(Duration::from_secs(600))
 }
 
 /// One container to copy with, and the engine.

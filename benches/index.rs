@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyctr::index::{ContainerIndex, IndexOptions};
+use anyctr::prelude::*;
 use anyctr::{
     Capabilities, ContainerDetail, ContainerEngine, ContainerSummary, EngineInfo, Error, ListOptions, Result, Support,
 };
@@ -67,7 +68,7 @@ fn unix_micros_now() -> i64 {
 }
 
 async fn start_latency(engine: &anyctr::Engine, guard: &Guard) {
-    let options = IndexOptions { list: guard.filter(), ..Default::default() };
+    let options = IndexOptions::default().list(guard.filter());
     let index = common::bounded("index start", engine.index(options)).await.expect("index");
     let mut from_started_at = Vec::new();
     let mut from_start_return = Vec::new();
@@ -187,7 +188,7 @@ fn memory_child(mode: &str, template_id: &str) {
             template.raw = serde_json::Value::Null;
         }
         let template = Arc::new(template);
-        let options = || IndexOptions { resync_interval: Duration::from_secs(3600), ..Default::default() };
+        let options = || IndexOptions::default().resync_interval(Duration::from_secs(3600));
         // Warm-up: the runtime, the index's channels and the allocator's arenas exist before the
         // baseline.
         let small = Arc::new(CopiesEngine { template: template.clone(), count: 10 });
@@ -340,7 +341,7 @@ mod update_path {
     pub async fn run() {
         let (tx, rx) = mpsc::unbounded_channel();
         let engine = Arc::new(Synthetic { versions: Mutex::default(), events: Mutex::new(Some(rx)) });
-        let options = IndexOptions { resync_interval: Duration::from_secs(3600), ..Default::default() };
+        let options = IndexOptions::default().resync_interval(Duration::from_secs(3600));
         let index = ContainerIndex::start(engine.clone(), options).await.expect("index of 1,000");
         assert_eq!(index.snapshot().container_count(), CONTAINERS);
         let mut snapshots = index.watch();

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyctr::model::{CreateSpec, LogFormat, RuntimeClass};
+use anyctr::prelude::*;
 use anyctr::{ConnectOptions, DynEngine, EngineAddress, Engines, Result};
 use anyctr_conformance::{
     EngineFixtures, Expectations, ExpectedLog, Fixture, FixtureFactory, FixtureSetup, SetupReport, render_coverage,

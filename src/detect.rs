@@ -11,6 +11,7 @@ use crate::select::{ConnectOptions, probe};
 /// One candidate: an engine tried on a socket.
 #[derive(Debug, Clone)]
 pub struct ProbeReport {
+    /// The engine tried.
     pub engine: &'static str,
     /// The socket as the host names it.
     pub socket: PathBuf,
@@ -18,6 +19,7 @@ pub struct ProbeReport {
     pub check: SocketCheck,
     /// The engine recognized the daemon.
     pub answered: bool,
+    /// The version it answered with.
     pub version: Option<String>,
     /// Why this candidate was not taken.
     pub rejected: Option<String>,
@@ -26,7 +28,9 @@ pub struct ProbeReport {
 /// What detection found, candidate by candidate, in probing order.
 #[derive(Debug, Clone, Default)]
 pub struct DetectReport {
+    /// The host root sockets were looked up under.
     pub host_root: Option<PathBuf>,
+    /// Every candidate, in probing order.
     pub probes: Vec<ProbeReport>,
 }
 

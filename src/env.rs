@@ -9,6 +9,10 @@ use anyctr_core::{EngineAddress, Error, Result};
 pub const ANYCTR_ADDRESS: &str = "ANYCTR_ADDRESS";
 /// Where the host's `/` is mounted when the agent runs in a container (e.g. `/hostfs`).
 pub const ANYCTR_HOST_ROOT: &str = "ANYCTR_HOST_ROOT";
+/// containerd's state dir (its `--state`, default `/run/containerd`), where the CRI rootfs of
+/// each container is found: added as the `state_dir` parameter of a containerd, rund or CRI
+/// address that names none.
+pub const ANYCTR_CONTAINERD_STATE_DIR: &str = "ANYCTR_CONTAINERD_STATE_DIR";
 
 /// What the environment asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +21,7 @@ pub struct EnvPlan {
     pub address: Option<EngineAddress>,
     /// The variable the address came from, for the explanation.
     pub source: Option<&'static str>,
+    /// From `ANYCTR_HOST_ROOT`.
     pub host_root: Option<PathBuf>,
 }
 
@@ -39,11 +44,20 @@ pub fn plan_from_env(var: impl Fn(&str) -> Option<String>) -> Result<EnvPlan> {
         })
     };
     let namespace = get("CONTAINERD_NAMESPACE");
+    let state_dir = get(ANYCTR_CONTAINERD_STATE_DIR);
     let with_namespace = |mut a: EngineAddress| {
         if let Some(ns) = &namespace
             && a.param("namespace").is_none()
         {
             a.params.push(("namespace".into(), ns.clone()));
+        }
+        // Only where containerd may answer: a docker address keeps its own parameters.
+        let containerd_like = a.engine.as_deref().is_none_or(|e| e == "containerd" || e == "rund");
+        if let Some(dir) = &state_dir
+            && containerd_like
+            && a.param("state_dir").is_none()
+        {
+            a.params.push(("state_dir".into(), dir.clone()));
         }
         a
     };
@@ -92,6 +106,19 @@ mod tests {
     fn plan(vars: &[(&str, &str)]) -> Result<EnvPlan> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         plan_from_env(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn containerd_state_dir_joins_containerd_addresses_only() {
+        let state = |vars: &[(&str, &str)]| plan(vars).unwrap().address.unwrap().param("state_dir").map(str::to_owned);
+        let dir = ("ANYCTR_CONTAINERD_STATE_DIR", "/run/k3s/containerd");
+        assert_eq!(state(&[("CONTAINERD_ADDRESS", "/run/c.sock"), dir]).as_deref(), Some("/run/k3s/containerd"));
+        assert_eq!(state(&[("CONTAINER_RUNTIME_ENDPOINT", "unix:///run/c.sock"), dir]).as_deref(), Some(dir.1));
+        // The address's own parameter wins; docker gets none.
+        let own = ("CONTAINERD_ADDRESS", "containerd:///run/c.sock?state_dir=/x");
+        assert_eq!(state(&[own, dir]).as_deref(), Some("/x"));
+        assert_eq!(state(&[("DOCKER_HOST", "unix:///run/d.sock"), dir]), None);
+        assert_eq!(state(&[("CONTAINERD_ADDRESS", "/run/c.sock")]), None);
     }
 
     #[test]

@@ -14,8 +14,9 @@ use crate::handle::Engine;
 pub const KNOWN_ENGINES: &[(&str, &str)] =
     &[("docker", "docker"), ("containerd", "containerd"), ("pouch", "pouch"), ("rund", "rund")];
 
-/// How to connect.
+/// How to connect: [`ConnectOptions::default`] and the setters (see [`crate::connect_with`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ConnectOptions {
     /// Where the host's `/` is mounted when the agent runs in a container.
     pub host_root: Option<PathBuf>,
@@ -91,8 +92,17 @@ impl Engines {
     /// or `POUCH_SOCKET`, with the host-root prefix from `ANYCTR_HOST_ROOT`; with none of them set,
     /// probes the known sockets.
     pub async fn from_env() -> Result<Engine> {
+        Self::from_env_with(&ConnectOptions::default()).await
+    }
+
+    /// [`from_env`](Self::from_env) with options; `ANYCTR_HOST_ROOT`, when set, replaces
+    /// `options.host_root`.
+    pub async fn from_env_with(options: &ConnectOptions) -> Result<Engine> {
         let plan = plan_from_env(|k| std::env::var(k).ok())?;
-        let options = ConnectOptions { host_root: plan.host_root.clone(), ..Default::default() };
+        let mut options = options.clone();
+        if plan.host_root.is_some() {
+            options.host_root = plan.host_root.clone();
+        }
         match plan.address {
             Some(address) => {
                 let source = plan.source.unwrap_or("environment");

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use anyctr::prelude::*;
 use anyctr::socket_check::ConnectOutcome;
 use anyctr::{ConnectOptions, Engines};
 
@@ -45,7 +46,7 @@ fn place(root: &Path, host_path: &str) -> PathBuf {
 }
 
 fn options(root: &Path) -> ConnectOptions {
-    ConnectOptions { host_root: Some(root.to_path_buf()), probe_timeout: Duration::from_secs(2), ..Default::default() }
+    ConnectOptions::default().host_root(root).probe_timeout(Duration::from_secs(2))
 }
 
 #[tokio::test]
@@ -242,7 +243,8 @@ async fn child() {
     let result = match mode.as_str() {
         "detect" => {
             let root = std::env::var("ANYCTR_HOST_ROOT").ok().map(PathBuf::from);
-            let opts = ConnectOptions { host_root: root, probe_timeout: Duration::from_secs(2), ..Default::default() };
+            let mut opts = ConnectOptions::default().probe_timeout(Duration::from_secs(2));
+            opts.host_root = root;
             let report = Engines::detect(&opts).await.unwrap();
             report
                 .probes

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyctr::model::{ContainerDetail, Mount, MountKind};
+use anyctr::prelude::*;
 use anyctr::{Engine, Engines};
 use common::*;
 

@@ -1,10 +1,11 @@
-//! `Engine::exec_fast` on the harness's dockerd: a runc container through the namespace fast path,
+//! `EngineExt::exec_fast` (and `exec_fast_on`) on the harness's dockerd: a runc container through the namespace fast path,
 //! and the rund stand-in refused as not host-visible. Needs the engines and root.
 
 mod common;
 
 use std::time::Duration;
 
+use anyctr::prelude::*;
 use anyctr::{ErrorKind, ExecRequest, Support};
 use common::{Cleanup, docker, spec, unique};
 
@@ -22,9 +23,21 @@ async fn exec_fast_runs_in_runc_and_refuses_rund() {
     tokio::time::timeout(bound, engine.start(&id)).await.unwrap().unwrap();
     let req = ExecRequest::shell("echo \"$FROM_SPEC $EXTRA\"; readlink /proc/self/ns/mnt").env("EXTRA=1");
     let r = tokio::time::timeout(bound, engine.exec_fast(&id, req)).await.unwrap().unwrap();
-    let pid = engine.inspect(&id).await.unwrap().state.pid.unwrap();
+    let detail = engine.inspect(&id).await.unwrap();
+    let pid = detail.state.pid.unwrap();
     let mnt = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap().display().to_string();
     assert_eq!(r.stdout_lossy(), format!("yes 1\n{mnt}\n"));
+
+    // The conveniences are the same on a shared `DynEngine` (no `Deref` to the facade's handle),
+    // and `exec_fast_on` takes the detail already at hand instead of inspecting again.
+    let shared: anyctr::DynEngine = engine.clone().into_dyn();
+    let r = tokio::time::timeout(bound, shared.exec_fast_on(&detail, ExecRequest::new(["cat", "/proc/self/cgroup"])))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.success() && r.stdout_lossy().contains(&id), "runs in the container's cgroups: {r:?}");
+    let hostname = tokio::time::timeout(bound, shared.host_path(&id, "/etc/hostname")).await.unwrap().unwrap();
+    assert_eq!(std::fs::read_to_string(&hostname.path).unwrap().trim(), &id[..12]);
 
     let mut rund = spec(&label, &format!("{label}-rund"), &["sleep", "600"]);
     rund.runtime = Some("rund".into());
@@ -83,7 +96,7 @@ async fn exec_fast_kills_the_whole_tree_and_types_bad_input() {
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     let e = fast(ExecRequest::new(["pwd"]).working_dir("/nope")).await;
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    let e = fast(ExecRequest::new(["echo".to_owned(), "x".repeat(10 << 20)])).await;
+    let e = fast(ExecRequest::new(vec!["echo".to_owned(), "x".repeat(10 << 20)])).await;
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
     let e = fast(ExecRequest::new(["no-such-binary"])).await;
     assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");

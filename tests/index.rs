@@ -8,18 +8,17 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyctr::index::{ContainerIndex, IndexChange, IndexOptions};
-use anyctr::{ListOptions, PodSpec, StopOptions};
+use anyctr::prelude::*;
+use anyctr::{ListOptions, PodSpec};
 use common::*;
 
 const ROUND_TRIP: Duration = Duration::from_secs(20);
 
 fn options(label: &str) -> IndexOptions {
-    IndexOptions {
-        list: ListOptions::all().label(&format!("anyctr.test={label}")),
-        // Long: these tests prove that events, not resyncs, keep the index current.
-        resync_interval: Duration::from_secs(3600),
-        ..Default::default()
-    }
+    // Long resync: these tests prove that events, not resyncs, keep the index current.
+    IndexOptions::default()
+        .list(ListOptions::all().label(&format!("anyctr.test={label}")))
+        .resync_interval(Duration::from_secs(3600))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -46,7 +45,7 @@ async fn containers_and_pods_follow_events() {
     assert_eq!(fresh.id, id);
     assert!(index.snapshot().entry(&id).unwrap().updated >= asked);
 
-    engine.stop(&id, StopOptions { grace: Duration::from_secs(1) }).await.unwrap();
+    engine.stop(&id, Duration::from_secs(1)).await.unwrap();
     eventually(ROUND_TRIP, "stop seen", || {
         index.snapshot().container(&id).is_some_and(|d| !d.state.status.is_running())
     })
@@ -65,13 +64,7 @@ async fn containers_and_pods_follow_events() {
     assert!(seen.contains(&IndexChange::ContainerRemoved(id.clone())), "{seen:?}");
 
     // A pod: sandbox plus one container, grouped, with the main container chosen.
-    let pod = PodSpec {
-        name: format!("web-{label}"),
-        namespace: "anyctr-test".into(),
-        uid: format!("uid-{label}"),
-        runtime: None,
-        labels: [("anyctr.test".to_owned(), label.clone())].into_iter().collect(),
-    };
+    let pod = PodSpec::new(format!("web-{label}"), "anyctr-test", format!("uid-{label}")).label("anyctr.test", &label);
     let sandbox = engine.create_pod(&pod).await.unwrap();
     let mut app = spec(&label, &format!("app-{label}"), &["sleep", "600"]);
     app.pod_sandbox = Some(sandbox.clone());
@@ -127,13 +120,7 @@ async fn burst_of_100_pods_matches_a_fresh_list_and_readers_stay_consistent() {
         .collect();
 
     let pods: Vec<PodSpec> = (0..100)
-        .map(|i| PodSpec {
-            name: format!("burst-{i}"),
-            namespace: label.clone(),
-            uid: format!("{label}-{i}"),
-            runtime: None,
-            labels: [("anyctr.test".to_owned(), label.clone())].into_iter().collect(),
-        })
+        .map(|i| PodSpec::new(format!("burst-{i}"), &label, format!("{label}-{i}")).label("anyctr.test", &label))
         .collect();
     let created: Vec<String> =
         futures_util::future::try_join_all(pods.iter().map(|p| engine.create_pod(p))).await.unwrap();

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyctr::index::{ContainerIndex, IndexOptions};
+use anyctr::prelude::*;
 use anyctr::{Engine, Engines, ListOptions};
 use common::*;
 
@@ -87,8 +88,7 @@ async fn burst(engine: Engine, cli: Cli, what: &str) {
     let label = unique("index-burst");
     let _cleanup = Cleanup { engine: engine.clone(), label: label.clone() };
     let filter = ListOptions::all().label(&format!("anyctr.test={label}"));
-    let options =
-        IndexOptions { list: filter.clone(), resync_interval: Duration::from_secs(600), ..Default::default() };
+    let options = IndexOptions::default().list(filter.clone()).resync_interval(Duration::from_secs(600));
     let index = ContainerIndex::start(engine.dyn_engine().clone(), options).await.unwrap();
     let mut failures = Vec::new();
     for round in 0..rounds() {

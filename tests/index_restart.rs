@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyctr::index::{ContainerIndex, IndexOptions};
+use anyctr::prelude::*;
 use anyctr::{Engines, ListOptions};
 use common::private_dockerd::PrivateDockerd;
 use common::*;
@@ -21,11 +22,9 @@ async fn index_recovers_after_the_daemon_restarts() {
     let label = unique("index-restart");
     let index = ContainerIndex::start(
         engine.dyn_engine().clone(),
-        IndexOptions {
-            list: ListOptions::all().label(&format!("anyctr.test={label}")),
-            resync_interval: Duration::from_secs(3600),
-            ..Default::default()
-        },
+        IndexOptions::default()
+            .list(ListOptions::all().label(&format!("anyctr.test={label}")))
+            .resync_interval(Duration::from_secs(3600)),
     )
     .await
     .unwrap();

@@ -3,6 +3,7 @@
 //! Targets are reported, never asserted: the machine is noisy.
 #![allow(dead_code, unused_imports)]
 
+use anyctr::prelude::*;
 use anyctr::{CreateSpec, Engine, Engines};
 pub use anyctr_testkit::{BOUND, Timings, bounded, docker_socket, image, ms, ratio_line, runtime, unique};
 
@@ -53,7 +54,7 @@ impl Drop for Guard {
                 eprintln!("cleanup: dockerd did not answer; containers labelled {label} may be left");
                 return;
             };
-            anyctr_testkit::remove_labelled(&*engine, &label).await;
+            anyctr_testkit::remove_labelled(&engine, &label).await;
         });
     }
 }

@@ -83,12 +83,14 @@ pub(super) fn exec_stream(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
 pub(super) fn copy_to(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
     Box::pin(async move {
         let empty: anyctr_core::ByteStream = Box::pin(futures_util::stream::empty());
-        verdict("copy_to", c.engine.copy_to(&c.fixture.id, "/tmp", empty).await)
+        verdict("put_archive", c.engine.put_archive(&c.fixture.id, "/tmp", empty).await)
     })
 }
 
 pub(super) fn copy_from(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
-    Box::pin(async move { verdict("copy_from", c.engine.copy_from(&c.fixture.id, "/etc/hostname").await.map(|_| ())) })
+    Box::pin(
+        async move { verdict("get_archive", c.engine.get_archive(&c.fixture.id, "/etc/hostname").await.map(|_| ())) },
+    )
 }
 
 pub(super) fn events(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
@@ -145,7 +147,7 @@ pub(super) fn nsenter(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
 
 pub(super) fn lifecycle(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
     // SIGCONT is harmless if the engine lies and the call works.
-    Box::pin(async move { verdict("lifecycle", c.engine.kill(&c.fixture.id, "CONT").await) })
+    Box::pin(async move { verdict("lifecycle", c.engine.kill(&c.fixture.id, anyctr_core::model::Signal::CONT).await) })
 }
 
 pub(super) fn images(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
@@ -154,13 +156,13 @@ pub(super) fn images(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
 
 pub(super) fn pods(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
     Box::pin(async move {
-        let spec = PodSpec {
-            name: format!("anyctr-declared-{}", c.run_id),
-            namespace: "anyctr-conformance".into(),
-            uid: format!("declared-{}", c.run_id),
-            runtime: c.fixture.spec.runtime.clone(),
-            labels: [(RUN_LABEL.to_owned(), c.run_id.clone())].into_iter().collect(),
-        };
+        let mut spec = PodSpec::new(
+            format!("anyctr-declared-{}", c.run_id),
+            "anyctr-conformance",
+            format!("declared-{}", c.run_id),
+        )
+        .label(RUN_LABEL, c.run_id.clone());
+        spec.runtime = c.fixture.spec.runtime.clone();
         let made = c.engine.create_pod(&spec).await;
         if let Ok(sandbox) = &made {
             c.cleanup_pod(sandbox);

@@ -1,6 +1,5 @@
 //! Fixture containers: what the suite inspects and execs into.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -8,7 +7,7 @@ use async_trait::async_trait;
 
 use anyctr_core::engine::DynEngine;
 use anyctr_core::error::Result;
-use anyctr_core::model::{CreateSpec, LogFormat, MountSpec, PodSpec, RuntimeClass, StopOptions};
+use anyctr_core::model::{CreateSpec, LogFormat, MountSpec, PodSpec, RuntimeClass};
 
 /// Label every conformance container carries (value: the run id), so leftovers are findable.
 pub const RUN_LABEL: &str = "anyctr.conformance";
@@ -36,6 +35,7 @@ pub struct Expectations {
 /// Where the engine keeps the fixture's log, and in which format.
 #[derive(Debug, Clone)]
 pub struct ExpectedLog {
+    /// The log file format.
     pub format: LogFormat,
     /// How the reported path must end (whole components; the whole path when absolute), with
     /// placeholders `{id}` (the container id), `{name}` (the name the fixture was created with)
@@ -44,6 +44,7 @@ pub struct ExpectedLog {
 }
 
 impl ExpectedLog {
+    /// A log expectation: `format`, at a path containing `path`.
     pub fn new(format: LogFormat, path: impl Into<String>) -> Self {
         ExpectedLog { format, path: path.into() }
     }
@@ -63,9 +64,11 @@ impl ExpectedLog {
 /// The main fixture container, as created.
 #[derive(Debug, Clone)]
 pub struct Fixture {
+    /// The container id.
     pub id: String,
     /// Its name on the engine under test.
     pub name: String,
+    /// The spec it was created from.
     pub spec: CreateSpec,
     /// Host directory bind-mounted read-write at [`Fixture::BIND_DEST`].
     pub bind_dir: PathBuf,
@@ -73,12 +76,16 @@ pub struct Fixture {
     pub ro_dir: PathBuf,
     /// The pod it runs in, with the sandbox id.
     pub pod: Option<(PodSpec, String)>,
+    /// What the setup states about it, checked by the suite.
     pub expect: Expectations,
 }
 
 impl Fixture {
+    /// Where the fixture's writable bind mount appears.
     pub const BIND_DEST: &'static str = "/mnt/anyctr-bind";
+    /// Where the fixture's read-only bind mount appears.
     pub const RO_DEST: &'static str = "/mnt/anyctr-ro";
+    /// An environment entry every fixture carries.
     pub const ENV: &'static str = "ANYCTR_CONFORMANCE=yes";
 }
 
@@ -108,7 +115,9 @@ pub trait FixtureFactory: Send + Sync {
 pub struct FixtureSetup {
     /// `docker/runc`, `containerd-cri/rund`, …
     pub name: String,
+    /// The engine under test.
     pub engine: DynEngine,
+    /// Creates and removes its fixtures.
     pub factory: Arc<dyn FixtureFactory>,
     /// Trials (by name prefix) that do not apply to this setup, with the reason; they are
     /// reported as skipped. The only way a trial is skipped; an entry that names no trial fails
@@ -118,7 +127,9 @@ pub struct FixtureSetup {
 
 /// Fixtures made through the engine's own lifecycle calls.
 pub struct EngineFixtures {
+    /// The engine the fixtures are created on.
     pub engine: DynEngine,
+    /// The image fixtures run.
     pub image: String,
     /// Runtime name passed to create (docker runtime or CRI handler); `None` for the default.
     pub runtime: Option<String>,
@@ -127,19 +138,16 @@ pub struct EngineFixtures {
 }
 
 impl EngineFixtures {
+    /// The spec of a container of run `run_id` in role `role`, running `argv`.
     pub fn spec(&self, run_id: &str, role: &str, argv: &[&str]) -> CreateSpec {
-        let mut labels = BTreeMap::new();
-        labels.insert(RUN_LABEL.to_owned(), run_id.to_owned());
-        labels.insert("anyctr.role".to_owned(), role.to_owned());
-        CreateSpec {
-            name: Some(format!("anyctr-{role}-{run_id}")),
-            image: self.image.clone(),
-            argv: argv.iter().map(|s| s.to_string()).collect(),
-            env: vec![Fixture::ENV.to_owned()],
-            labels,
-            runtime: self.runtime.clone(),
-            ..Default::default()
-        }
+        let mut spec = CreateSpec::new(self.image.clone())
+            .name(format!("anyctr-{role}-{run_id}"))
+            .argv(argv.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .env(Fixture::ENV)
+            .label(RUN_LABEL, run_id)
+            .label("anyctr.role", role);
+        spec.runtime = self.runtime.clone();
+        spec
     }
 }
 
@@ -158,13 +166,9 @@ impl FixtureFactory for EngineFixtures {
             MountSpec::bind(ro_dir.display().to_string(), Fixture::RO_DEST).read_only(),
         ];
         let pod = if self.expect.pod {
-            let pod = PodSpec {
-                name: format!("anyctr-pod-{run_id}"),
-                namespace: "anyctr-conformance".into(),
-                uid: format!("uid-{run_id}"),
-                runtime: self.runtime.clone(),
-                labels: [(RUN_LABEL.to_owned(), run_id.to_owned())].into_iter().collect(),
-            };
+            let mut pod = PodSpec::new(format!("anyctr-pod-{run_id}"), "anyctr-conformance", format!("uid-{run_id}"))
+                .label(RUN_LABEL, run_id);
+            pod.runtime = self.runtime.clone();
             let sandbox = self.engine.create_pod(&pod).await?;
             spec.pod_sandbox = Some(sandbox.clone());
             Some((pod, sandbox))
@@ -191,7 +195,7 @@ impl FixtureFactory for EngineFixtures {
     }
 
     async fn remove(&self, fixture: &Fixture) -> Result<()> {
-        let _ = self.engine.stop(&fixture.id, StopOptions { grace: std::time::Duration::from_secs(1) }).await;
+        let _ = self.engine.stop(&fixture.id, std::time::Duration::from_secs(1)).await;
         let removed = self.engine.remove(&fixture.id, true).await;
         if let Some((_, sandbox)) = &fixture.pod {
             self.engine.remove_pod(sandbox).await?;

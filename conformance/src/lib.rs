@@ -49,10 +49,13 @@ use anyctr_core::model::CreateSpec;
 
 /// What every trial gets: the engine, the main fixture container and what it was made from.
 pub struct TrialContext {
+    /// The engine under test.
     pub engine: DynEngine,
+    /// The fixture container the trial works on.
     pub fixture: Fixture,
     /// The fixture container's capabilities (engine capabilities refined by its runtime).
     pub capabilities: Capabilities,
+    /// Creates extra containers for trials that need them.
     pub factory: std::sync::Arc<dyn FixtureFactory>,
     /// Unique per run: used in labels and names so concurrent runs do not collide.
     pub run_id: String,
@@ -94,9 +97,11 @@ pub type TrialResult = Result<String, String>;
 
 /// One behaviour check.
 pub struct Trial {
+    /// The trial's name (`exec.stdout`).
     pub name: &'static str,
     /// Capability names that must be claimed for the trial to be registered.
     pub requires: &'static [&'static str],
+    /// Runs the trial.
     pub run: for<'a> fn(&'a TrialContext) -> BoxFuture<'a, TrialResult>,
 }
 

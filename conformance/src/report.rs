@@ -9,7 +9,9 @@ use anyctr_core::capability::Support;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// The trial passed.
     Pass,
+    /// The trial failed.
     Fail,
     /// The capability is not claimed and the call returned `Unsupported`, as declared.
     Unsupported,
@@ -18,6 +20,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// One symbol for matrices.
     pub fn symbol(self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
@@ -31,13 +34,18 @@ impl Outcome {
 /// One trial's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrialReport {
+    /// The trial's name.
     pub name: &'static str,
+    /// How it ended.
     pub outcome: Outcome,
+    /// What it found, in words.
     pub detail: String,
+    /// How long it ran.
     pub millis: u64,
 }
 
 impl TrialReport {
+    /// A trial's report.
     pub fn new(name: &'static str, outcome: Outcome, detail: String, millis: u64) -> Self {
         TrialReport { name, outcome, detail, millis }
     }
@@ -46,12 +54,18 @@ impl TrialReport {
 /// The results of one setup (`docker/runc`, …).
 #[derive(Debug, Clone, Serialize)]
 pub struct SetupReport {
+    /// The setup's name (`docker/runc`).
     pub setup: String,
+    /// The engine it connected to.
     pub engine: String,
+    /// Whether the engine answered.
     pub reachable: bool,
+    /// The daemon's version.
     pub version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why the setup did not run, or what failed around its trials.
     pub detail: Option<String>,
+    /// Every trial, in order.
     pub trials: Vec<TrialReport>,
     /// Every capability of the fixture, and the trials that stand behind its flag.
     pub capabilities: Vec<CapabilityReport>,
@@ -64,13 +78,25 @@ pub struct SetupReport {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Coverage {
     /// Claimed, and these trials ran on it.
-    Exercised { trials: Vec<&'static str> },
+    Exercised {
+        /// The trials.
+        trials: Vec<&'static str>,
+    },
     /// Not claimed, and this trial asked the engine (its outcome says whether it refused).
-    DeclaredUnsupported { trial: &'static str },
+    DeclaredUnsupported {
+        /// The trial.
+        trial: &'static str,
+    },
     /// Claimed, but the setup declared its trials not applicable.
-    NotApplicable { reason: String },
+    NotApplicable {
+        /// Why.
+        reason: String,
+    },
     /// No trial stands behind the flag: fails the run.
-    NotCovered { why: String },
+    NotCovered {
+        /// Why.
+        why: String,
+    },
     /// The run was limited to other trials.
     NotRun,
 }
@@ -78,13 +104,17 @@ pub enum Coverage {
 /// One capability on one setup.
 #[derive(Debug, Clone, Serialize)]
 pub struct CapabilityReport {
+    /// The capability's name.
     pub capability: &'static str,
+    /// What the fixture's capabilities claim.
     pub support: Support,
     #[serde(flatten)]
+    /// How the suite covered it.
     pub coverage: Coverage,
 }
 
 impl SetupReport {
+    /// An empty report for a setup.
     pub fn new(setup: &str, engine: &str) -> Self {
         SetupReport {
             setup: setup.to_owned(),
@@ -98,10 +128,12 @@ impl SetupReport {
         }
     }
 
+    /// Adds a trial's report.
     pub fn push(&mut self, trial: TrialReport) {
         self.trials.push(trial);
     }
 
+    /// How many trials ended with `outcome`.
     pub fn count(&self, outcome: Outcome) -> usize {
         self.trials.iter().filter(|t| t.outcome == outcome).count()
     }

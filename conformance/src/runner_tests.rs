@@ -91,7 +91,7 @@ async fn context(factory: Arc<Factory>) -> TrialContext {
 
 fn make_and_hang(ctx: &TrialContext) -> BoxFuture<'_, TrialResult> {
     Box::pin(async move {
-        let spec = CreateSpec { name: Some("extra-t".into()), ..Default::default() };
+        let spec = CreateSpec::default().name("extra-t");
         ctx.create_extra(spec).await?;
         std::future::pending().await
     })
@@ -112,7 +112,7 @@ async fn a_cleanup_that_leaves_a_container_fails_the_trial_and_says_so() {
     let factory = Arc::new(Factory { stuck: true, ..Default::default() });
     let ctx = context(factory.clone()).await;
     let made = async {
-        ctx.create_extra(CreateSpec { name: Some("extra-t".into()), ..Default::default() }).await?;
+        ctx.create_extra(CreateSpec::default().name("extra-t")).await?;
         Ok("fine".into())
     };
     let r = run_trial(&ctx, "t.made", Outcome::Pass, Duration::from_secs(5), made).await;

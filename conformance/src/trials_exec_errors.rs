@@ -29,7 +29,7 @@ pub(super) fn trials() -> Vec<Trial> {
             run: |c| {
                 Box::pin(expect(
                     c,
-                    ExecRequest::new(["true".to_owned(), "x".repeat(10 << 20)]),
+                    ExecRequest::new(vec!["true".to_owned(), "x".repeat(10 << 20)]),
                     ErrorKind::InvalidArgument,
                 ))
             },
@@ -69,12 +69,9 @@ const QUICK: Duration = Duration::from_secs(60);
 
 /// Runs `request` buffered and streaming; both must fail with `want`, naming the operation `exec`.
 async fn expect(ctx: &TrialContext, request: ExecRequest, want: ErrorKind) -> TrialResult {
-    let streamed = ExecRequest {
-        argv: request.argv.clone(),
-        user: request.user.clone(),
-        working_dir: request.working_dir.clone(),
-        ..ExecRequest::new(["true"])
-    };
+    let mut streamed = ExecRequest::new(request.argv.clone());
+    streamed.user = request.user.clone();
+    streamed.working_dir = request.working_dir.clone();
     match ctx.engine.exec(&ctx.fixture.id, request.timeout(QUICK)).await {
         Err(e) if e.kind() == want && e.operation() == Some("exec") => {}
         Err(e) => return Err(format!("want {want:?} for operation exec, got {:?}: {e}", e.kind())),

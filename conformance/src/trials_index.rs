@@ -33,12 +33,9 @@ async fn grouping(ctx: &TrialContext) -> TrialResult {
 
 async fn follows(ctx: &TrialContext) -> TrialResult {
     let label = format!("{}={}", super::fixture::RUN_LABEL, ctx.run_id);
-    let options = IndexOptions {
-        list: ListOptions::all().label(&label),
-        // Long: events (or, without them, the trial's own resync) must keep it current.
-        resync_interval: Duration::from_secs(3600),
-        ..Default::default()
-    };
+    // Long resync: events (or, without them, the trial's own resync) must keep it current.
+    let options =
+        IndexOptions::default().list(ListOptions::all().label(&label)).resync_interval(Duration::from_secs(3600));
     let index = ContainerIndex::start(ctx.engine.clone(), options).await.map_err(fail("index start"))?;
     let result = async {
         ensure!(index.snapshot().container(&ctx.fixture.id).is_some(), "the running fixture is not indexed");

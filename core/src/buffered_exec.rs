@@ -30,24 +30,29 @@ pub struct BoundedBuffer {
 }
 
 impl BoundedBuffer {
+    /// A buffer keeping at most `limit` bytes.
     pub fn new(limit: usize) -> Self {
         BoundedBuffer { data: Vec::new(), limit, total: 0 }
     }
 
+    /// Appends what fits under the limit and counts all of it.
     pub fn push(&mut self, chunk: &[u8]) {
         self.total += chunk.len() as u64;
         let room = self.limit.saturating_sub(self.data.len());
         self.data.extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
 
+    /// Whether bytes were dropped.
     pub fn truncated(&self) -> bool {
         self.total > self.data.len() as u64
     }
 
+    /// Bytes pushed, kept or not.
     pub fn total(&self) -> u64 {
         self.total
     }
 
+    /// The bytes kept.
     pub fn into_inner(self) -> Vec<u8> {
         self.data
     }
@@ -60,7 +65,7 @@ impl BoundedBuffer {
 ///
 /// Once the process has exited, output is read on until the streams end; a background child that
 /// holds them open does not keep the call open: reading stops when they have been quiet for
-/// [`QUIET_AFTER_EXIT`], after [`DRAIN_LIMIT`], or at the deadline, whichever comes first, and
+/// 500 ms, after 10 s, or at the deadline, whichever comes first, and
 /// the result's `output_incomplete` says so. Nothing is dropped without that flag.
 pub async fn run_to_completion(
     mut session: ExecSession,

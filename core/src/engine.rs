@@ -6,7 +6,9 @@
 //! and its [`Capabilities`] must say the same (the conformance suite checks both directions).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -17,7 +19,7 @@ use crate::capability::Capabilities;
 use crate::error::{Error, Result};
 use crate::model::{
     ContainerDetail, ContainerSummary, CreateSpec, Event, EventOptions, ExecRequest, ExecResult, ExecSession,
-    ImageSummary, PodSpec, StopOptions,
+    ImageSummary, PodSpec, Signal,
 };
 
 /// A stream of bytes (tar archives, image tarballs).
@@ -36,6 +38,7 @@ pub struct EngineInfo {
     pub engine: String,
     /// The daemon's own name for itself (`Docker Engine`, `containerd`, `pouchd`).
     pub product: String,
+    /// The daemon's version.
     pub version: String,
     /// The API version in use, where the engine has one.
     pub api_version: Option<String>,
@@ -45,6 +48,7 @@ pub struct EngineInfo {
 
 /// Which containers [`ContainerEngine::list`] returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListOptions {
     /// Include containers that are not running.
     pub all: bool,
@@ -105,6 +109,14 @@ pub trait ContainerEngine: Send + Sync + 'static {
         self.capabilities().for_runtime(&container.runtime)
     }
 
+    /// Where the host's `/` is mounted for this process (`/hostfs` when the agent runs in a
+    /// container), as the engine was configured with it ([`EngineConfig::host_root`](crate::EngineConfig));
+    /// `None` when it is `/`. Host-side conveniences apply it to every host path they open. An
+    /// engine that keeps its config answers it; the default says `None`.
+    fn host_root(&self) -> Option<&Path> {
+        None
+    }
+
     /// Asks the daemon who it is. Also the health check.
     async fn identify(&self) -> Result<EngineInfo>;
 
@@ -140,18 +152,25 @@ pub trait ContainerEngine: Send + Sync + 'static {
         Err(Error::unsupported(self.name(), "exec_stream"))
     }
 
-    /// Unpacks a tar stream into directory `destination` of the container (created if missing).
-    /// Requires capability `copy_to`.
-    async fn copy_to(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
+    /// Unpacks a tar stream into directory `destination` (absolute, as the container sees it) of
+    /// the container, creating the directory if missing. Requires capability `copy_to`.
+    ///
+    /// This is the engine's raw archive API (docker's `PUT /containers/{id}/archive`). To copy a
+    /// local file or directory, with the strategy chosen per container, use the facade's
+    /// `anyctr::EngineExt::copy_into`.
+    async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
         let _ = (container, destination, tar);
-        Err(Error::unsupported(self.name(), "copy_to"))
+        Err(Error::unsupported(self.name(), "put_archive"))
     }
 
-    /// A tar stream of `path` in the container, whose single top-level entry is the path's last
-    /// component. A missing path is `NotFound`. Requires capability `copy_from`.
-    async fn copy_from(&self, container: &str, path: &str) -> Result<ByteStream> {
+    /// A tar stream of `path` (absolute, as the container sees it), whose single top-level entry is
+    /// the path's last component. A missing path is `NotFound`. Requires capability `copy_from`.
+    ///
+    /// The engine's raw archive API (docker's `GET /containers/{id}/archive`); the path copy is
+    /// the facade's `EngineExt::copy_out`.
+    async fn get_archive(&self, container: &str, path: &str) -> Result<ByteStream> {
         let _ = (container, path);
-        Err(Error::unsupported(self.name(), "copy_from"))
+        Err(Error::unsupported(self.name(), "get_archive"))
     }
 
     /// A stream of normalized events. Requires capability `events`.
@@ -184,14 +203,17 @@ pub trait ContainerEngine: Send + Sync + 'static {
         Err(Error::unsupported(self.name(), "start"))
     }
 
-    /// Stops a container: SIGTERM, then SIGKILL after the grace period. Requires `lifecycle`.
-    async fn stop(&self, container: &str, options: StopOptions) -> Result<()> {
-        let _ = (container, options);
+    /// Stops a container: SIGTERM, then SIGKILL once `grace` has passed (whole seconds on engines
+    /// that count in seconds, rounded up; [`DEFAULT_STOP_GRACE`](crate::model::DEFAULT_STOP_GRACE)
+    /// is docker's default). The call is bounded by the call timeout plus `grace`. Requires
+    /// `lifecycle`.
+    async fn stop(&self, container: &str, grace: Duration) -> Result<()> {
+        let _ = (container, grace);
         Err(Error::unsupported(self.name(), "stop"))
     }
 
-    /// Sends a signal (`TERM`, `KILL`, `9`, …) to the container's main process. Requires `lifecycle`.
-    async fn kill(&self, container: &str, signal: &str) -> Result<()> {
+    /// Sends `signal` to the container's main process. Requires `lifecycle`.
+    async fn kill(&self, container: &str, signal: Signal) -> Result<()> {
         let _ = (container, signal);
         Err(Error::unsupported(self.name(), "kill"))
     }
@@ -219,3 +241,114 @@ pub trait ContainerEngine: Send + Sync + 'static {
         Err(Error::unsupported(self.name(), "list_images"))
     }
 }
+
+/// Implements [`ContainerEngine`] for a handle type by forwarding every method — the provided
+/// ones too, so the inner engine's overrides are kept — to an inner engine. Used for `Arc<T>`
+/// (so a [`DynEngine`] is itself an engine and gets every extension method) and for the facade's
+/// handle. `[generics] Type, |this| expression giving &inner`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __forward_container_engine {
+    ([$($generics:tt)*] $ty:ty, |$this:ident| $inner:expr) => {
+        #[$crate::__private::async_trait]
+        impl<$($generics)*> $crate::ContainerEngine for $ty {
+            fn name(&self) -> &str {
+                let $this = self;
+                $crate::ContainerEngine::name($inner)
+            }
+            fn capabilities(&self) -> $crate::Capabilities {
+                let $this = self;
+                $crate::ContainerEngine::capabilities($inner)
+            }
+            fn container_capabilities(&self, container: &$crate::model::ContainerDetail) -> $crate::Capabilities {
+                let $this = self;
+                $crate::ContainerEngine::container_capabilities($inner, container)
+            }
+            fn host_root(&self) -> Option<&::std::path::Path> {
+                let $this = self;
+                $crate::ContainerEngine::host_root($inner)
+            }
+            async fn identify(&self) -> $crate::Result<$crate::EngineInfo> {
+                let $this = self;
+                $crate::ContainerEngine::identify($inner).await
+            }
+            async fn list(&self, options: &$crate::ListOptions) -> $crate::Result<Vec<$crate::model::ContainerSummary>> {
+                let $this = self;
+                $crate::ContainerEngine::list($inner, options).await
+            }
+            async fn inspect(&self, container: &str) -> $crate::Result<$crate::model::ContainerDetail> {
+                let $this = self;
+                $crate::ContainerEngine::inspect($inner, container).await
+            }
+            async fn exec(&self, container: &str, request: $crate::model::ExecRequest) -> $crate::Result<$crate::model::ExecResult> {
+                let $this = self;
+                $crate::ContainerEngine::exec($inner, container, request).await
+            }
+            async fn exec_stream(
+                &self,
+                container: &str,
+                request: $crate::model::ExecRequest,
+                open_stdin: bool,
+            ) -> $crate::Result<$crate::model::ExecSession> {
+                let $this = self;
+                $crate::ContainerEngine::exec_stream($inner, container, request, open_stdin).await
+            }
+            async fn put_archive(&self, container: &str, destination: &str, tar: $crate::ByteStream) -> $crate::Result<()> {
+                let $this = self;
+                $crate::ContainerEngine::put_archive($inner, container, destination, tar).await
+            }
+            async fn get_archive(&self, container: &str, path: &str) -> $crate::Result<$crate::ByteStream> {
+                let $this = self;
+                $crate::ContainerEngine::get_archive($inner, container, path).await
+            }
+            async fn events(&self, options: $crate::model::EventOptions) -> $crate::Result<$crate::EventStream> {
+                let $this = self;
+                $crate::ContainerEngine::events($inner, options).await
+            }
+            async fn create_pod(&self, spec: &$crate::model::PodSpec) -> $crate::Result<String> {
+                let $this = self;
+                $crate::ContainerEngine::create_pod($inner, spec).await
+            }
+            async fn remove_pod(&self, sandbox: &str) -> $crate::Result<()> {
+                let $this = self;
+                $crate::ContainerEngine::remove_pod($inner, sandbox).await
+            }
+            async fn create(&self, spec: &$crate::model::CreateSpec) -> $crate::Result<String> {
+                let $this = self;
+                $crate::ContainerEngine::create($inner, spec).await
+            }
+            async fn start(&self, container: &str) -> $crate::Result<()> {
+                let $this = self;
+                $crate::ContainerEngine::start($inner, container).await
+            }
+            async fn stop(&self, container: &str, grace: ::std::time::Duration) -> $crate::Result<()> {
+                let $this = self;
+                $crate::ContainerEngine::stop($inner, container, grace).await
+            }
+            async fn kill(&self, container: &str, signal: $crate::model::Signal) -> $crate::Result<()> {
+                let $this = self;
+                $crate::ContainerEngine::kill($inner, container, signal).await
+            }
+            async fn remove(&self, container: &str, force: bool) -> $crate::Result<()> {
+                let $this = self;
+                $crate::ContainerEngine::remove($inner, container, force).await
+            }
+            async fn wait(&self, container: &str) -> $crate::Result<i64> {
+                let $this = self;
+                $crate::ContainerEngine::wait($inner, container).await
+            }
+            async fn load_image(&self, tar: $crate::ByteStream) -> $crate::Result<Vec<String>> {
+                let $this = self;
+                $crate::ContainerEngine::load_image($inner, tar).await
+            }
+            async fn list_images(&self) -> $crate::Result<Vec<$crate::model::ImageSummary>> {
+                let $this = self;
+                $crate::ContainerEngine::list_images($inner).await
+            }
+        }
+    };
+}
+
+// A shared engine is an engine: `Arc<dyn ContainerEngine>` ([`DynEngine`]) and `Arc<ConcreteEngine>`
+// can be passed wherever one is expected, and get the facade's extension methods.
+crate::__forward_container_engine!([T: ContainerEngine + ?Sized] Arc<T>, |this| &**this);

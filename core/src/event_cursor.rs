@@ -51,6 +51,7 @@ impl EventCursor {
         EventCursor::with_window(start, REPLAY_WINDOW)
     }
 
+    /// A cursor starting at `start` that drops duplicates within `window`.
     pub fn with_window(start: DateTime<Utc>, window: Duration) -> EventCursor {
         EventCursor {
             start: nanos(start),

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! anyctr-core: the small, stable heart of anyctr.
 //!
 //! - [`ContainerEngine`]: the trait every engine crate implements.

@@ -28,9 +28,13 @@ impl Default for MainContainerRule {
 /// A pod: its sandbox (when the engine shows one) and its other containers.
 #[derive(Debug, Clone)]
 pub struct Pod {
+    /// The pod name.
     pub name: Option<String>,
+    /// The Kubernetes namespace.
     pub namespace: Option<String>,
+    /// The pod uid.
     pub uid: Option<String>,
+    /// The sandbox (pause) container, when the engine shows one.
     pub sandbox: Option<Arc<ContainerDetail>>,
     /// Non-sandbox containers, one per Kubernetes container name: a restarted container's older,
     /// exited instances are dropped in favour of the running (else the newest) one.

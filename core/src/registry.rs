@@ -31,6 +31,7 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// A config for `address` with no host root and the default call timeout.
     pub fn new(address: EngineAddress) -> Self {
         EngineConfig { address, host_root: None, call_timeout: DEFAULT_CALL_TIMEOUT }
     }
@@ -80,7 +81,9 @@ pub struct EngineRegistration {
     pub env_vars: &'static [&'static str],
     /// Probing order among engines sharing a socket: lower first.
     pub priority: i32,
+    /// Checks that a socket is served by this engine.
     pub probe: ProbeFn,
+    /// Connects.
     pub connect: ConnectFn,
 }
 

@@ -15,6 +15,7 @@ use crate::error::{Error, ErrorKind};
 pub enum ConnectOutcome {
     /// Not tried: the path is missing or not a socket.
     NotTried,
+    /// Something accepted the connection.
     Connected,
     /// The socket exists but this process may not connect (mode/owner).
     PermissionDenied,
@@ -31,8 +32,11 @@ pub enum ConnectOutcome {
 pub struct SocketCheck {
     /// The path as this process opened it (host-root prefix applied).
     pub path: PathBuf,
+    /// The path exists.
     pub exists: bool,
+    /// It is a socket.
     pub is_socket: bool,
+    /// What connecting to it did.
     pub connect: ConnectOutcome,
 }
 

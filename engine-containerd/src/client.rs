@@ -81,34 +81,42 @@ impl Client {
         self.channel.clone()
     }
 
+    /// The Containers service.
     pub fn containers(&self) -> ContainersClient<Channel> {
         ContainersClient::new(self.channel()).max_decoding_message_size(MAX_MESSAGE)
     }
 
+    /// The Tasks service.
     pub fn tasks(&self) -> TasksClient<Channel> {
         TasksClient::new(self.channel()).max_decoding_message_size(MAX_MESSAGE)
     }
 
+    /// The Namespaces service.
     pub fn namespaces(&self) -> NamespacesClient<Channel> {
         NamespacesClient::new(self.channel())
     }
 
+    /// The Version service.
     pub fn version(&self) -> VersionClient<Channel> {
         VersionClient::new(self.channel())
     }
 
+    /// The Events service.
     pub fn events(&self) -> EventsClient<Channel> {
         EventsClient::new(self.channel()).max_decoding_message_size(MAX_MESSAGE)
     }
 
+    /// The Images service.
     pub fn images(&self) -> ImagesClient<Channel> {
         ImagesClient::new(self.channel()).max_decoding_message_size(MAX_MESSAGE)
     }
 
+    /// The Content service.
     pub fn content(&self) -> ContentClient<Channel> {
         ContentClient::new(self.channel()).max_decoding_message_size(MAX_MESSAGE)
     }
 
+    /// The Leases service.
     pub fn leases(&self) -> LeasesClient<Channel> {
         LeasesClient::new(self.channel())
     }

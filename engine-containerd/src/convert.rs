@@ -30,14 +30,18 @@ const TASK_PAUSING: i32 = 5;
 /// The sandbox of a CRI container, as far as it matters for the container.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SandboxFacts {
+    /// The sandbox's runtime.
     pub runtime: RuntimeInfo,
+    /// CRI's metadata of the sandbox.
     pub metadata: Option<SandboxMetadata>,
 }
 
 /// Everything gathered about one container.
 #[derive(Debug, Clone)]
 pub struct ContainerFacts {
+    /// The containerd namespace.
     pub namespace: String,
+    /// containerd's record of the container.
     pub record: Container,
     /// The init process's task, when there is one.
     pub task: Option<Process>,

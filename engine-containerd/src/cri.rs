@@ -29,18 +29,22 @@ struct Versioned<T> {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ContainerMetadata {
+    /// The container id.
     #[serde(rename = "ID")]
     pub id: String,
     /// CRI's unique name: `<ctr>_<pod>_<ns>_<uid>_<attempt>`.
     #[serde(rename = "Name")]
     pub name: String,
+    /// Its sandbox's id.
     #[serde(rename = "SandboxID")]
     pub sandbox_id: String,
     /// The CRI `ContainerConfig` as JSON (proto field names).
     #[serde(rename = "Config")]
     pub config: Value,
+    /// The image reference.
     #[serde(rename = "ImageRef")]
     pub image_ref: String,
+    /// The log path, relative to the sandbox's log directory.
     #[serde(rename = "LogPath")]
     pub log_path: String,
 }
@@ -49,17 +53,22 @@ pub struct ContainerMetadata {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct SandboxMetadata {
+    /// The sandbox id.
     #[serde(rename = "ID")]
     pub id: String,
+    /// CRI's unique name of the sandbox.
     #[serde(rename = "Name")]
     pub name: String,
     /// The CRI `PodSandboxConfig` as JSON (proto field names).
     #[serde(rename = "Config")]
     pub config: Value,
+    /// The network namespace's path.
     #[serde(rename = "NetNSPath")]
     pub netns_path: String,
+    /// The pod IP.
     #[serde(rename = "IP")]
     pub ip: String,
+    /// The CRI runtime handler.
     #[serde(rename = "RuntimeHandler")]
     pub runtime_handler: String,
 }
@@ -128,9 +137,13 @@ pub fn sandbox_metadata(extensions: &HashMap<String, Any>) -> Option<SandboxMeta
 pub struct CriState {
     /// `created`, `running`, `exited`, `unknown` (containers); `running`/`exited` for sandboxes.
     pub state: &'static str,
+    /// The exit code, once exited.
     pub exit_code: Option<i64>,
+    /// When it started (Unix nanoseconds; 0 when not).
     pub started_at_ns: i64,
+    /// When it finished (Unix nanoseconds; 0 when not).
     pub finished_at_ns: i64,
+    /// Why it is in that state, when CRI says.
     pub reason: String,
 }
 

@@ -246,13 +246,7 @@ mod tests {
     use serde_json::json;
 
     fn pod() -> PodSpec {
-        PodSpec {
-            name: "web".into(),
-            namespace: "team".into(),
-            uid: "u-1".into(),
-            runtime: None,
-            labels: [("app".to_owned(), "x".to_owned())].into(),
-        }
+        PodSpec::new("web", "team", "u-1").label("app", "x")
     }
 
     #[test]

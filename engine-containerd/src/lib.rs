@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! anyctr engine for containerd: the native API (containerd-client over tonic) for containers,
 //! tasks, exec, events and images, and CRI's RuntimeService on the same channel for pods and the
 //! container lifecycle.
@@ -36,7 +37,7 @@ use std::path::{Path, PathBuf};
 
 use anyctr_core::model::{
     ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, PodSpec,
-    StopOptions,
+    Signal,
 };
 use anyctr_core::{
     ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, Error,
@@ -80,6 +81,7 @@ impl ContainerdEngine {
         &self.client
     }
 
+    /// The options it was connected with.
     pub fn options(&self) -> &ContainerdOptions {
         &self.options
     }
@@ -128,6 +130,10 @@ impl ContainerEngine for ContainerdEngine {
         &self.options.engine_name
     }
 
+    fn host_root(&self) -> Option<&std::path::Path> {
+        self.host_root.as_deref()
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             inspect: Support::Native,
@@ -173,16 +179,16 @@ impl ContainerEngine for ContainerdEngine {
         session.map_err(|e| e.in_context(self.client.engine(), "exec").with_container(container))
     }
 
-    async fn copy_to(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
+    async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
         copy::copy_to(self, container, destination, tar)
             .await
-            .map_err(|e| e.in_context(self.name(), "copy_to").with_container(container))
+            .map_err(|e| e.in_context(self.name(), "put_archive").with_container(container))
     }
 
-    async fn copy_from(&self, container: &str, path: &str) -> Result<ByteStream> {
+    async fn get_archive(&self, container: &str, path: &str) -> Result<ByteStream> {
         copy::copy_from(self, container, path)
             .await
-            .map_err(|e| e.in_context(self.name(), "copy_from").with_container(container))
+            .map_err(|e| e.in_context(self.name(), "get_archive").with_container(container))
     }
 
     async fn events(&self, options: EventOptions) -> Result<EventStream> {
@@ -217,11 +223,11 @@ impl ContainerEngine for ContainerdEngine {
         self.cri_start(container).await.map_err(|e| e.in_context(self.name(), "start").with_container(container))
     }
 
-    async fn stop(&self, container: &str, options: StopOptions) -> Result<()> {
-        self.cri_stop(container, options).await.map_err(|e| e.in_context(self.name(), "stop").with_container(container))
+    async fn stop(&self, container: &str, grace: std::time::Duration) -> Result<()> {
+        self.cri_stop(container, grace).await.map_err(|e| e.in_context(self.name(), "stop").with_container(container))
     }
 
-    async fn kill(&self, container: &str, signal: &str) -> Result<()> {
+    async fn kill(&self, container: &str, signal: Signal) -> Result<()> {
         self.task_kill(container, signal).await.map_err(|e| e.in_context(self.name(), "kill").with_container(container))
     }
 

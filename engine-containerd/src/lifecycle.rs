@@ -6,7 +6,9 @@
 //! it in Kubernetes namespace `default`, labelled `io.anyctr.auto-pod`; removing the container
 //! removes that pod too.
 
-use anyctr_core::model::{ContainerStatus, CreateSpec, PodSpec, StopOptions, signal_number};
+use std::time::Duration;
+
+use anyctr_core::model::{ContainerStatus, CreateSpec, PodSpec, Signal};
 use anyctr_core::{Error, ErrorKind, Result};
 use containerd_client::services::v1::{KillRequest, WaitRequest};
 use k8s_cri::v1::{
@@ -137,6 +139,7 @@ impl ContainerdEngine {
         Ok(facts)
     }
 
+    /// StartContainer (a sandbox is started by RunPodSandbox already).
     pub async fn cri_start(&self, container: &str) -> Result<()> {
         let facts = self.cri_container(container).await?;
         if facts.is_sandbox() {
@@ -148,7 +151,7 @@ impl ContainerdEngine {
     }
 
     /// StopContainer with the grace period (StopPodSandbox for a sandbox).
-    pub async fn cri_stop(&self, container: &str, options: StopOptions) -> Result<()> {
+    pub async fn cri_stop(&self, container: &str, grace: Duration) -> Result<()> {
         let facts = self.cri_container(container).await?;
         let c = &self.client;
         if facts.is_sandbox() {
@@ -156,16 +159,16 @@ impl ContainerdEngine {
             req.set_timeout(c.call_timeout() * 2);
             return c.call_within("stop", c.call_timeout() * 2, c.cri().stop_pod_sandbox(req)).await.map(|_| ());
         }
-        let grace = i64::try_from(options.grace.as_secs()).unwrap_or(i64::MAX);
-        let bound = c.call_timeout() + options.grace;
+        let bound = c.call_timeout() + grace;
+        let grace = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
         let mut req = c.request(None, StopContainerRequest { container_id: facts.record.id, timeout: grace });
         req.set_timeout(bound);
         c.call_within("stop", bound, c.cri().stop_container(req)).await.map(|_| ())
     }
 
     /// Tasks.Kill on the init process (any container with a task).
-    pub async fn task_kill(&self, container: &str, signal: &str) -> Result<()> {
-        let signal = signal_number(signal)?;
+    pub async fn task_kill(&self, container: &str, signal: Signal) -> Result<()> {
+        let signal = signal.number();
         let located = self.locate(container).await?;
         let c = &self.client;
         let req = KillRequest {
@@ -302,13 +305,10 @@ impl ContainerdEngine {
 fn auto_pod_spec(spec: &CreateSpec, name: &str) -> PodSpec {
     // Not the container's labels: a label filter should find the container, not its pod too.
     let labels = [(AUTO_POD_LABEL.to_owned(), "true".to_owned())].into();
-    PodSpec {
-        name: name.to_owned(),
-        namespace: "default".to_owned(),
-        uid: new_exec_id().replacen("anyctr-", "", 1),
-        runtime: spec.runtime.clone(),
-        labels,
-    }
+    let mut pod = PodSpec::new(name, "default", new_exec_id().replacen("anyctr-", "", 1));
+    pod.runtime = spec.runtime.clone();
+    pod.labels = labels;
+    pod
 }
 
 /// CRI refuses a name that is taken with a plain error: make it a `Conflict`.

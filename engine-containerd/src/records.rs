@@ -23,7 +23,9 @@ use crate::runtime::RuntimeInfo;
 /// A container found by a lookup.
 #[derive(Debug, Clone)]
 pub struct Located {
+    /// The containerd namespace it was found in.
     pub namespace: String,
+    /// containerd's record of the container.
     pub record: Container,
 }
 

@@ -95,7 +95,7 @@ async fn stream_is_resubscribed_after_a_daemon_restart() {
     let config = EngineConfig::new(address.clone());
     let engine = ContainerdEngine::connect_with(config, ContainerdOptions::from_address(&address)).await.unwrap();
     // containerd keeps no history: `since` is refused by name rather than ignored.
-    let since = EventOptions { since: Some(chrono::Utc::now()) };
+    let since = EventOptions::new().since(chrono::Utc::now());
     let refused = engine.events(since).await.err().expect("since is refused");
     assert_eq!(refused.kind(), anyctr_core::ErrorKind::Unsupported, "{refused}");
     assert!(refused.to_string().contains("since"), "{refused}");

@@ -6,6 +6,7 @@ mod common;
 
 use std::path::Path;
 
+use anyctr_core::model::Signal;
 use anyctr_core::model::{ContainerStatus, RootfsView, RuntimeClass};
 use anyctr_core::{ContainerEngine, ErrorKind, ListOptions};
 use common::{DockerGuard, checks, docker_socket, image, unique};
@@ -66,7 +67,7 @@ async fn docker_container_through_moby() {
     assert_eq!(engine.remove(&id, true).await.unwrap_err().kind(), ErrorKind::InvalidArgument);
 
     // kill through the task, then dockerd removes the container from containerd
-    engine.kill(&id, "KILL").await.unwrap();
+    engine.kill(&id, Signal::KILL).await.unwrap();
     let code = tokio::time::timeout(common::BOUND, engine.wait(&id)).await.expect("wait");
     match code {
         Ok(c) => assert_eq!(c, 137),

@@ -38,12 +38,12 @@ pub(crate) async fn copy_to(client: &Client, container: &str, destination: &str,
         let body = tar.map_err(|e| std::io::Error::other(e.to_string()));
         client
             .call(
-                "copy_to",
+                "put_archive",
                 client.docker.upload_to_container(&detail.id, Some(options), bollard::body_try_stream(body)),
             )
             .await
     };
-    result.map_err(|e| e.in_context(ENGINE, "copy_to").with_container(container))
+    result.map_err(|e| e.in_context(ENGINE, "put_archive").with_container(container))
 }
 
 pub(crate) async fn copy_from(client: &Client, container: &str, path: &str) -> Result<ByteStream> {
@@ -55,11 +55,11 @@ pub(crate) async fn copy_from(client: &Client, container: &str, path: &str) -> R
         let options = DownloadFromContainerOptionsBuilder::default().path(&path).build();
         let mut stream = client.docker.download_from_container(&detail.id, Some(options)).boxed();
         // The status (a missing path is 404) arrives with the first item: report it from here.
-        let first = client.call("copy_from", async { stream.next().await.transpose() }).await;
+        let first = client.call("get_archive", async { stream.next().await.transpose() }).await;
         match first {
             Ok(first) => {
                 let limit = client.call_timeout;
-                let rest = stream.map_err(|e| map_bollard(e, "copy_from"));
+                let rest = stream.map_err(|e| map_bollard(e, "get_archive"));
                 let rest = idle_bounded(rest, limit);
                 Ok(futures_util::stream::iter(first.map(Ok)).chain(rest).boxed())
             }
@@ -69,7 +69,7 @@ pub(crate) async fn copy_from(client: &Client, container: &str, path: &str) -> R
             Err(e) => Err(e),
         }
     };
-    result.map_err(|e| e.in_context(ENGINE, "copy_from").with_container(container))
+    result.map_err(|e| e.in_context(ENGINE, "get_archive").with_container(container))
 }
 
 /// Fails a stream that stays silent longer than `limit` between items.
@@ -82,7 +82,7 @@ fn idle_bounded(
         match tokio::time::timeout(limit, s.next()).await {
             Ok(Some(item)) => Some((item, Some(s))),
             Ok(None) => None,
-            Err(_) => Some((Err(Error::timeout("copy_from", limit).with_engine(ENGINE)), None)),
+            Err(_) => Some((Err(Error::timeout("get_archive", limit).with_engine(ENGINE)), None)),
         }
     })
     .boxed()
@@ -110,7 +110,7 @@ async fn ensure_dir(client: &Client, id: &str, dest: &str) -> Result<()> {
     let mut existing = dest.to_owned();
     loop {
         let options = ContainerArchiveInfoOptionsBuilder::default().path(&existing).build();
-        match client.call("copy_to", client.docker.get_container_archive_info(id, Some(options))).await {
+        match client.call("put_archive", client.docker.get_container_archive_info(id, Some(options))).await {
             Ok(stat) => {
                 if stat.file_mode & GO_MODE_DIR == 0 && stat.link_target.is_empty() {
                     return Err(Error::invalid_argument(format!(
@@ -131,7 +131,9 @@ async fn ensure_dir(client: &Client, id: &str, dest: &str) -> Result<()> {
     }
     let tar = dirs_tar(&existing, dest)?;
     let options = UploadToContainerOptionsBuilder::default().path(&existing).build();
-    client.call("copy_to", client.docker.upload_to_container(id, Some(options), bollard::body_full(tar.into()))).await
+    client
+        .call("put_archive", client.docker.upload_to_container(id, Some(options), bollard::body_full(tar.into())))
+        .await
 }
 
 /// A tar holding the directories of `dest` below `base`, parents first.
@@ -200,7 +202,7 @@ fn tar_output(session: anyctr_core::model::ExecSession, limit: std::time::Durati
             match tokio::time::timeout(limit, session.next_output()).await {
                 Err(_) => {
                     return Some((
-                        Err(Error::timeout("copy_from", limit).with_engine(ENGINE)),
+                        Err(Error::timeout("get_archive", limit).with_engine(ENGINE)),
                         State { session: None, ..st },
                     ));
                 }
@@ -221,11 +223,11 @@ fn tar_output(session: anyctr_core::model::ExecSession, limit: std::time::Durati
                                 String::from_utf8_lossy(&st.stderr).trim()
                             ))
                             .with_engine(ENGINE)
-                            .with_operation("copy_from")),
+                            .with_operation("get_archive")),
                             st,
                         )),
                         Ok(Err(e)) => Some((Err(e), st)),
-                        Err(_) => Some((Err(Error::timeout("copy_from", limit).with_engine(ENGINE)), st)),
+                        Err(_) => Some((Err(Error::timeout("get_archive", limit).with_engine(ENGINE)), st)),
                     };
                 }
             }

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! anyctr engine for Docker (dockerd), over bollard with the API version pinned in every request
 //! path (see `client`).
 //!
@@ -22,7 +23,7 @@ use std::sync::Arc;
 
 use anyctr_core::model::{
     ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, PodSpec,
-    StopOptions,
+    Signal,
 };
 use anyctr_core::registry::EngineRegistration;
 use anyctr_core::{
@@ -40,6 +41,7 @@ pub use crate::exec::TOKEN_VAR as EXEC_TOKEN_VAR;
 /// A connected Docker engine.
 pub struct DockerEngine {
     client: Arc<Client>,
+    host_root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for DockerEngine {
@@ -58,7 +60,7 @@ pub async fn connect(config: EngineConfig) -> Result<DockerEngine> {
     let (mut client, _) =
         Client::connect(socket, config.call_timeout).await.map_err(|e| e.in_context(ENGINE, "connect"))?;
     client.pause_image = config.address.param("pause_image").map(str::to_owned);
-    Ok(DockerEngine { client: Arc::new(client) })
+    Ok(DockerEngine { client: Arc::new(client), host_root: config.host_root })
 }
 
 impl DockerEngine {
@@ -100,6 +102,10 @@ impl ContainerEngine for DockerEngine {
         ENGINE
     }
 
+    fn host_root(&self) -> Option<&std::path::Path> {
+        self.host_root.as_deref()
+    }
+
     fn capabilities(&self) -> Capabilities {
         docker_capabilities()
     }
@@ -122,11 +128,11 @@ impl ContainerEngine for DockerEngine {
         exec::exec_stream(&self.client, container, request, open_stdin).await
     }
 
-    async fn copy_to(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
+    async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
         copy::copy_to(&self.client, container, destination, tar).await
     }
 
-    async fn copy_from(&self, container: &str, path: &str) -> Result<ByteStream> {
+    async fn get_archive(&self, container: &str, path: &str) -> Result<ByteStream> {
         copy::copy_from(&self.client, container, path).await
     }
 
@@ -150,11 +156,11 @@ impl ContainerEngine for DockerEngine {
         lifecycle::start(&self.client, container).await.map_err(|e| e.in_context(ENGINE, "start"))
     }
 
-    async fn stop(&self, container: &str, options: StopOptions) -> Result<()> {
-        lifecycle::stop(&self.client, container, options).await.map_err(|e| e.in_context(ENGINE, "stop"))
+    async fn stop(&self, container: &str, grace: std::time::Duration) -> Result<()> {
+        lifecycle::stop(&self.client, container, grace).await.map_err(|e| e.in_context(ENGINE, "stop"))
     }
 
-    async fn kill(&self, container: &str, signal: &str) -> Result<()> {
+    async fn kill(&self, container: &str, signal: Signal) -> Result<()> {
         lifecycle::kill(&self.client, container, signal).await.map_err(|e| e.in_context(ENGINE, "kill"))
     }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use anyctr_core::model::{CreateSpec, ImageSummary, MountSpecKind, StopOptions, signal_number};
+use anyctr_core::model::{CreateSpec, ImageSummary, MountSpecKind, Signal};
 use anyctr_core::{ByteStream, Error, ErrorKind, Result};
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
@@ -82,9 +82,9 @@ pub(crate) async fn start(client: &Client, container: &str) -> Result<()> {
         .map_err(|e| e.with_container(container))
 }
 
-pub(crate) async fn stop(client: &Client, container: &str, options: StopOptions) -> Result<()> {
+pub(crate) async fn stop(client: &Client, container: &str, grace: Duration) -> Result<()> {
     let id = container_ref(container)?;
-    let grace = i32::try_from(options.grace.as_secs_f64().ceil() as u64).unwrap_or(i32::MAX);
+    let grace = i32::try_from(grace.as_secs_f64().ceil() as u64).unwrap_or(i32::MAX);
     let opts = StopContainerOptionsBuilder::default().t(grace).build();
     // The stop itself may take the whole grace period.
     let limit = client.call_timeout + Duration::from_secs(grace.max(0) as u64);
@@ -94,10 +94,9 @@ pub(crate) async fn stop(client: &Client, container: &str, options: StopOptions)
         .map_err(|e| e.with_container(container))
 }
 
-pub(crate) async fn kill(client: &Client, container: &str, signal: &str) -> Result<()> {
+pub(crate) async fn kill(client: &Client, container: &str, signal: Signal) -> Result<()> {
     let id = container_ref(container)?;
-    let number = signal_number(signal).map_err(|e| e.in_context(ENGINE, "kill").with_container(container))?;
-    let opts = KillContainerOptionsBuilder::default().signal(&number.to_string()).build();
+    let opts = KillContainerOptionsBuilder::default().signal(&signal.number().to_string()).build();
     client.call("kill", client.docker.kill_container(id, Some(opts))).await.map_err(|e| e.with_container(container))
 }
 

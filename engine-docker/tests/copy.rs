@@ -73,7 +73,7 @@ async fn copy_round_trip_keeps_modes_and_creates_parents(runtime: &str) {
     let tar = b.into_inner().unwrap();
 
     let dest = "/tmp/anyctr-copy/new/deep";
-    bounded("copy_to", engine.copy_to(&id, dest, stream_of(tar))).await.unwrap();
+    bounded("copy_to", engine.put_archive(&id, dest, stream_of(tar))).await.unwrap();
     let stats =
         sh(&engine, &id, &format!("cd {dest} && stat -c '%n %a' d d/f d/run.sh d/big.bin top && ./d/run.sh")).await;
     assert_eq!(stats, "d 750\nd/f 640\nd/run.sh 755\nd/big.bin 600\ntop 604\nran\n");
@@ -82,13 +82,13 @@ async fn copy_round_trip_keeps_modes_and_creates_parents(runtime: &str) {
     assert_eq!(sh(&engine, &id, "stat -c %a /tmp/anyctr-copy/new").await, "755\n", "missing parents are created");
 
     // Out again: the directory, then a single file.
-    let dir = read_tar(bounded("copy_from", engine.copy_from(&id, &format!("{dest}/d"))).await.unwrap()).await;
+    let dir = read_tar(bounded("copy_from", engine.get_archive(&id, &format!("{dest}/d"))).await.unwrap()).await;
     assert_eq!(dir.get("d"), Some(&(0o750, None)));
     assert_eq!(dir.get("d/f"), Some(&(0o640, Some(b"hello\n".to_vec()))));
     assert_eq!(dir.get("d/big.bin").map(|(m, d)| (*m, d.as_ref().map(Vec::len))), Some((0o600, Some(big.len()))));
     assert_eq!(dir.get("d/big.bin").and_then(|(_, d)| d.clone()), Some(big));
     assert!(dir.keys().all(|k| k == "d" || k.starts_with("d/")), "single top-level entry: {:?}", dir.keys());
-    let file = read_tar(bounded("copy_from", engine.copy_from(&id, &format!("{dest}/top"))).await.unwrap()).await;
+    let file = read_tar(bounded("copy_from", engine.get_archive(&id, &format!("{dest}/top"))).await.unwrap()).await;
     assert_eq!(file.into_iter().collect::<Vec<_>>(), [("top".to_owned(), (0o604, Some(b"top\n".to_vec())))]);
 }
 
@@ -96,15 +96,15 @@ async fn copy_bad_inputs(runtime: &str) {
     let engine = engine().await;
     let guard = Guard::new(&engine, "copy-bad");
     let id = guard.sleeper(runtime).await;
-    let e = bounded("copy_from", engine.copy_from(&id, "/no/such/path")).await.err().expect("missing source");
+    let e = bounded("copy_from", engine.get_archive(&id, "/no/such/path")).await.err().expect("missing source");
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    let e = bounded("copy_from", engine.copy_from(&id, "relative")).await.err().unwrap();
+    let e = bounded("copy_from", engine.get_archive(&id, "relative")).await.err().unwrap();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     let empty = || futures_util::stream::empty().boxed();
-    let e = bounded("copy_to", engine.copy_to(&id, "relative/dir", empty())).await.unwrap_err();
+    let e = bounded("copy_to", engine.put_archive(&id, "relative/dir", empty())).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-    let e = bounded("copy_to", engine.copy_to(&unique("anyctr-nobody"), "/tmp", empty())).await.unwrap_err();
+    let e = bounded("copy_to", engine.put_archive(&unique("anyctr-nobody"), "/tmp", empty())).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
-    let e = bounded("copy_from", engine.copy_from(&unique("anyctr-nobody"), "/etc")).await.err().unwrap();
+    let e = bounded("copy_from", engine.get_archive(&unique("anyctr-nobody"), "/etc")).await.err().unwrap();
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }

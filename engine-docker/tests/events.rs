@@ -5,6 +5,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
+use anyctr_core::model::Signal;
 use anyctr_core::model::{Event, EventKind, EventOptions, ExecRequest};
 use anyctr_core::{ContainerEngine, EventStream};
 use common::*;
@@ -39,7 +40,7 @@ async fn container_and_exec_events_are_normalized(runtime: &str) {
     let id = guard.sleeper(runtime).await;
     let r = exec(&engine, &id, ExecRequest::shell("exit 3")).await.unwrap();
     assert_eq!(r.exit_code, 3);
-    bounded("kill", engine.kill(&id, "KILL")).await.unwrap();
+    bounded("kill", engine.kill(&id, Signal::KILL)).await.unwrap();
     bounded("wait", engine.wait(&id)).await.unwrap();
     bounded("remove", engine.remove(&id, true)).await.unwrap();
     let events = collect_until(&mut stream, &id, |e| e.kind == EventKind::Destroy).await;
@@ -62,7 +63,7 @@ async fn container_and_exec_events_are_normalized(runtime: &str) {
     assert!(events.windows(2).all(|w| w[0].time <= w[1].time));
 
     // Replay from before the container existed.
-    let mut replay = bounded("events", engine.events(EventOptions { since: Some(t0) })).await.unwrap();
+    let mut replay = bounded("events", engine.events(EventOptions::new().since(t0))).await.unwrap();
     let again = collect_until(&mut replay, &id, |e| e.kind == EventKind::Destroy).await;
     assert_eq!(again, events, "since replays the same normalized events");
 }

@@ -64,7 +64,7 @@ async fn a_subscriber_gets_every_event_of_a_200_container_burst() {
     });
 
     // The subscriber under test, from t0 as well.
-    let mut stream = bounded("events", engine.events(EventOptions { since: Some(t0) })).await.unwrap();
+    let mut stream = bounded("events", engine.events(EventOptions::new().since(t0))).await.unwrap();
     let ours: Arc<Mutex<Vec<Key>>> = Arc::default();
     let gaps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (sink, gap_count, wanted) = (ours.clone(), gaps.clone(), guard.label.clone());

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use anyctr_core::model::{ExecRequest, OutputStream, StopOptions};
+use anyctr_core::model::{ExecRequest, OutputStream};
 use anyctr_core::{ContainerEngine, ErrorKind};
 use common::*;
 use tokio::io::AsyncWriteExt;
@@ -115,7 +115,7 @@ async fn exec_on_stopped_container_is_conflict(runtime: &str) {
     let engine = engine().await;
     let guard = Guard::new(&engine, "exec-stopped");
     let id = guard.sleeper(runtime).await;
-    bounded("stop", engine.stop(&id, StopOptions { grace: Duration::from_secs(1) })).await.unwrap();
+    bounded("stop", engine.stop(&id, Duration::from_secs(1))).await.unwrap();
     let e = exec(&engine, &id, ExecRequest::new(["true"])).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
     assert!(e.to_string().contains("not running"), "{e}");

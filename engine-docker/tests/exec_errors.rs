@@ -20,7 +20,7 @@ fn bad_requests(runtime: &str) -> Vec<Case> {
         ("unknown user", || ExecRequest::new(["true"]).user("no-such-user-xyz"), ErrorKind::NotFound),
         ("missing working dir", || ExecRequest::new(["true"]).working_dir("/no/such/dir"), ErrorKind::NotFound),
         // Over containerd's shim message limit (4 MiB).
-        ("10 MB argv", || ExecRequest::new(["true".to_owned(), "x".repeat(10 << 20)]), ErrorKind::InvalidArgument),
+        ("10 MB argv", || ExecRequest::new(vec!["true".to_owned(), "x".repeat(10 << 20)]), ErrorKind::InvalidArgument),
         ("missing program", || ExecRequest::new(["no-such-binary-xyz"]), ErrorKind::CommandNotFound),
     ];
     if runtime == "runc" {
@@ -28,7 +28,7 @@ fn bad_requests(runtime: &str) -> Vec<Case> {
         // kernel has no per-argument limit: there the same argv runs, a true result.
         cases.push((
             "200 KB argument",
-            || ExecRequest::new(["true".to_owned(), "y".repeat(200_000)]),
+            || ExecRequest::new(vec!["true".to_owned(), "y".repeat(200_000)]),
             ErrorKind::InvalidArgument,
         ));
     }

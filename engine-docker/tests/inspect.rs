@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use anyctr_core::model::{ContainerStatus, LogFormat, MountKind, MountSpec, RootfsView, RuntimeClass, StopOptions};
+use anyctr_core::model::{ContainerStatus, LogFormat, MountKind, MountSpec, RootfsView, RuntimeClass, Signal};
 use anyctr_core::{ContainerEngine, ErrorKind, ListOptions, Support};
 use common::*;
 
@@ -78,7 +78,7 @@ async fn inspect_normalizes_a_running_container(runtime: &str) {
         assert_eq!((caps.host_rootfs, caps.copy_to), (Support::Unsupported, Support::Emulated));
     }
 
-    bounded("stop", engine.stop(&id, StopOptions { grace: Duration::from_secs(1) })).await.unwrap();
+    bounded("stop", engine.stop(&id, Duration::from_secs(1))).await.unwrap();
     let d = bounded("inspect", engine.inspect(&id)).await.unwrap();
     assert_eq!(d.state.status, ContainerStatus::Exited);
     // runc: sleep as pid 1 ignores TERM, so the grace ends in KILL (137). gVisor delivers TERM's
@@ -159,6 +159,6 @@ async fn lookup_by_id_prefix_and_name(runtime: &str) {
     // Every container call resolves the same way.
     let e = bounded("exec", engine.exec(&prefix, anyctr_core::model::ExecRequest::new(["true"]))).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
-    let e = bounded("kill", engine.kill(&prefix, "TERM")).await.unwrap_err();
+    let e = bounded("kill", engine.kill(&prefix, Signal::TERM)).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use anyctr_core::model::{ContainerStatus, CreateSpec, PodRole, PodSpec, StopOptions};
+use anyctr_core::model::{ContainerStatus, CreateSpec, PodRole, PodSpec, Signal};
 use anyctr_core::{ContainerEngine, EngineAddress, EngineConfig, ErrorKind, Registry};
 use common::*;
 use futures_util::{StreamExt, TryStreamExt};
@@ -42,21 +42,19 @@ async fn create_start_stop_kill_wait_remove(runtime: &str) {
     // kill with a signal the process handles; wait returns its exit code.
     let trap =
         guard.run_spec(&guard.spec(runtime, &["sh", "-c", "trap 'exit 42' USR1; while true; do sleep 1; done"])).await;
-    let e = bounded("kill", engine.kill(&trap, "NOPE")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-    bounded("kill", engine.kill(&trap, "USR1")).await.unwrap();
+    bounded("kill", engine.kill(&trap, Signal::USR1)).await.unwrap();
     assert_eq!(bounded("wait", engine.wait(&trap)).await.unwrap(), 42);
-    let e = bounded("kill", engine.kill(&trap, "KILL")).await.unwrap_err();
+    let e = bounded("kill", engine.kill(&trap, Signal::KILL)).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "kill of a stopped container: {e}");
 
     // stop: a process that exits on TERM is done at once, one that ignores it is killed after the grace.
     let polite =
         guard.run_spec(&guard.spec(runtime, &["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"])).await;
-    bounded("stop", engine.stop(&polite, StopOptions { grace: Duration::from_secs(30) })).await.unwrap();
+    bounded("stop", engine.stop(&polite, Duration::from_secs(30))).await.unwrap();
     assert_eq!(bounded("wait", engine.wait(&polite)).await.unwrap(), 0);
     let stubborn =
         guard.run_spec(&guard.spec(runtime, &["sh", "-c", "trap '' TERM; while true; do sleep 1; done"])).await;
-    bounded("stop", engine.stop(&stubborn, StopOptions { grace: Duration::from_secs(1) })).await.unwrap();
+    bounded("stop", engine.stop(&stubborn, Duration::from_secs(1))).await.unwrap();
     assert_eq!(bounded("wait", engine.wait(&stubborn)).await.unwrap(), 137);
 
     bounded("remove", engine.remove(&id, true)).await.unwrap();
@@ -71,13 +69,8 @@ async fn create_start_stop_kill_wait_remove(runtime: &str) {
 async fn pods_dockershim_style(runtime: &str) {
     let engine = engine().await;
     let guard = Guard::new(&engine, "pods");
-    let pod = PodSpec {
-        name: unique("web"),
-        namespace: "anyctr-test".into(),
-        uid: unique("uid"),
-        runtime: Some(runtime.into()),
-        labels: [("anyctr.test".to_owned(), guard.label.clone())].into(),
-    };
+    let pod =
+        PodSpec::new(unique("web"), "anyctr-test", unique("uid")).runtime(runtime).label("anyctr.test", &guard.label);
     let sandbox = bounded("create_pod", engine.create_pod(&pod)).await.unwrap();
     let s = bounded("inspect", engine.inspect(&sandbox)).await.unwrap();
     assert_eq!(s.name, format!("k8s_POD_{}_{}_{}_0", pod.name, pod.namespace, pod.uid));

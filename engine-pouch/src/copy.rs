@@ -52,8 +52,10 @@ pub async fn copy_from(client: &Client, container_id: &str, path: &str) -> Resul
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct PathStat {
+    /// The path's last component.
     #[serde(deserialize_with = "nullable")]
     pub name: String,
+    /// The path.
     #[serde(deserialize_with = "nullable")]
     pub path: String,
     /// pouch sends the size as a string.
@@ -62,17 +64,21 @@ pub struct PathStat {
     /// Go `os.FileMode` bits: permissions plus type bits such as `1 << 31` for a directory.
     #[serde(deserialize_with = "lenient_i64")]
     pub mode: Option<i64>,
+    /// Modification time, as pouch formats it.
     #[serde(deserialize_with = "nullable")]
     pub mtime: String,
+    /// A symlink's target.
     #[serde(rename = "linkTarget", deserialize_with = "nullable")]
     pub link_target: String,
 }
 
 impl PathStat {
+    /// Whether the path is a directory.
     pub fn is_dir(&self) -> bool {
         self.mode.is_some_and(|m| m & GO_MODE_DIR != 0)
     }
 
+    /// The permission bits.
     pub fn permissions(&self) -> u32 {
         self.mode.map(|m| (m & 0o7777) as u32).unwrap_or(0)
     }

@@ -30,6 +30,7 @@ pub struct MainProcess<'a> {
 /// What became of the signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivered {
+    /// The signal was sent.
     Signalled,
     /// The process had exited already (between pouchd's answer and the signal).
     AlreadyExited,

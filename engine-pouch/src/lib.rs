@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! anyctr engine for PouchContainer (`pouchd`).
 //!
 //! pouchd speaks a Docker-style HTTP API at version 1.24 on `/var/run/pouchd.sock`, with
@@ -13,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyctr_core::model::{
-    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, StopOptions,
+    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, Signal,
 };
 use anyctr_core::{
     ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, Error,
@@ -32,6 +33,8 @@ mod hijack;
 pub mod host_signal;
 mod images;
 mod lifecycle;
+// The wire types mirror pouchd's API reference field for field; their docs are that reference.
+#[allow(missing_docs)]
 pub mod models;
 
 pub use copy::PathStat;
@@ -133,7 +136,7 @@ impl PouchEngine {
         copy::stat(&self.client, &id, path).await.map_err(|e| ctx(e, "stat_path", container))
     }
 
-    /// `PUT` archive exactly as pouchd does it: unlike [`ContainerEngine::copy_to`], a missing
+    /// `PUT` archive exactly as pouchd does it: unlike [`ContainerEngine::put_archive`], a missing
     /// destination directory is an error (`NotFound`) rather than created.
     pub async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
         let id = self.resolve_id(container).await.map_err(|e| ctx(e, "put_archive", container))?;
@@ -162,6 +165,10 @@ fn docker_markers(server_header: Option<&str>, version: &models::Version) -> Opt
 impl ContainerEngine for PouchEngine {
     fn name(&self) -> &str {
         ENGINE
+    }
+
+    fn host_root(&self) -> Option<&std::path::Path> {
+        self.host_root.as_deref()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -267,20 +274,20 @@ impl ContainerEngine for PouchEngine {
         run.await.map_err(|e| ctx(e, "exec", container))
     }
 
-    async fn copy_to(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
+    async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
         let run = async {
             let id = self.resolve_id(container).await?;
             copy::copy_to(&self.client, &id, destination, tar).await
         };
-        run.await.map_err(|e| ctx(e, "copy_to", container))
+        run.await.map_err(|e| ctx(e, "put_archive", container))
     }
 
-    async fn copy_from(&self, container: &str, path: &str) -> Result<ByteStream> {
+    async fn get_archive(&self, container: &str, path: &str) -> Result<ByteStream> {
         let run = async {
             let id = self.resolve_id(container).await?;
             copy::copy_from(&self.client, &id, path).await
         };
-        run.await.map_err(|e| ctx(e, "copy_from", container))
+        run.await.map_err(|e| ctx(e, "get_archive", container))
     }
 
     async fn events(&self, options: EventOptions) -> Result<EventStream> {
@@ -296,15 +303,15 @@ impl ContainerEngine for PouchEngine {
         run.await.map_err(|e| ctx(e, "start", container))
     }
 
-    async fn stop(&self, container: &str, options: StopOptions) -> Result<()> {
+    async fn stop(&self, container: &str, grace: std::time::Duration) -> Result<()> {
         let run = async {
             let detail = self.inspect(container).await?;
-            lifecycle::stop(&self.client, &self.target(&detail), options).await
+            lifecycle::stop(&self.client, &self.target(&detail), grace).await
         };
         run.await.map_err(|e| ctx(e, "stop", container))
     }
 
-    async fn kill(&self, container: &str, signal: &str) -> Result<()> {
+    async fn kill(&self, container: &str, signal: Signal) -> Result<()> {
         let run = async {
             let detail = self.inspect(container).await?;
             lifecycle::kill(&self.client, &self.target(&detail), signal).await

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyctr_core::model::{ContainerDetail, CreateSpec, MountSpecKind, RootfsView, StopOptions, signal_number};
+use anyctr_core::model::{ContainerDetail, CreateSpec, MountSpecKind, RootfsView, Signal};
 use anyctr_core::{Error, ErrorKind, Result, under_host_root};
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
@@ -103,14 +103,14 @@ pub async fn start(client: &Client, id: &str) -> Result<()> {
     post_idempotent(client, &container_path(id, "/start"), client.call_timeout()).await.map(|_| ())
 }
 
-/// Stops the container: SIGTERM, SIGKILL after `options.grace`. pouchd 1.3.0 takes `t=0` for "the
+/// Stops the container: SIGTERM, SIGKILL after `grace`. pouchd 1.3.0 takes `t=0` for "the
 /// default 10 s", so a stop without grace kills instead (see [`kill`]); a container that does not
 /// run is stopped already.
-pub async fn stop(client: &Client, target: &Target<'_>, options: StopOptions) -> Result<()> {
+pub async fn stop(client: &Client, target: &Target<'_>, grace: std::time::Duration) -> Result<()> {
     if !target.detail.state.status.is_running() {
         return Ok(());
     }
-    if options.grace.is_zero() {
+    if grace.is_zero() {
         if target.detail.runtime.is_sandboxed() {
             return Err(
                 no_kill_for_sandbox(target.detail, "stop without a grace period").with_container(&target.detail.id)
@@ -118,9 +118,9 @@ pub async fn stop(client: &Client, target: &Target<'_>, options: StopOptions) ->
         }
         return kill_and_wait(client, target).await;
     }
-    let path = format!("{}?t={}", container_path(&target.detail.id, "/stop"), options.grace.as_secs().max(1));
+    let path = format!("{}?t={}", container_path(&target.detail.id, "/stop"), grace.as_secs().max(1));
     // pouchd answers only after the grace period, so that is added to the bound.
-    post_idempotent(client, &path, client.call_timeout() + options.grace).await.map(|_| ())
+    post_idempotent(client, &path, client.call_timeout() + grace).await.map(|_| ())
 }
 
 /// What kill, stop and remove act on: the container as inspected, and where this process finds
@@ -133,8 +133,8 @@ pub struct Target<'a> {
 /// `POST /containers/{id}/kill`. pouchd 1.3.0 has no such route (405; builds between answer 404
 /// with a plain-text body): then the container's main process is signalled from the host
 /// ([`crate::host_signal`]) for a runc-class runtime, and a sandboxed one is `Unsupported`.
-pub async fn kill(client: &Client, target: &Target<'_>, signal: &str) -> Result<()> {
-    let number = signal_number(signal)?;
+pub async fn kill(client: &Client, target: &Target<'_>, signal: Signal) -> Result<()> {
+    let number = signal.number();
     let detail = target.detail;
     if !detail.state.status.is_running() {
         return Err(not_running(detail));
@@ -177,7 +177,7 @@ fn kill_from_host(target: &Target<'_>, number: i32) -> Result<()> {
 async fn kill_and_wait(client: &Client, target: &Target<'_>) -> Result<()> {
     // The main process already gone: pouchd should notice at once. If it keeps saying "running",
     // the pid it reports is no process this agent sees (another pid namespace).
-    let already_gone = match kill(client, target, "KILL").await {
+    let already_gone = match kill(client, target, Signal::KILL).await {
         Ok(()) => false,
         Err(e) if e.kind() == ErrorKind::Conflict && e.message().ends_with("is not running") => true,
         Err(e) => return Err(e),
@@ -292,7 +292,7 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
         // No daemon behind this client: the refusal comes before any call.
         let client = Client::new("/nonexistent/pouchd.sock".into(), std::time::Duration::from_secs(1));
-        let e = stop(&client, &target, StopOptions { grace: std::time::Duration::ZERO }).await.unwrap_err();
+        let e = stop(&client, &target, std::time::Duration::ZERO).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
         assert_eq!(signal_name(9), "KILL");
         assert_eq!(signal_name(15), "TERM");

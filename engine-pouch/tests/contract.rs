@@ -267,16 +267,16 @@ fn tar_entries(tar: &[u8]) -> Vec<(String, u64)> {
 #[tokio::test]
 async fn copy_from_file_dir_and_missing() {
     let (server, engine) = setup().await;
-    let file = collect(engine.copy_from("pk", "/data/hello.txt").await.unwrap()).await;
+    let file = collect(engine.get_archive("pk", "/data/hello.txt").await.unwrap()).await;
     assert_eq!(file, fixture("archive-get-file").body);
     assert_eq!(tar_entries(&file), [("hello.txt".to_owned(), 18)]);
-    let dir = collect(engine.copy_from("pk", "/etc").await.unwrap()).await;
+    let dir = collect(engine.get_archive("pk", "/etc").await.unwrap()).await;
     let names: Vec<String> = tar_entries(&dir).into_iter().map(|(n, _)| n.trim_end_matches('/').to_owned()).collect();
     assert_eq!(names, ["etc", "etc/hostname", "etc/hosts", "etc/mtab", "etc/resolv.conf"]);
-    let e = engine.copy_from("pk", "/no/such/file").await.err().expect("missing path fails");
+    let e = engine.get_archive("pk", "/no/such/file").await.err().expect("missing path fails");
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    assert_eq!((e.operation(), e.container()), (Some("copy_from"), Some("pk")));
-    assert_eq!(engine.copy_from("pk", "relative").await.err().unwrap().kind(), ErrorKind::InvalidArgument);
+    assert_eq!((e.operation(), e.container()), (Some("get_archive"), Some("pk")));
+    assert_eq!(engine.get_archive("pk", "relative").await.err().unwrap().kind(), ErrorKind::InvalidArgument);
     assert_all_matched(&server);
 }
 
@@ -286,7 +286,7 @@ async fn copy_to_streams_the_tar_and_missing_dir_maps_to_not_found() {
     let recorded = fixture("archive-put").request_body;
     let chunks: Vec<anyctr_core::Result<Bytes>> =
         recorded.chunks(1000).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-    engine.copy_to("pk", "/tmp", futures_util::stream::iter(chunks).boxed()).await.unwrap();
+    engine.put_archive("pk", "/tmp", futures_util::stream::iter(chunks).boxed()).await.unwrap();
     let put = server.received().into_iter().find(|r| r.method == "PUT").unwrap();
     assert_eq!(put.body, recorded, "the tar arrives unchanged");
     assert_eq!(put.query, [("path".to_owned(), "/tmp".to_owned())]);
@@ -314,7 +314,7 @@ async fn stat_path_decodes_the_stat_header() {
 async fn events_are_normalized_and_reopened_without_duplicates() {
     let (server, engine) = setup().await;
     let since = chrono::DateTime::from_timestamp(1795411222, 0).unwrap();
-    let mut events = engine.events(EventOptions { since: Some(since) }).await.unwrap();
+    let mut events = engine.events(EventOptions::new().since(since)).await.unwrap();
     let mut got = Vec::new();
     for _ in 0..12 {
         got.push(tokio::time::timeout(T, events.next()).await.unwrap().unwrap().unwrap());

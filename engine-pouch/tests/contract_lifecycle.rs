@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use anyctr_core::model::{ContainerStatus, StopOptions};
+use anyctr_core::model::{ContainerStatus, Signal};
 use anyctr_core::{Capabilities, ContainerEngine, EngineAddress, EngineConfig, ErrorKind, ListOptions, Support};
 use anyctr_engine_pouch::PouchEngine;
 use support::FixtureServer;
@@ -57,7 +57,7 @@ async fn list_created_is_read_in_nanoseconds() {
 async fn kill_without_a_kill_route_never_signals_a_stale_pid() {
     let server = FixtureServer::start().await;
     let engine = setup(&server).await;
-    let e = tokio::time::timeout(T, engine.kill("pk", "KILL")).await.unwrap().unwrap_err();
+    let e = tokio::time::timeout(T, engine.kill("pk", Signal::KILL)).await.unwrap().unwrap_err();
     // The recorded pid is no container of this machine: refused (or gone), nothing signalled.
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
     assert_eq!((e.engine(), e.operation()), (Some("pouch"), Some("kill")), "{e}");
@@ -65,9 +65,8 @@ async fn kill_without_a_kill_route_never_signals_a_stale_pid() {
     assert!(calls.contains(&"POST /v1.24/containers/pk/kill?signal=KILL".to_owned()), "{calls:?}");
     assert!(!calls.iter().any(|c| c.contains("/stop")), "no stop?t=0 fallback (it waits 10 s): {calls:?}");
     assert!(server.unmatched().is_empty(), "{:?}", server.unmatched());
-    // A signal name pouchd would take, and a bad one refused before any call.
-    let e = engine.kill("pk", "NOSUCHSIGNAL").await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    // A bad signal is refused before any call: it cannot be made into a `Signal`.
+    assert_eq!("NOSUCHSIGNAL".parse::<Signal>().unwrap_err().kind(), ErrorKind::InvalidArgument);
 }
 
 #[tokio::test]
@@ -77,8 +76,8 @@ async fn kill_stop_and_remove_of_a_container_stopped_through_the_api() {
     let d = engine.inspect("pkill").await.unwrap();
     assert_eq!((d.state.status.clone(), d.state.exit_code), (ContainerStatus::Exited, Some(137)));
     // Stopped already: stop has nothing to do, kill is a conflict; neither calls pouchd.
-    tokio::time::timeout(T, engine.stop("pkill", StopOptions { grace: Duration::ZERO })).await.unwrap().unwrap();
-    let e = engine.kill("pkill", "TERM").await.unwrap_err();
+    tokio::time::timeout(T, engine.stop("pkill", Duration::ZERO)).await.unwrap().unwrap();
+    let e = engine.kill("pkill", Signal::TERM).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
     let calls = calls(&server);
     assert!(calls.iter().all(|c| c.starts_with("GET ")), "{calls:?}");
@@ -88,8 +87,7 @@ async fn kill_stop_and_remove_of_a_container_stopped_through_the_api() {
 async fn stop_without_grace_kills_instead_of_waiting_pouchds_default() {
     let server = FixtureServer::start().await;
     let engine = setup(&server).await;
-    let e =
-        tokio::time::timeout(T, engine.stop("pk", StopOptions { grace: Duration::ZERO })).await.unwrap().unwrap_err();
+    let e = tokio::time::timeout(T, engine.stop("pk", Duration::ZERO)).await.unwrap().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "the recorded pid is not signalled: {e}");
     let calls = calls(&server);
     assert!(calls.contains(&"POST /v1.24/containers/pk/kill?signal=KILL".to_owned()), "{calls:?}");

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyctr_core::model::{ContainerStatus, CreateSpec, EventKind, EventOptions, ExecRequest, RootfsView, StopOptions};
+use anyctr_core::model::{ContainerStatus, CreateSpec, EventKind, EventOptions, ExecRequest, RootfsView, Signal};
 use anyctr_core::{ContainerEngine, EngineAddress, EngineConfig, ErrorKind, ListOptions};
 use anyctr_engine_pouch::PouchEngine;
 use bytes::Bytes;
@@ -79,7 +79,7 @@ async fn live_pouchd() {
 
 async fn exercise(engine: PouchEngine, id: String, unique: String) {
     let since = chrono::Utc::now() - chrono::Duration::seconds(2);
-    let mut events = bounded("events", engine.events(EventOptions { since: Some(since) })).await.unwrap();
+    let mut events = bounded("events", engine.events(EventOptions::new().since(since))).await.unwrap();
     bounded("start", engine.start(&id)).await.unwrap();
     bounded("start again", engine.start(&id)).await.expect("starting a running container is not an error");
 
@@ -124,13 +124,13 @@ async fn exercise(engine: PouchEngine, id: String, unique: String) {
     let left = bounded("ps", engine.exec(&id, ExecRequest::shell(ps))).await.unwrap().stdout_lossy();
     assert!(!left.contains("sleep 3001"), "the timed-out exec was killed: {left}");
 
-    bounded("copy_to", engine.copy_to(&id, "/tmp/a/b", tar_of("f.txt", b"copied in\n")))
+    bounded("copy_to", engine.put_archive(&id, "/tmp/a/b", tar_of("f.txt", b"copied in\n")))
         .await
         .expect("copy_to creates /tmp/a/b");
-    let stream = bounded("copy_from", engine.copy_from(&id, "/tmp/a/b/f.txt")).await.unwrap();
+    let stream = bounded("copy_from", engine.get_archive(&id, "/tmp/a/b/f.txt")).await.unwrap();
     let tar: Vec<Bytes> = bounded("read tar", stream.try_collect()).await.unwrap();
     assert_eq!(single_entry(&tar.concat()), ("f.txt".to_owned(), "copied in\n".to_owned()));
-    let missing = bounded("copy_from missing", engine.copy_from(&id, "/no/such/file")).await.err().unwrap();
+    let missing = bounded("copy_from missing", engine.get_archive(&id, "/no/such/file")).await.err().unwrap();
     assert_eq!(missing.kind(), ErrorKind::NotFound);
 
     let started = async {
@@ -144,14 +144,14 @@ async fn exercise(engine: PouchEngine, id: String, unique: String) {
     };
     bounded("start event", started).await;
 
-    bounded("stop", engine.stop(&id, StopOptions { grace: Duration::from_secs(1) })).await.unwrap();
+    bounded("stop", engine.stop(&id, Duration::from_secs(1))).await.unwrap();
     let d = bounded("inspect stopped", engine.inspect(&id)).await.unwrap();
     assert_eq!(d.state.status, ContainerStatus::Exited);
     let e = bounded("exec stopped", engine.exec(&id, ExecRequest::new(["true"]))).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
 
     bounded("restart", engine.start(&id)).await.unwrap();
-    bounded("kill", engine.kill(&id, "KILL")).await.unwrap();
+    bounded("kill", engine.kill(&id, Signal::KILL)).await.unwrap();
     let code = bounded("wait", engine.wait(&id)).await.unwrap();
     assert_eq!(code, 137);
 }

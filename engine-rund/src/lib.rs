@@ -1,10 +1,11 @@
+#![warn(missing_docs)]
 //! anyctr engine `rund`: nodes whose containerd runs VM-sandboxed runtimes — RunD, Kata, gVisor —
 //! beside runc (address `rund:///run/containerd/containerd.sock`).
 //!
 //! It is the containerd engine under another name, defaulting to CRI's `k8s.io` namespace, with a
 //! probe that only accepts a containerd offering a sandboxed runtime handler. What makes sandboxed
 //! containers safe is not here but in the data every engine shares: each container's
-//! [`RuntimeClass`](anyctr_core::RuntimeClass) comes from its runtime (`io.containerd.rund.v2`,
+//! [`anyctr_core::RuntimeClass`] comes from its runtime (`io.containerd.rund.v2`,
 //! `io.containerd.kata.v2`, `io.containerd.runsc.v1`, runc with a `BinaryName`, the CRI sandbox's
 //! handler), [`Capabilities::for_runtime`](anyctr_core::Capabilities::for_runtime) takes host access
 //! away from sandboxed ones, and the core copy strategies and host-path resolver follow the

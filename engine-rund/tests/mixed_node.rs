@@ -3,7 +3,6 @@
 //! exit codes, host paths (rootfs not host-visible, shared volume real), and copies in and out —
 //! including the sandbox's private /tmp and a 64 MiB tar-over-exec copy checked by sha256.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,25 +39,17 @@ impl Drop for Pods {
 
 async fn pod_with_container(pods: &mut Pods, runtime: &str, tag: &str, volume: &std::path::Path) -> String {
     let uid = format!("{tag}-{}-{runtime}", std::process::id());
-    let pod = PodSpec {
-        name: format!("mixed-{runtime}-{tag}"),
-        namespace: "anyctr-test".into(),
-        uid,
-        runtime: Some(runtime.into()),
-        labels: BTreeMap::from([("anyctr.test".to_owned(), tag.to_owned())]),
-    };
+    let pod =
+        PodSpec::new(format!("mixed-{runtime}-{tag}"), "anyctr-test", uid).runtime(runtime).label("anyctr.test", tag);
     let sandbox = pods.engine.create_pod(&pod).await.expect("create pod");
     pods.sandboxes.push(sandbox.clone());
-    let spec = CreateSpec {
-        name: Some("app".into()),
-        image: anyctr_testkit::image(),
-        argv: vec!["sleep".into(), "600".into()],
-        labels: BTreeMap::from([("anyctr.test".to_owned(), tag.to_owned())]),
-        mounts: vec![MountSpec::bind(volume.display().to_string(), "/shared")],
-        runtime: Some(runtime.into()),
-        pod_sandbox: Some(sandbox),
-        ..Default::default()
-    };
+    let spec = CreateSpec::new(anyctr_testkit::image())
+        .name("app")
+        .argv(["sleep", "600"])
+        .label("anyctr.test", tag)
+        .mount(MountSpec::bind(volume.display().to_string(), "/shared"))
+        .runtime(runtime)
+        .pod_sandbox(sandbox);
     let id = pods.engine.create(&spec).await.expect("create container");
     pods.engine.start(&id).await.expect("start container");
     id

@@ -14,7 +14,7 @@ use support::docker::{detail_from_inspect, exec, require_engine, run, socket, un
 use support::docker_cli::DockerCli;
 
 fn only(strategy: CopyStrategy) -> CopyOptions {
-    CopyOptions { strategies: vec![strategy], ..CopyOptions::default() }
+    CopyOptions::default().strategies([strategy])
 }
 
 /// A local tree: a 3 MiB binary-ish file (several stream chunks), a mode, a nested dir, a link.

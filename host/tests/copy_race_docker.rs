@@ -49,7 +49,7 @@ fn swapper(dir: &Path) -> PathBuf {
 }
 
 fn only_host() -> CopyOptions {
-    CopyOptions { strategies: vec![CopyStrategy::HostPath], ..CopyOptions::default() }
+    CopyOptions::default().strategies([CopyStrategy::HostPath])
 }
 
 /// The two host strategies for one container: its merged dir, and `/proc/<pid>/root` (forced by

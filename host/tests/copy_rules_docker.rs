@@ -15,7 +15,7 @@ use support::docker::{detail_from_inspect, docker, exec, require_engine, run, so
 use support::docker_cli::DockerCli;
 
 fn only(strategy: CopyStrategy) -> CopyOptions {
-    CopyOptions { strategies: vec![strategy], ..CopyOptions::default() }
+    CopyOptions::default().strategies([strategy])
 }
 
 /// Each strategy that applies to a runc container, the host path both ways (merged dir and
@@ -66,7 +66,7 @@ async fn setuid_setgid_and_sticky_bits_are_dropped_unless_asked_for() {
         let mode = |p: &str| fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode("tool"), 0o755, "{label}: setuid/setgid kept");
         assert_eq!(mode("sticky"), 0o777, "{label}: sticky kept");
-        let keep = CopyOptions { keep_special_bits: true, ..only(*strategy) };
+        let keep = only(*strategy).keep_special_bits(true);
         let kept = base.join(format!("{}-kept", label.replace('/', "_")));
         copy_from_container(engine, c, "/s/tool", &kept, &keep).await.unwrap();
         assert_eq!(fs::metadata(&kept).unwrap().permissions().mode() & 0o7777, 0o6755, "{label}: asked to keep");
@@ -97,7 +97,7 @@ async fn a_growing_file_stops_at_its_cap() {
     exec(name, "mkdir -p /g && head -c 5000 /dev/zero > /g/fixed");
     for (label, c, strategy) in runc_ways(&detail_from_inspect(name)) {
         let out = base.join(format!("capped-{}", label.replace('/', "_")));
-        let capped = CopyOptions { max_file_bytes: Some(4096), ..only(strategy) };
+        let capped = only(strategy).max_file_bytes(Some(4096));
         let e = copy_from_container(engine, &c, "/g/fixed", &out, &capped).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{label}: {e}");
         assert!(e.to_string().contains("cap"), "{label}: {e}");

@@ -88,7 +88,7 @@ async fn copying_out_refuses_links_that_leave_the_copy_and_leaves_nothing() {
     fs::create_dir(&out).unwrap();
     let e = copy_from_container(&engine, &c, "/data", &out.join("data"), &CopyOptions::default()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
-    assert_eq!(e.operation(), Some("copy_from"));
+    assert_eq!(e.operation(), Some("copy_out"));
     assert!(listing(&out).is_empty(), "{:?}", listing(&out));
 }
 
@@ -196,7 +196,7 @@ async fn a_single_file_mount_is_rewritten_in_place() {
 async fn engine_archives_are_unpacked_safely() {
     let s = setup();
     let caps = Capabilities { host_rootfs: Support::Unsupported, ..docker_like() };
-    let only_native = CopyOptions { strategies: vec![CopyStrategy::EngineArchive], ..CopyOptions::default() };
+    let only_native = CopyOptions::default().strategies([CopyStrategy::EngineArchive]);
     let c = runc_merged(&s.rootfs);
     let out = s.base.join("out");
     fs::create_dir(&out).unwrap();

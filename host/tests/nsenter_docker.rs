@@ -317,7 +317,7 @@ async fn bad_input_gets_its_own_error_kind() {
     let e = fast(&d, ExecRequest::new(["pwd"]).working_dir("/nope")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert!(e.to_string().contains("working directory `/nope` does not exist in the container"), "{e}");
-    let e = fast(&d, ExecRequest::new(["echo".to_owned(), "x".repeat(10 << 20)])).await.unwrap_err();
+    let e = fast(&d, ExecRequest::new(vec!["echo".to_owned(), "x".repeat(10 << 20)])).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
     assert!(e.to_string().contains("argument list too long"), "{e}");
     let e = fast(&d, ExecRequest::new(["no-such-binary"])).await.unwrap_err();

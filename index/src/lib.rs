@@ -31,8 +31,19 @@ use anyctr_core::error::{Error, ErrorKind, Result};
 use anyctr_core::model::ContainerDetail;
 use anyctr_core::pods::MainContainerRule;
 
-/// How the index works.
+/// How the index works. Built from [`IndexOptions::default`] and the setters.
+///
+/// By default the index keeps **every** container, stopped ones included ([`ListOptions::all`]):
+/// an agent usually wants to see a container that just exited (its exit code, its logs). Call
+/// [`running_only`](Self::running_only) to keep only running containers.
+///
+/// ```
+/// # use anyctr_index::IndexOptions;
+/// let options = IndexOptions::default().running_only().resync_interval(std::time::Duration::from_secs(30));
+/// assert!(!options.list.all);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct IndexOptions {
     /// Time between periodic full resyncs. With events, the index does not depend on them (gaps
     /// and failures trigger their own); they are a last line of defence.
@@ -41,9 +52,48 @@ pub struct IndexOptions {
     pub inspect_concurrency: usize,
     /// Which containers to index.
     pub list: ListOptions,
+    /// How a pod's main container is chosen.
     pub main_rule: MainContainerRule,
     /// Bound on one list or inspect call.
     pub call_timeout: Duration,
+}
+
+impl IndexOptions {
+    /// Time between periodic full resyncs (default 60 s).
+    pub fn resync_interval(mut self, interval: Duration) -> Self {
+        self.resync_interval = interval;
+        self
+    }
+
+    /// Inspects run at once during a full build (default 16).
+    pub fn inspect_concurrency(mut self, concurrency: usize) -> Self {
+        self.inspect_concurrency = concurrency;
+        self
+    }
+
+    /// Which containers to index (default: all, stopped ones included).
+    pub fn list(mut self, list: ListOptions) -> Self {
+        self.list = list;
+        self
+    }
+
+    /// Index running containers only: a container leaves the index when it stops.
+    pub fn running_only(mut self) -> Self {
+        self.list.all = false;
+        self
+    }
+
+    /// How a pod's main container is chosen.
+    pub fn main_rule(mut self, rule: MainContainerRule) -> Self {
+        self.main_rule = rule;
+        self
+    }
+
+    /// Bound on one list or inspect call (default 30 s).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
 }
 
 impl Default for IndexOptions {
@@ -60,19 +110,27 @@ impl Default for IndexOptions {
 
 /// What changed in the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IndexChange {
+    /// A container appeared (by id).
     ContainerAdded(String),
+    /// A container changed (by id).
     ContainerUpdated(String),
+    /// A container left the index (by id).
     ContainerRemoved(String),
     /// By pod uid (or sandbox id for pods without a uid).
     PodAdded(String),
+    /// A pod changed.
     PodUpdated(String),
+    /// A pod is gone.
     PodRemoved(String),
 }
 
 /// Whether the index is being kept current.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IndexHealth {
+    /// Kept current.
     Live,
     /// Still running, but behind until it recovers (the event stream is reconnecting, a repair
     /// resync is pending): the reason.
@@ -130,6 +188,18 @@ impl ContainerIndex {
         };
         let task = tokio::spawn(worker.run(events, command_rx, stop_rx));
         Ok(ContainerIndex { snapshots, changes, commands, health, resyncs, stop: Some(stop), task: Some(task) })
+    }
+
+    /// A container of the current snapshot by full id, 12-character short id or name (the
+    /// lookup of [`Snapshot::container`] without holding the snapshot). `None` when the index
+    /// does not hold it; [`get_newer_than`](Self::get_newer_than) waits for a fresh entry.
+    pub fn container(&self, key: &str) -> Option<Arc<ContainerDetail>> {
+        self.snapshots.borrow().container(key).cloned()
+    }
+
+    /// The pod a container (by id, short id or name) belongs to, in the current snapshot.
+    pub fn pod_of(&self, container: &str) -> Option<Arc<anyctr_core::pods::Pod>> {
+        self.snapshots.borrow().pod_of(container).cloned()
     }
 
     /// Whether the index is being kept current (see [`IndexHealth`]).

@@ -16,8 +16,11 @@ use anyctr_core::pods::{MainContainerRule, Pod, group_pods, pod_key};
 /// One indexed container and when the index last confirmed it with the engine: the instant
 /// before the inspect (or list) whose answer this is, so the detail is at least that fresh.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Entry {
+    /// The container as last inspected.
     pub detail: Arc<ContainerDetail>,
+    /// When it was inspected.
     pub updated: Instant,
 }
 
@@ -230,6 +233,8 @@ impl Snapshot {
     }
 
     /// A container by full id, 12-character short id or name.
+    #[doc(alias = "get")]
+    #[doc(alias = "lookup")]
     pub fn container(&self, key: &str) -> Option<&Arc<ContainerDetail>> {
         self.entry(key).map(|e| &e.detail)
     }
@@ -248,6 +253,7 @@ impl Snapshot {
         self.containers.values().map(|e| &e.detail)
     }
 
+    /// How many containers the index holds.
     pub fn container_count(&self) -> usize {
         self.containers.len()
     }
@@ -262,10 +268,12 @@ impl Snapshot {
         self.pod_at(self.pod_by_name.get(&(namespace.to_owned(), name.to_owned())))
     }
 
+    /// A pod by uid.
     pub fn pod_by_uid(&self, uid: &str) -> Option<&Arc<Pod>> {
         self.pod_at(self.pod_by_uid.get(uid))
     }
 
+    /// The pod whose sandbox has this id.
     pub fn pod_by_sandbox(&self, sandbox_id: &str) -> Option<&Arc<Pod>> {
         self.pod_at(self.pod_by_sandbox.get(sandbox_id))
     }

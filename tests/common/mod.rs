@@ -3,6 +3,7 @@
 
 pub mod private_dockerd;
 
+use anyctr::prelude::*;
 use anyctr::{CreateSpec, Engine, Engines};
 pub use anyctr_testkit::{eventually, image, unique};
 
@@ -22,9 +23,7 @@ pub async fn docker() -> Engine {
 
 /// A spec of the test image named `name`, labelled `anyctr.test=<label>`.
 pub fn spec(label: &str, name: &str, argv: &[&str]) -> CreateSpec {
-    let mut spec = anyctr_testkit::labelled_spec(label, name, argv);
-    spec.name = Some(name.to_owned());
-    spec
+    CreateSpec::new(image()).name(name).argv(argv).label("anyctr.test", label)
 }
 
 /// Removes every container carrying `anyctr.test=<label>` when dropped, even after a failed assertion.
@@ -36,6 +35,6 @@ pub struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let (engine, label) = (self.engine.clone(), self.label.clone());
-        anyctr_testkit::on_own_runtime(move || async move { anyctr_testkit::remove_labelled(&*engine, &label).await });
+        anyctr_testkit::on_own_runtime(move || async move { anyctr_testkit::remove_labelled(&engine, &label).await });
     }
 }

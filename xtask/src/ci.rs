@@ -65,7 +65,7 @@ impl Steps {
 /// Exactly what CI runs, in order, stopping at the first failure. The engines come down
 /// at the end (also after a failure) only if this run brought them up.
 pub fn ci(layout: &Layout) -> Result<(), String> {
-    let mut steps = Steps { total: 10, done: 0, start: Instant::now() };
+    let mut steps = Steps { total: 11, done: 0, start: Instant::now() };
     steps.run("prerequisites: protoc, rustfmt, clippy", || prerequisites(layout))?;
     steps.run("cargo fmt --all -- --check", || {
         cmd::run_ok(cargo().args(["fmt", "--all", "--", "--check"]), FMT_LIMIT)
@@ -77,6 +77,11 @@ pub fn ci(layout: &Layout) -> Result<(), String> {
     })?;
     let build = ["build", "--workspace", "--all-targets"];
     steps.run("cargo build --workspace --all-targets", || cmd::run_ok(cargo().args(build), BUILD_LIMIT))?;
+    // Broken intra-doc links and missing docs fail here, not on docs.rs.
+    let doc = ["doc", "--no-deps", "--workspace"];
+    steps.run("cargo doc --no-deps --workspace (RUSTDOCFLAGS=-D warnings)", || {
+        cmd::run_ok(cargo().args(doc).env("RUSTDOCFLAGS", "-D warnings"), BUILD_LIMIT)
+    })?;
     steps.run(&PACKAGE.join(" "), || cmd::run_ok(cargo().args(&PACKAGE[1..]), BUILD_LIMIT))?;
 
     let were_up = layout.any_running();

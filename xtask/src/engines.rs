@@ -56,7 +56,7 @@ impl Daemon {
 }
 
 /// The dedicated paths of one harness instance, named by ENGINES_NAME (default
-/// `anyctr-engines`): /run/<name> and /var/lib/<name>. A second instance with another
+/// `anyctr-engines`): `/run/<name>` and `/var/lib/<name>`. A second instance with another
 /// name (and other bridges) can run beside the first.
 pub struct Layout {
     pub name: String,

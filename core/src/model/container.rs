@@ -15,13 +15,21 @@ pub fn short_id(id: &str) -> &str {
 /// A container's lifecycle state, normalized across engines (pouch's `stopped` is `Exited`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ContainerStatus {
+    /// Created, never started.
     Created,
+    /// Running.
     Running,
+    /// Paused (frozen).
     Paused,
+    /// Being restarted by the engine.
     Restarting,
+    /// Being removed.
     Removing,
+    /// Its main process exited (pouch's `stopped`).
     Exited,
+    /// Failed to be removed; unusable.
     Dead,
     /// A status the engine reported that has no normalized meaning; kept verbatim.
     Unknown(String),
@@ -66,8 +74,11 @@ pub const HOST_VISIBLE_RUNTIMES_ENV: &str = "ANYCTR_HOST_VISIBLE_RUNTIMES";
 /// namespace fast path — and [`RuntimeClass::sandbox_reason`] says why.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RuntimeClass {
+    /// runc.
     Runc,
+    /// crun.
     Crun,
     /// gVisor.
     Runsc,
@@ -176,12 +187,16 @@ fn declared_host_visible() -> &'static [String] {
 /// State of a container's main process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContainerState {
+    /// The normalized status.
     pub status: ContainerStatus,
     /// The pid the engine reports, as a host pid. For a sandboxed runtime it is the sandbox (VM or
     /// gVisor sentry), not the container's init: see [`ContainerDetail::proc_root_pid`].
     pub pid: Option<u32>,
+    /// The last exit code, when it exited.
     pub exit_code: Option<i64>,
+    /// When the main process last started.
     pub started_at: Option<DateTime<Utc>>,
+    /// When the main process last exited.
     pub finished_at: Option<DateTime<Utc>>,
     /// The last exit was caused by the OOM killer.
     pub oom_killed: bool,
@@ -197,12 +212,17 @@ impl ContainerState {
 /// What a mount is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MountKind {
+    /// A host path.
     Bind,
+    /// A named volume.
     Volume,
+    /// A tmpfs.
     Tmpfs,
     /// `proc`, `sysfs`, `devpts`, `mqueue`, `cgroup`, … (no host source to speak of).
     Special(String),
+    /// Anything else, by the engine's name for it.
     Other(String),
 }
 
@@ -214,7 +234,9 @@ pub struct Mount {
     pub source: PathBuf,
     /// Where it appears in the container.
     pub destination: PathBuf,
+    /// What is mounted.
     pub kind: MountKind,
+    /// Mounted read-only.
     pub read_only: bool,
     /// `rprivate`, `rshared`, `rslave`, … when the engine says.
     pub propagation: Option<String>,
@@ -225,11 +247,13 @@ pub struct Mount {
 /// Format of the container log file an engine writes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LogFormat {
     /// Docker's `json-file`: `{"log":…,"stream":…,"time":…}` per line.
     JsonFile,
     /// CRI's text format: `<time> <stream> <P|F> <text>` per line.
     Cri,
+    /// Anything else, by the engine's name for it.
     Other(String),
 }
 
@@ -248,8 +272,11 @@ pub enum PodRole {
 /// Kubernetes identity of a container, from the labels and annotations kubelet/CRI set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PodIdentity {
+    /// The pod name.
     pub pod_name: Option<String>,
+    /// The Kubernetes namespace.
     pub namespace: Option<String>,
+    /// The pod uid.
     pub pod_uid: Option<String>,
     /// The Kubernetes container name (`POD` or absent for a sandbox).
     pub container_name: Option<String>,
@@ -269,6 +296,7 @@ impl PodIdentity {
 /// Whether the host can see a container's root filesystem, and where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RootfsView {
     /// A live host directory showing the container's rootfs (overlay merged dir; no mounts in it).
     Merged(PathBuf),
@@ -279,15 +307,31 @@ pub enum RootfsView {
     NotHostVisible,
 }
 
+impl std::fmt::Display for RootfsView {
+    /// The merged directory, `not reported` or `not host-visible`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RootfsView::Merged(dir) => write!(f, "{}", dir.display()),
+            RootfsView::NotReported => f.write_str("not reported"),
+            RootfsView::NotHostVisible => f.write_str("not host-visible"),
+        }
+    }
+}
+
 /// One container in a list: what the engine's list call returns without a per-container inspect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContainerSummary {
+    /// The full container id.
     pub id: String,
     /// Names without docker's leading `/`.
     pub names: Vec<String>,
+    /// The image reference as the engine reports it.
     pub image: String,
+    /// Container labels.
     pub labels: BTreeMap<String, String>,
+    /// The normalized status.
     pub status: ContainerStatus,
+    /// When it was created.
     pub created: Option<DateTime<Utc>>,
     /// The containerd namespace (containerd engines only).
     pub namespace: Option<String>,
@@ -296,6 +340,7 @@ pub struct ContainerSummary {
 }
 
 impl ContainerSummary {
+    /// The 12-character short id.
     pub fn short_id(&self) -> &str {
         short_id(&self.id)
     }
@@ -304,27 +349,41 @@ impl ContainerSummary {
 /// Everything an agent needs to know about one container.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContainerDetail {
+    /// The full container id.
     pub id: String,
     /// The engine's name for it, without docker's leading `/`.
     pub name: String,
+    /// The image reference as the engine reports it.
     pub image: String,
+    /// Container labels.
     pub labels: BTreeMap<String, String>,
     /// OCI annotations (containerd) — empty where the engine has none.
     pub annotations: BTreeMap<String, String>,
     /// `KEY=VALUE` entries as the engine reports them, order kept.
     pub env: Vec<String>,
+    /// The main process's state.
     pub state: ContainerState,
+    /// The runtime class (decides host visibility).
     pub runtime: RuntimeClass,
     /// The engine's verbatim runtime name (`io.containerd.rund.v2`, `runc`, …).
     pub runtime_name: String,
+    /// The hostname, when the engine says.
     pub hostname: Option<String>,
+    /// The network mode (`host`, `bridge`, `container:<id>`, …).
     pub network_mode: Option<String>,
+    /// The pid mode (`host`, `container:<id>`, …).
     pub pid_mode: Option<String>,
+    /// The host path of its log file, when the engine writes one.
     pub log_path: Option<PathBuf>,
+    /// The format of that log file.
     pub log_format: Option<LogFormat>,
+    /// Whether and where the host sees its root filesystem.
     pub rootfs: RootfsView,
+    /// Its mounts.
     pub mounts: Vec<Mount>,
+    /// Its Kubernetes identity, if any.
     pub pod: PodIdentity,
+    /// When it was created.
     pub created: Option<DateTime<Utc>>,
     /// The containerd namespace (containerd engines only).
     pub namespace: Option<String>,
@@ -333,6 +392,7 @@ pub struct ContainerDetail {
 }
 
 impl ContainerDetail {
+    /// The 12-character short id.
     pub fn short_id(&self) -> &str {
         short_id(&self.id)
     }
@@ -368,6 +428,13 @@ impl ContainerDetail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rootfs_view_displays() {
+        assert_eq!(RootfsView::Merged("/m".into()).to_string(), "/m");
+        assert_eq!(RootfsView::NotReported.to_string(), "not reported");
+        assert_eq!(RootfsView::NotHostVisible.to_string(), "not host-visible");
+    }
 
     #[test]
     fn runtime_class_table() {

@@ -6,17 +6,25 @@ use serde::Serialize;
 /// What happened to a container.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EventKind {
+    /// A container was created.
     Create,
+    /// A container started.
     Start,
     /// The main process exited (docker `die`, containerd `/tasks/exit` of the init process).
     Exit,
+    /// The OOM killer killed a process of the container.
     Oom,
+    /// The container was paused.
     Pause,
+    /// The container was unpaused.
     Unpause,
     /// The container was removed.
     Destroy,
+    /// An exec process started.
     ExecStart,
+    /// An exec process exited.
     ExecExit,
     /// The stream broke and was (or is being) reopened: events between the break and the reopen
     /// may be missing. Not about one container (`container_id` is empty). A consumer that keeps
@@ -49,8 +57,11 @@ impl EventKind {
 /// A normalized engine event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
+    /// What happened.
     pub kind: EventKind,
+    /// The container it happened to (empty for a `Gap`).
     pub container_id: String,
+    /// When, as the engine says.
     pub time: DateTime<Utc>,
     /// For `Exit` and `ExecExit`.
     pub exit_code: Option<i64>,
@@ -93,11 +104,25 @@ impl Event {
 
 /// What [`ContainerEngine::events`](crate::ContainerEngine::events) should deliver.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct EventOptions {
     /// Replay events from this time on, where the engine keeps history (docker and pouch do).
     /// An engine without history (containerd) refuses it with `Unsupported` rather than
     /// silently starting from now.
     pub since: Option<DateTime<Utc>>,
+}
+
+impl EventOptions {
+    /// Events from now on.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replays events from `time` on (see [`since`](Self#structfield.since)).
+    pub fn since(mut self, time: DateTime<Utc>) -> Self {
+        self.since = Some(time);
+        self
+    }
 }
 
 #[cfg(test)]

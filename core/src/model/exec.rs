@@ -16,9 +16,59 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 16 << 20;
 /// Default size of the output sample carried by errors and logs.
 pub const DEFAULT_SAMPLE_LEN: usize = 1024;
 
+/// Default bound on a whole buffered exec ([`ContainerEngine::exec`](crate::ContainerEngine::exec):
+/// start to exit, output read) when the request sets none: 5 minutes. When it runs out the
+/// process is killed and the call fails with [`ErrorKind::Timeout`], so no exec waits forever by
+/// default. Raise it with [`ExecRequest::timeout`]; [`ExecRequest::no_timeout`] removes it. For a
+/// streaming session ([`exec_stream`](crate::ContainerEngine::exec_stream)) it bounds the start
+/// only: the session lives until it is waited for, killed or dropped.
+pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What [`ExecRequest::new`] accepts as the program and its arguments: an array or slice of
+/// `&str` (`["ls", "-l"]`, also `[]`), or a `Vec` of `&str` or `String`.
+///
+/// One array impl (of `&str`) keeps `ExecRequest::new([])` and `ExecRequest::new(["ls", &dir])`
+/// inferable; build a `Vec<String>` for owned arguments.
+pub trait IntoArgv {
+    /// The arguments as owned strings.
+    fn into_argv(self) -> Vec<String>;
+}
+
+impl<const N: usize> IntoArgv for [&str; N] {
+    fn into_argv(self) -> Vec<String> {
+        self.iter().map(|s| (*s).to_owned()).collect()
+    }
+}
+
+impl IntoArgv for &[&str] {
+    fn into_argv(self) -> Vec<String> {
+        self.iter().map(|s| (*s).to_owned()).collect()
+    }
+}
+
+impl IntoArgv for &[String] {
+    fn into_argv(self) -> Vec<String> {
+        self.to_vec()
+    }
+}
+
+impl IntoArgv for Vec<&str> {
+    fn into_argv(self) -> Vec<String> {
+        self.as_slice().into_argv()
+    }
+}
+
+impl IntoArgv for Vec<String> {
+    fn into_argv(self) -> Vec<String> {
+        self
+    }
+}
+
 /// Bytes for an exec's stdin: delivered, then EOF.
 pub enum ExecInput {
+    /// Bytes in memory.
     Bytes(Bytes),
+    /// A reader, read to its end.
     Reader(Pin<Box<dyn AsyncRead + Send>>),
 }
 
@@ -49,20 +99,32 @@ impl From<Bytes> for ExecInput {
     }
 }
 
-/// A command to run in a container.
+/// A command to run in a container. Built with [`ExecRequest::new`] or [`ExecRequest::shell`]
+/// and the builder methods; the fields are public to read (fields may be added, so it cannot be
+/// built with a struct literal outside anyctr).
+///
+/// ```
+/// use std::time::Duration;
+/// use anyctr_core::model::ExecRequest;
+/// let req = ExecRequest::new(["ls", "-l", "/"]).env("LC_ALL=C").timeout(Duration::from_secs(5));
+/// assert_eq!(req.argv, ["ls", "-l", "/"]);
+/// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ExecRequest {
     /// Program and arguments; `argv[0]` is looked up in the container's `PATH`.
     pub argv: Vec<String>,
     /// Extra `KEY=VALUE` entries, added to the container's environment.
     pub env: Vec<String>,
+    /// The working directory (absolute); the container's default when `None`.
     pub working_dir: Option<String>,
     /// `user`, `uid`, `user:group` or `uid:gid`, as in a Dockerfile `USER`.
     pub user: Option<String>,
     /// Bytes for stdin, followed by EOF. Without it stdin is closed from the start.
     pub stdin: Option<ExecInput>,
-    /// A bound on the whole exec; when it runs out the process is killed and the call fails with
-    /// [`ErrorKind::Timeout`].
+    /// A bound on the whole buffered exec (on the start only for a streaming session); when it
+    /// runs out the process is killed and the call fails with [`ErrorKind::Timeout`].
+    /// [`DEFAULT_EXEC_TIMEOUT`] unless set; `None` only after [`no_timeout`](Self::no_timeout).
     pub timeout: Option<Duration>,
     /// How many bytes of each of stdout and stderr a buffered exec keeps; the rest is counted and
     /// dropped.
@@ -70,53 +132,64 @@ pub struct ExecRequest {
 }
 
 impl ExecRequest {
-    /// A request for `argv` with no stdin, no timeout and the default output limit.
-    pub fn new<I, S>(argv: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    /// A request for `argv` (see [`IntoArgv`]) with no stdin, the [`DEFAULT_EXEC_TIMEOUT`] and
+    /// the [`DEFAULT_OUTPUT_LIMIT`]. An empty argv is refused with `InvalidArgument` when the
+    /// request is run.
+    pub fn new(argv: impl IntoArgv) -> Self {
         ExecRequest {
-            argv: argv.into_iter().map(Into::into).collect(),
+            argv: argv.into_argv(),
             env: Vec::new(),
             working_dir: None,
             user: None,
             stdin: None,
-            timeout: None,
+            timeout: Some(DEFAULT_EXEC_TIMEOUT),
             output_limit: DEFAULT_OUTPUT_LIMIT,
         }
     }
 
     /// `sh -c script`.
     pub fn shell(script: impl Into<String>) -> Self {
-        Self::new(["sh".to_owned(), "-c".to_owned(), script.into()])
+        Self::new(vec!["sh".to_owned(), "-c".to_owned(), script.into()])
     }
 
+    /// Adds a `KEY=VALUE` entry to the process environment.
     pub fn env(mut self, entry: impl Into<String>) -> Self {
         self.env.push(entry.into());
         self
     }
 
+    /// The working directory (absolute, as the container sees it).
     pub fn working_dir(mut self, dir: impl Into<String>) -> Self {
         self.working_dir = Some(dir.into());
         self
     }
 
+    /// The user to run as: `user`, `uid`, `user:group` or `uid:gid`.
     pub fn user(mut self, user: impl Into<String>) -> Self {
         self.user = Some(user.into());
         self
     }
 
+    /// Bytes (or a reader) for stdin, followed by EOF.
     pub fn stdin(mut self, input: impl Into<ExecInput>) -> Self {
         self.stdin = Some(input.into());
         self
     }
 
+    /// The bound on the whole exec (replaces [`DEFAULT_EXEC_TIMEOUT`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
+    /// No bound on the exec: it runs until the process exits. Only for a caller that bounds the
+    /// call itself (a streaming session it reads and kills on its own schedule).
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = None;
+        self
+    }
+
+    /// How many bytes of each of stdout and stderr a buffered exec keeps.
     pub fn output_limit(mut self, limit: usize) -> Self {
         self.output_limit = limit;
         self
@@ -152,37 +225,49 @@ impl ExecRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputStream {
+    /// Standard output.
     Stdout,
+    /// Standard error.
     Stderr,
 }
 
 /// A piece of an exec's output as it arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputChunk {
+    /// Which stream.
     pub stream: OutputStream,
+    /// The bytes.
     pub data: Bytes,
 }
 
 /// The outcome of a finished exec. A non-zero exit code is a result, not an error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ExecResult {
+    /// The process's exit code.
     pub exit_code: i64,
     /// Up to the request's output limit.
     pub stdout: Vec<u8>,
+    /// Up to the request's output limit.
     pub stderr: Vec<u8>,
+    /// stdout was cut at the output limit.
     pub stdout_truncated: bool,
+    /// stderr was cut at the output limit.
     pub stderr_truncated: bool,
     /// Bytes the process wrote to stdout, kept or not.
     pub stdout_bytes: u64,
+    /// Bytes the process wrote to stderr, kept or not.
     pub stderr_bytes: u64,
     /// The output streams were still open when the call returned: after the process exited, a
     /// background child that inherited them held them open (or the deadline came first). Output
     /// written after that is not in the result, and not in the byte counts.
     pub output_incomplete: bool,
+    /// How long the exec took.
     pub duration: Duration,
 }
 
 impl ExecResult {
+    /// Whether the exit code is 0.
     pub fn success(&self) -> bool {
         self.exit_code == 0
     }
@@ -339,5 +424,22 @@ impl Drop for ExecSession {
 impl fmt::Debug for ExecSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ExecSession").field("stdin_open", &self.stdin.is_some()).field("exited", &self.exited).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argv_forms_infer_and_an_empty_one_is_refused_when_run() {
+        let empty = ExecRequest::new([]);
+        assert_eq!(empty.validate().unwrap_err().kind(), ErrorKind::InvalidArgument);
+        let dir = String::from("/tmp");
+        assert_eq!(ExecRequest::new(["ls", &dir]).argv, ["ls", "/tmp"]);
+        assert_eq!(ExecRequest::new(vec![dir.clone()]).argv, ["/tmp"]);
+        assert_eq!(ExecRequest::new(&["a", "b"][..]).argv, ["a", "b"]);
+        assert_eq!(ExecRequest::new(["true"]).timeout, Some(DEFAULT_EXEC_TIMEOUT));
+        assert_eq!(ExecRequest::new(["true"]).no_timeout().timeout, None);
     }
 }

@@ -3,10 +3,12 @@ use serde::Serialize;
 /// One image the engine holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageSummary {
+    /// The image id (content digest).
     pub id: String,
     /// `name:tag` references, normalized without a `docker.io/library/` prefix where the engine
     /// adds one.
     pub tags: Vec<String>,
+    /// Its size in bytes, when the engine says.
     pub size: Option<u64>,
     /// The containerd namespace (containerd engines only).
     pub namespace: Option<String>,

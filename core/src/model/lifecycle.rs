@@ -1,26 +1,40 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::exec::IntoArgv;
 use crate::error::{Error, Result};
 
-/// A mount requested at container creation.
+/// A mount requested at container creation: [`MountSpec::bind`], [`MountSpec::volume`] or
+/// [`MountSpec::tmpfs`], optionally [`read_only`](MountSpec::read_only).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MountSpec {
     /// A host path (bind) or a volume name (volume); empty for tmpfs.
     pub source: String,
+    /// Where it appears in the container (absolute).
     pub destination: String,
+    /// Mounted read-only.
     pub read_only: bool,
+    /// What is mounted.
     pub kind: MountSpecKind,
 }
 
+/// What a [`MountSpec`] mounts.
+///
+/// Deliberately exhaustive: every engine translates each kind, so a new kind is a breaking change
+/// that makes each engine decide, instead of a wildcard arm silently refusing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MountSpecKind {
+    /// A host path.
     Bind,
+    /// A named volume.
     Volume,
+    /// A fresh tmpfs.
     Tmpfs,
 }
 
 impl MountSpec {
+    /// Binds host path `source` (absolute) at `destination`.
     pub fn bind(source: impl Into<String>, destination: impl Into<String>) -> Self {
         MountSpec {
             source: source.into(),
@@ -30,6 +44,7 @@ impl MountSpec {
         }
     }
 
+    /// Mounts the named volume `name` at `destination`.
     pub fn volume(name: impl Into<String>, destination: impl Into<String>) -> Self {
         MountSpec {
             source: name.into(),
@@ -39,6 +54,7 @@ impl MountSpec {
         }
     }
 
+    /// A tmpfs at `destination`.
     pub fn tmpfs(destination: impl Into<String>) -> Self {
         MountSpec {
             source: String::new(),
@@ -48,38 +64,91 @@ impl MountSpec {
         }
     }
 
+    /// Makes the mount read-only.
     pub fn read_only(mut self) -> Self {
         self.read_only = true;
         self
     }
 }
 
-/// Kubernetes identity for a pod sandbox created through an engine.
+/// Kubernetes identity for a pod sandbox created through an engine:
+/// `PodSpec::new(name, namespace, uid)`, then [`runtime`](PodSpec::runtime) and
+/// [`label`](PodSpec::label) as needed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PodSpec {
+    /// The pod name.
     pub name: String,
+    /// The Kubernetes namespace.
     pub namespace: String,
+    /// The pod uid.
     pub uid: String,
     /// The runtime (docker runtime name or CRI runtime handler), `None` for the engine's default.
     pub runtime: Option<String>,
+    /// Labels of the sandbox.
     pub labels: BTreeMap<String, String>,
 }
 
-/// What a new container is made of.
+impl PodSpec {
+    /// A pod sandbox spec with the engine's default runtime and no labels.
+    pub fn new(name: impl Into<String>, namespace: impl Into<String>, uid: impl Into<String>) -> Self {
+        PodSpec {
+            name: name.into(),
+            namespace: namespace.into(),
+            uid: uid.into(),
+            runtime: None,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    /// The runtime (docker runtime name or CRI runtime handler).
+    pub fn runtime(mut self, runtime: impl Into<String>) -> Self {
+        self.runtime = Some(runtime.into());
+        self
+    }
+
+    /// Adds a label.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// What a new container is made of: `CreateSpec::new(image)` and the builder methods, one per
+/// field.
+///
+/// ```
+/// use anyctr_core::model::{CreateSpec, MountSpec};
+/// let spec = CreateSpec::new("busybox:latest")
+///     .name("web-1")
+///     .argv(["sleep", "3600"])
+///     .env("MODE=demo")
+///     .label("app", "web")
+///     .mount(MountSpec::tmpfs("/scratch"));
+/// assert!(spec.validate().is_ok());
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CreateSpec {
+    /// The container name; `None` lets the engine pick one.
     pub name: Option<String>,
+    /// The image reference (`busybox:latest`).
     pub image: String,
     /// The command; empty for the image's default.
     pub argv: Vec<String>,
     /// `KEY=VALUE` entries.
     pub env: Vec<String>,
+    /// Container labels.
     pub labels: BTreeMap<String, String>,
+    /// Mounts.
     pub mounts: Vec<MountSpec>,
     /// The runtime (docker runtime name, CRI runtime handler), `None` for the engine's default.
     pub runtime: Option<String>,
+    /// The working directory of the main process.
     pub working_dir: Option<String>,
+    /// The user of the main process (`user`, `uid`, `user:group`, `uid:gid`).
     pub user: Option<String>,
+    /// The hostname.
     pub hostname: Option<String>,
     /// `host`, `none`, `bridge`, … (engine-specific; `None` for the default).
     pub network_mode: Option<String>,
@@ -90,8 +159,76 @@ pub struct CreateSpec {
 }
 
 impl CreateSpec {
+    /// A container of `image`, running its default command, with everything else the engine's
+    /// default.
     pub fn new(image: impl Into<String>) -> Self {
         CreateSpec { image: image.into(), ..Default::default() }
+    }
+
+    /// The container name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The command (replaces the image's default).
+    pub fn argv(mut self, argv: impl IntoArgv) -> Self {
+        self.argv = argv.into_argv();
+        self
+    }
+
+    /// Adds a `KEY=VALUE` environment entry.
+    pub fn env(mut self, entry: impl Into<String>) -> Self {
+        self.env.push(entry.into());
+        self
+    }
+
+    /// Adds a label.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a mount.
+    pub fn mount(mut self, mount: MountSpec) -> Self {
+        self.mounts.push(mount);
+        self
+    }
+
+    /// The runtime (docker runtime name, CRI runtime handler).
+    pub fn runtime(mut self, runtime: impl Into<String>) -> Self {
+        self.runtime = Some(runtime.into());
+        self
+    }
+
+    /// The working directory of the main process.
+    pub fn working_dir(mut self, dir: impl Into<String>) -> Self {
+        self.working_dir = Some(dir.into());
+        self
+    }
+
+    /// The user of the main process.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// The hostname.
+    pub fn hostname(mut self, hostname: impl Into<String>) -> Self {
+        self.hostname = Some(hostname.into());
+        self
+    }
+
+    /// The network mode (`host`, `none`, `bridge`, …).
+    pub fn network_mode(mut self, mode: impl Into<String>) -> Self {
+        self.network_mode = Some(mode.into());
+        self
+    }
+
+    /// The pod sandbox to create the container in; `name` becomes its Kubernetes container name.
+    pub fn pod_sandbox(mut self, sandbox: impl Into<String>) -> Self {
+        self.pod_sandbox = Some(sandbox.into());
+        self
     }
 
     /// Refuses what no engine can create; nothing is changed by a refused spec.
@@ -112,41 +249,108 @@ impl CreateSpec {
     }
 }
 
-/// How to stop a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StopOptions {
-    /// Time between SIGTERM and SIGKILL.
-    pub grace: Duration,
-}
+/// How long [`ContainerEngine::stop`](crate::ContainerEngine::stop) waits between SIGTERM and
+/// SIGKILL when a caller has no better idea (docker's default).
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 
-impl Default for StopOptions {
-    fn default() -> Self {
-        StopOptions { grace: Duration::from_secs(10) }
+/// A signal for [`ContainerEngine::kill`](crate::ContainerEngine::kill): always a valid Linux
+/// signal number (1–64). The common ones are constants (`Signal::TERM`, `Signal::KILL`, …) usable
+/// in `match`; others come from [`Signal::new`] or from parsing a name or number
+/// (`"TERM"`, `"SIGKILL"`, `"9"`).
+///
+/// ```
+/// use anyctr_core::model::Signal;
+/// let s: Signal = "sigusr1".parse().unwrap();
+/// assert_eq!(s, Signal::USR1);
+/// assert_eq!(s.number(), 10);
+/// assert_eq!(s.to_string(), "SIGUSR1");
+/// assert!(Signal::new(0).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Signal(i32);
+
+impl Signal {
+    /// SIGHUP (1).
+    pub const HUP: Signal = Signal(1);
+    /// SIGINT (2).
+    pub const INT: Signal = Signal(2);
+    /// SIGQUIT (3).
+    pub const QUIT: Signal = Signal(3);
+    /// SIGKILL (9): cannot be caught.
+    pub const KILL: Signal = Signal(9);
+    /// SIGUSR1 (10).
+    pub const USR1: Signal = Signal(10);
+    /// SIGUSR2 (12).
+    pub const USR2: Signal = Signal(12);
+    /// SIGTERM (15): the polite request to exit.
+    pub const TERM: Signal = Signal(15);
+    /// SIGCONT (18).
+    pub const CONT: Signal = Signal(18);
+    /// SIGSTOP (19): cannot be caught.
+    pub const STOP: Signal = Signal(19);
+    /// SIGWINCH (28).
+    pub const WINCH: Signal = Signal(28);
+
+    const NAMED: [(Signal, &'static str); 10] = [
+        (Signal::HUP, "HUP"),
+        (Signal::INT, "INT"),
+        (Signal::QUIT, "QUIT"),
+        (Signal::KILL, "KILL"),
+        (Signal::USR1, "USR1"),
+        (Signal::USR2, "USR2"),
+        (Signal::TERM, "TERM"),
+        (Signal::CONT, "CONT"),
+        (Signal::STOP, "STOP"),
+        (Signal::WINCH, "WINCH"),
+    ];
+
+    /// The signal with this number; `InvalidArgument` outside 1–64.
+    pub fn new(number: i32) -> Result<Signal> {
+        if (1..=64).contains(&number) {
+            Ok(Signal(number))
+        } else {
+            Err(Error::invalid_argument(format!("bad signal number {number} (valid: 1-64)")))
+        }
+    }
+
+    /// The signal number.
+    pub fn number(self) -> i32 {
+        self.0
+    }
+
+    /// The name without `SIG` (`TERM`) for the signals that have a constant here.
+    pub fn name(self) -> Option<&'static str> {
+        Self::NAMED.iter().find(|(s, _)| *s == self).map(|(_, n)| *n)
     }
 }
 
-/// Parses a signal given as a name (`TERM`, `SIGKILL`) or a number, into its number.
-pub fn signal_number(signal: &str) -> Result<i32> {
-    let s = signal.trim();
-    if let Ok(n) = s.parse::<i32>() {
-        return if (1..=64).contains(&n) { Ok(n) } else { Err(Error::invalid_argument(format!("bad signal {s:?}"))) };
+impl std::str::FromStr for Signal {
+    type Err = Error;
+
+    /// A name (`TERM`, `SIGTERM`, any case) or a number (`15`).
+    fn from_str(signal: &str) -> Result<Signal> {
+        let s = signal.trim();
+        if let Ok(n) = s.parse::<i32>() {
+            return Signal::new(n);
+        }
+        let upper = s.to_ascii_uppercase();
+        let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+        Self::NAMED
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(sig, _)| *sig)
+            .ok_or_else(|| Error::invalid_argument(format!("unknown signal {s:?}")))
     }
-    let name = s.to_ascii_uppercase();
-    let name = name.strip_prefix("SIG").unwrap_or(&name);
-    let n = match name {
-        "HUP" => 1,
-        "INT" => 2,
-        "QUIT" => 3,
-        "KILL" => 9,
-        "USR1" => 10,
-        "USR2" => 12,
-        "TERM" => 15,
-        "CONT" => 18,
-        "STOP" => 19,
-        "WINCH" => 28,
-        _ => return Err(Error::invalid_argument(format!("unknown signal {s:?}"))),
-    };
-    Ok(n)
+}
+
+impl std::fmt::Display for Signal {
+    /// `SIGTERM` for a named signal, the number otherwise.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "SIG{name}"),
+            None => write!(f, "{}", self.0),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -155,11 +359,16 @@ mod tests {
 
     #[test]
     fn signals_parse() {
-        assert_eq!(signal_number("TERM").unwrap(), 15);
-        assert_eq!(signal_number("sigkill").unwrap(), 9);
-        assert_eq!(signal_number("10").unwrap(), 10);
-        assert!(signal_number("0").is_err());
-        assert!(signal_number("NOPE").is_err());
+        let parse = |s: &str| s.parse::<Signal>().map(Signal::number);
+        assert_eq!(parse("TERM").unwrap(), 15);
+        assert_eq!(parse("sigkill").unwrap(), 9);
+        assert_eq!(parse("10").unwrap(), 10);
+        assert_eq!(parse("40").unwrap(), 40);
+        assert!(parse("0").is_err());
+        assert!(parse("65").is_err());
+        assert!(parse("NOPE").is_err());
+        assert_eq!(Signal::new(40).unwrap().to_string(), "40");
+        assert_eq!(Signal::KILL.to_string(), "SIGKILL");
     }
 
     #[test]

@@ -49,13 +49,7 @@ impl Pods {
     /// A host-network runc pod.
     pub async fn pod(&self) -> String {
         let name = unique("pod");
-        let spec = PodSpec {
-            name: name.clone(),
-            namespace: "anyctr-bench".into(),
-            uid: unique("uid"),
-            runtime: Some("runc".into()),
-            labels: [("anyctr.test".to_owned(), self.label.clone())].into(),
-        };
+        let spec = PodSpec::new(&name, "anyctr-bench", unique("uid")).runtime("runc").label("anyctr.test", &self.label);
         let id = bounded("create_pod", self.engine.create_pod(&spec)).await.expect("create_pod");
         self.pods.lock().unwrap_or_else(|p| p.into_inner()).push(id.clone());
         id

@@ -33,23 +33,20 @@ pub async fn exec_error_checks(engine: &ContainerdEngine, target: &str) {
     let mut cases: Vec<(&str, ExecRequest, ErrorKind)> = vec![
         ("unknown user", ExecRequest::new(["true"]).user("no-such-user-xyz"), ErrorKind::NotFound),
         ("missing working dir", ExecRequest::new(["true"]).working_dir("/no/such/dir"), ErrorKind::NotFound),
-        ("10 MB argv", ExecRequest::new(["true".to_owned(), "x".repeat(10 << 20)]), ErrorKind::InvalidArgument),
+        ("10 MB argv", ExecRequest::new(vec!["true".to_owned(), "x".repeat(10 << 20)]), ErrorKind::InvalidArgument),
     ];
     if !sandboxed {
         // gVisor's kernel has no per-argument limit: there this argv runs.
         cases.push((
             "200 KB argument",
-            ExecRequest::new(["true".to_owned(), "y".repeat(200_000)]),
+            ExecRequest::new(vec!["true".to_owned(), "y".repeat(200_000)]),
             ErrorKind::InvalidArgument,
         ));
     }
     for (what, request, kind) in cases {
-        let streamed = ExecRequest {
-            argv: request.argv.clone(),
-            user: request.user.clone(),
-            working_dir: request.working_dir.clone(),
-            ..ExecRequest::new(["true"])
-        };
+        let mut streamed = ExecRequest::new(request.argv.as_slice());
+        streamed.user = request.user.clone();
+        streamed.working_dir = request.working_dir.clone();
         match bounded("exec", engine.exec(target, request)).await {
             Err(e) => {
                 assert_eq!(e.kind(), kind, "{what}: {e}");
@@ -184,25 +181,26 @@ pub async fn copy_checks(engine: &ContainerdEngine, target: &str) {
     let data = b"copied by anyctr\n".repeat(1000);
     let tar = tar_with("hello.txt", &data);
     let stream = futures_util::stream::once(async move { Ok(Bytes::from(tar)) }).boxed();
-    bounded("copy_to", engine.copy_to(target, "/anyctr-copy/dir", stream)).await.unwrap();
+    bounded("copy_to", engine.put_archive(target, "/anyctr-copy/dir", stream)).await.unwrap();
     let r = engine.exec(target, ExecRequest::new(["cat", "/anyctr-copy/dir/hello.txt"])).await.unwrap();
     assert_eq!(r.stdout, data);
 
-    let stream = bounded("copy_from", engine.copy_from(target, "/anyctr-copy/dir/hello.txt")).await.unwrap();
+    let stream = bounded("copy_from", engine.get_archive(target, "/anyctr-copy/dir/hello.txt")).await.unwrap();
     let chunks: Vec<_> = bounded("copy_from stream", stream.collect::<Vec<_>>()).await;
     let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
     assert_eq!(untar(&bytes), vec![("hello.txt".to_owned(), data.clone())]);
 
-    let stream = bounded("copy_from dir", engine.copy_from(target, "/anyctr-copy/dir/")).await.unwrap();
+    let stream = bounded("copy_from dir", engine.get_archive(target, "/anyctr-copy/dir/")).await.unwrap();
     let bytes: Vec<u8> =
         bounded("stream", stream.collect::<Vec<_>>()).await.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
     let names: Vec<String> = untar(&bytes).into_iter().map(|(n, _)| n.trim_end_matches('/').to_owned()).collect();
     assert!(names.contains(&"dir".to_owned()) && names.contains(&"dir/hello.txt".to_owned()), "{names:?}");
 
-    let e = bounded("copy_from missing", engine.copy_from(target, "/no/such/path")).await.err().expect("missing path");
+    let e =
+        bounded("copy_from missing", engine.get_archive(target, "/no/such/path")).await.err().expect("missing path");
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    assert_eq!(e.operation(), Some("copy_from"));
-    let e = engine.copy_from(target, "relative").await.err().unwrap();
+    assert_eq!(e.operation(), Some("get_archive"));
+    let e = engine.get_archive(target, "relative").await.err().unwrap();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
 }
 

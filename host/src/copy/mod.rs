@@ -45,6 +45,7 @@ mod pack;
 mod paths;
 mod verify;
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -62,9 +63,13 @@ use paths::ContainerTarget;
 /// One way of copying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CopyStrategy {
+    /// Direct file I/O on the host path of a runc-class container.
     HostPath,
+    /// The engine's archive API ([`put_archive`](crate::ContainerEngine::put_archive) / [`get_archive`](crate::ContainerEngine::get_archive)).
     EngineArchive,
+    /// `tar` run inside the container through exec.
     TarOverExec,
 }
 
@@ -72,6 +77,7 @@ impl CopyStrategy {
     /// Every strategy, in the default order.
     pub const ALL: [CopyStrategy; 3] = [CopyStrategy::HostPath, CopyStrategy::EngineArchive, CopyStrategy::TarOverExec];
 
+    /// The strategy's name (`host_path`, `engine_archive`, `tar_over_exec`).
     pub fn as_str(self) -> &'static str {
         match self {
             CopyStrategy::HostPath => "host_path",
@@ -83,6 +89,7 @@ impl CopyStrategy {
 
 /// How to copy.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CopyOptions {
     /// The strategies to try, in order.
     pub strategies: Vec<CopyStrategy>,
@@ -108,6 +115,44 @@ impl CopyOptions {
     }
 }
 
+impl CopyOptions {
+    /// The strategies to try, in order (default: [`CopyStrategy::ALL`]).
+    pub fn strategies(mut self, strategies: impl IntoIterator<Item = CopyStrategy>) -> Self {
+        self.strategies = strategies.into_iter().collect();
+        self
+    }
+
+    /// Whether to check the copy from inside the container (default: yes).
+    pub fn verify(mut self, verify: bool) -> Self {
+        self.verify = verify;
+        self
+    }
+
+    /// Bound on the whole copy (default 10 minutes).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Where the host's `/` is mounted when the agent runs in a container.
+    pub fn host_root(mut self, root: Option<PathBuf>) -> Self {
+        self.host_root = root;
+        self
+    }
+
+    /// Copying out: keep setuid, setgid and sticky bits (default: cleared).
+    pub fn keep_special_bits(mut self, keep: bool) -> Self {
+        self.keep_special_bits = keep;
+        self
+    }
+
+    /// Copying out: the most bytes one file may hold (default: see the field).
+    pub fn max_file_bytes(mut self, max: Option<u64>) -> Self {
+        self.max_file_bytes = max;
+        self
+    }
+}
+
 impl Default for CopyOptions {
     fn default() -> Self {
         CopyOptions {
@@ -123,20 +168,58 @@ impl Default for CopyOptions {
 
 /// A strategy that did not run, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SkippedStrategy {
+    /// The strategy.
     pub strategy: CopyStrategy,
+    /// Why it did not copy.
     pub reason: String,
 }
 
 /// What a copy did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CopyReport {
     /// The strategy that copied.
     pub strategy: CopyStrategy,
     /// The strategies tried before it, with the reason each did not copy.
     pub skipped: Vec<SkippedStrategy>,
+    /// What was written.
     pub stats: WriteStats,
+    /// What was checked afterwards.
     pub verification: Verification,
+}
+
+impl fmt::Display for CopyStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for CopyReport {
+    /// One line: `host_path: 3 files, 1 dirs, 0 links, 2048 bytes; verified sha256 of 3 files
+    /// (skipped: engine_archive: …)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.stats;
+        write!(f, "{}: {} files, {} dirs, {} links, {} bytes", self.strategy, s.files, s.dirs, s.links, s.bytes)?;
+        if s.skipped > 0 {
+            write!(f, ", {} special files left out", s.skipped)?;
+        }
+        match &self.verification {
+            Verification::Sha256 { files, .. } => write!(f, "; verified sha256 of {files} files")?,
+            Verification::Size { files, .. } => write!(f, "; verified size of {files} files")?,
+            Verification::Skipped(why) => write!(f, "; not verified ({why})")?,
+        }
+        if let Verification::Sha256 { unverified, .. } | Verification::Size { unverified, .. } = &self.verification
+            && *unverified > 0
+        {
+            write!(f, ", {unverified} unverifiable")?;
+        }
+        for skip in &self.skipped {
+            write!(f, " (skipped {}: {})", skip.strategy, skip.reason)?;
+        }
+        Ok(())
+    }
 }
 
 /// What one strategy did.
@@ -170,10 +253,10 @@ pub async fn copy_to_container(
     container_dest: &str,
     options: &CopyOptions,
 ) -> Result<CopyReport> {
-    let context = |e: Error| e.in_context(engine.name(), "copy_to").with_container(&container.id);
+    let context = |e: Error| e.in_context(engine.name(), "copy_into").with_container(&container.id);
     let target = ContainerTarget::parse(container_dest).map_err(context)?;
     std::fs::metadata(local_src)
-        .map_err(|e| context(crate::tar_safety::io_err(e, local_src)).with_operation("copy_to"))?;
+        .map_err(|e| context(crate::tar_safety::io_err(e, local_src)).with_operation("copy_into"))?;
     let run = async {
         let mut ladder = Ladder::default();
         for &strategy in &options.strategies {
@@ -200,7 +283,7 @@ pub async fn copy_from_container(
     local_dest: &Path,
     options: &CopyOptions,
 ) -> Result<CopyReport> {
-    let context = |e: Error| e.in_context(engine.name(), "copy_from").with_container(&container.id);
+    let context = |e: Error| e.in_context(engine.name(), "copy_out").with_container(&container.id);
     let target = ContainerTarget::parse(container_src).map_err(context)?;
     let (parent, _) = paths::local_target(local_dest).map_err(context)?;
     if !parent.is_dir() {
@@ -315,4 +398,23 @@ fn hash_local(files: &[PathBuf], top_local: &Path, container_top: &str) -> Resul
             Ok(verify::Expected { container_path, size: hashing.count, sha256: hashing.hash.finalize().into() })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn copy_report_reads_as_one_line() {
+        let report = CopyReport {
+            strategy: CopyStrategy::TarOverExec,
+            skipped: vec![SkippedStrategy { strategy: CopyStrategy::HostPath, reason: "sandboxed".into() }],
+            stats: WriteStats { files: 2, dirs: 1, links: 0, bytes: 10, skipped: 0 },
+            verification: Verification::Sha256 { files: 2, unverified: 0 },
+        };
+        assert_eq!(
+            report.to_string(),
+            "tar_over_exec: 2 files, 1 dirs, 0 links, 10 bytes; verified sha256 of 2 files (skipped host_path: sandboxed)"
+        );
+    }
 }

@@ -36,7 +36,7 @@ pub(super) async fn copy_to(
     let (writer, rx) = ChannelWriter::pair();
     let (src, top) = (local.to_path_buf(), target.name.clone());
     let packer = tokio::task::spawn_blocking(move || super::pack::pack_into_channel(&src, &top, writer));
-    let sent = engine.copy_to(&container.id, &target.parent, into_stream(rx)).await;
+    let sent = engine.put_archive(&container.id, &target.parent, into_stream(rx)).await;
     let packed = packer.await.map_err(|e| Error::unexpected(format!("the packing thread failed: {e}")))?;
     // The engine's refusal first: the packer only saw its side go away.
     sent?;
@@ -56,7 +56,7 @@ pub(super) async fn copy_from(
     if let Some(skip) = precondition(caps.copy_from, "copy_from", container) {
         return Err(skip);
     }
-    let mut stream = engine.copy_from(&container.id, &target.full).await?;
+    let mut stream = engine.get_archive(&container.id, &target.full).await?;
     let (parent, name) = paths::local_target(local)?;
     let mut unpacker = StreamUnpacker::start(parent.clone(), name.clone(), options.write_rules());
     while let Some(chunk) = stream.next().await {

@@ -16,9 +16,19 @@ use anyctr_core::model::{ContainerDetail, ExecRequest};
 pub enum Verification {
     /// The sha256 of every regular file matched. `unverified` files have names (a newline or a
     /// backslash) that the container's `sha256sum` cannot print unambiguously.
-    Sha256 { files: u64, unverified: u64 },
+    Sha256 {
+        /// Regular files checked.
+        files: u64,
+        /// Regular files that could not be checked.
+        unverified: u64,
+    },
     /// The size of every regular file matched (the container has no `sha256sum`).
-    Size { files: u64, unverified: u64 },
+    Size {
+        /// Regular files checked.
+        files: u64,
+        /// Regular files that could not be checked.
+        unverified: u64,
+    },
     /// Nothing was checked, and why.
     Skipped(String),
 }

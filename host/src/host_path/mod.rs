@@ -68,26 +68,52 @@ pub use crate::hostfs::MAX_SYMLINK_HOPS;
 /// Where a host path came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum HostPathSource {
     /// A mount: `destination` in the container, `source` on the host (as the engine reported it).
-    Mount { destination: PathBuf, source: PathBuf },
+    Mount {
+        /// Where the mount appears in the container.
+        destination: PathBuf,
+        /// Where its data lives on the host, as the engine reported it.
+        source: PathBuf,
+    },
     /// The engine's merged rootfs directory.
     MergedRootfs,
     /// `/proc/<pid>/root` of the container's init.
-    ProcRoot { pid: u32 },
+    ProcRoot {
+        /// The init's host pid.
+        pid: u32,
+    },
 }
 
 /// A container path's place on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct HostPath {
     /// The path as this process opens it (host-root prefix applied).
     pub path: PathBuf,
     /// The container path after symlinks were resolved, normalized.
     pub container_path: PathBuf,
+    /// Where the answer came from.
     pub source: HostPathSource,
     /// `false` for a read-only mount. A read-only rootfs is not reported by engines uniformly, so
     /// rootfs answers say `true`.
     pub writable: bool,
+}
+
+impl std::fmt::Display for HostPath {
+    /// `/var/lib/docker/overlay2/…/merged/etc/hosts (container /etc/hosts, merged rootfs, rw)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (container {}, ", self.path.display(), self.container_path.display())?;
+        match &self.source {
+            HostPathSource::Mount { destination, source } => {
+                write!(f, "mount {} from {}", destination.display(), source.display())?
+            }
+            HostPathSource::MergedRootfs => f.write_str("merged rootfs")?,
+            HostPathSource::ProcRoot { pid } => write!(f, "/proc/{pid}/root")?,
+        }
+        f.write_str(if self.writable { ", rw)" } else { ", ro)" })
+    }
 }
 
 /// Resolves `path` (absolute, as the container sees it) to its place on the host. See the module
@@ -293,4 +319,22 @@ fn invisible_reason(container: &ContainerDetail, missing_merged: &Path, host_roo
 
 fn unsupported(message: String) -> Error {
     Error::new(ErrorKind::Unsupported, message)
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn host_path_names_both_sides_and_the_source() {
+        let hp = HostPath {
+            path: "/hostfs/var/lib/vol/f".into(),
+            container_path: "/data/f".into(),
+            source: HostPathSource::Mount { destination: "/data".into(), source: "/var/lib/vol".into() },
+            writable: false,
+        };
+        assert_eq!(hp.to_string(), "/hostfs/var/lib/vol/f (container /data/f, mount /data from /var/lib/vol, ro)");
+        let proc = HostPath { source: HostPathSource::ProcRoot { pid: 7 }, writable: true, ..hp };
+        assert!(proc.to_string().ends_with("/proc/7/root, rw)"), "{proc}");
+    }
 }

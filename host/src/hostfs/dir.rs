@@ -14,14 +14,18 @@ use super::refused;
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
+    /// A regular file.
     File,
+    /// A directory.
     Dir,
+    /// A symbolic link.
     Symlink,
     /// A FIFO, socket, character or block device.
     Special(&'static str),
 }
 
 impl FileKind {
+    /// The kind an `fstat` says.
     pub fn of(stat: &Stat) -> FileKind {
         match FileType::from_raw_mode(stat.st_mode) {
             FileType::RegularFile => FileKind::File,
@@ -63,10 +67,12 @@ impl Entry {
         Entry::new(rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC | nofollow, Mode::empty())?)
     }
 
+    /// What `fstat` said when it was opened.
     pub fn stat(&self) -> &Stat {
         &self.stat
     }
 
+    /// The entry's kind.
     pub fn kind(&self) -> FileKind {
         FileKind::of(&self.stat)
     }

@@ -27,7 +27,9 @@ use super::{Dir, Root, refused};
 /// A container's root opened through `/proc/<pid>/root`.
 #[derive(Debug)]
 pub struct ProcRoot {
+    /// The opened root.
     pub root: Root,
+    /// The pid whose root it is.
     pub pid: u32,
     /// The process's start time in clock ticks after boot (`/proc/<pid>/stat` field 22).
     pub start_time: u64,

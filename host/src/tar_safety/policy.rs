@@ -30,8 +30,11 @@ pub struct WriteRules {
 /// What a writer wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct WriteStats {
+    /// Regular files written.
     pub files: u64,
+    /// Directories written.
     pub dirs: u64,
+    /// Symbolic and hard links written.
     pub links: u64,
     /// Bytes of file content.
     pub bytes: u64,

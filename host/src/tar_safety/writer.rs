@@ -79,10 +79,12 @@ impl TreeWriter {
         self
     }
 
+    /// The rules it applies.
     pub fn rules(&self) -> WriteRules {
         self.rules
     }
 
+    /// The directory it writes under.
     pub fn root(&self) -> &Path {
         &self.display
     }

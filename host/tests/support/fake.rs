@@ -63,7 +63,7 @@ impl ContainerEngine for FakeEngine {
         Err(Error::new(ErrorKind::Unexpected, "the fake engine runs nothing"))
     }
 
-    async fn copy_to(&self, _container: &str, destination: &str, mut tar: ByteStream) -> Result<()> {
+    async fn put_archive(&self, _container: &str, destination: &str, mut tar: ByteStream) -> Result<()> {
         let mut bytes = Vec::new();
         while let Some(chunk) = tar.next().await {
             bytes.extend_from_slice(&chunk?);
@@ -76,7 +76,7 @@ impl ContainerEngine for FakeEngine {
         Ok(())
     }
 
-    async fn copy_from(&self, _container: &str, path: &str) -> Result<ByteStream> {
+    async fn get_archive(&self, _container: &str, path: &str) -> Result<ByteStream> {
         self.record(format!("copy_from {path}"));
         let chunks: Vec<Result<bytes::Bytes>> =
             self.archive.chunks(100).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
