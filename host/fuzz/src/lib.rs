@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, PathBuf};
 
 use anyctr_core::ErrorKind;
 use anyctr_host::host_path::host_path;
