@@ -23,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod event_cursor;
 pub mod exec_failure;
+pub mod exec_marker;
 pub mod host_path;
 pub mod hostfs;
 pub mod index;

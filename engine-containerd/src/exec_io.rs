@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use anyctr_core::exec_marker::ExecMarker;
 use anyctr_core::model::{ExecControl, OutputChunk, OutputStream};
 use anyctr_core::{Error, Result};
 use bytes::Bytes;
@@ -34,8 +35,8 @@ pub struct ExecIds {
     namespace: String,
     container_id: String,
     exec_id: String,
-    /// For a sandboxed runtime: the engine that runs the reaper (see `exec`'s module docs).
-    reaper: Option<ContainerdEngine>,
+    /// The engine that runs the reaper, and the exec's marker (see `exec`'s module docs).
+    reaper: Option<(ContainerdEngine, ExecMarker)>,
 }
 
 impl ExecIds {
@@ -101,7 +102,7 @@ impl ExecProcess {
         namespace: &str,
         container_id: &str,
         exec_id: &str,
-        reaper: Option<ContainerdEngine>,
+        reaper: Option<(ContainerdEngine, ExecMarker)>,
     ) -> Self {
         let ids = ExecIds {
             client,
@@ -157,8 +158,8 @@ async fn terminate(ids: &ExecIds, waiter: &mut Option<Waiter>, exited: bool) -> 
         w.abort();
     }
     let deleted = ids.delete().await;
-    if let Some(engine) = &ids.reaper
-        && let Err(e) = Box::pin(engine.reap(&ids.namespace, &ids.container_id, &ids.exec_id)).await
+    if let Some((engine, marker)) = &ids.reaper
+        && let Err(e) = Box::pin(engine.reap(&ids.namespace, &ids.container_id, marker)).await
     {
         tracing::debug!(exec_id = %ids.exec_id, error = %e, "reaper exec failed");
     }

@@ -16,7 +16,6 @@ mod exec_errors;
 mod lifecycle;
 mod own_mounts;
 mod pods;
-mod procscan;
 
 use std::sync::Arc;
 
@@ -35,7 +34,7 @@ use futures_util::FutureExt;
 use crate::client::{Client, ENGINE};
 
 /// The environment variable that marks every process of one exec (see the exec module docs).
-pub use crate::exec::TOKEN_VAR as EXEC_TOKEN_VAR;
+pub use anyctr_core::exec_marker::EXEC_MARKER_VAR as EXEC_TOKEN_VAR;
 
 /// A connected Docker engine.
 pub struct DockerEngine {

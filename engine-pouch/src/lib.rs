@@ -34,8 +34,8 @@ mod images;
 mod lifecycle;
 pub mod models;
 
+pub use anyctr_core::exec_marker::EXEC_MARKER_VAR as EXEC_TOKEN_VAR;
 pub use copy::PathStat;
-pub use exec::TOKEN_VAR as EXEC_TOKEN_VAR;
 
 use client::Client;
 
