@@ -39,7 +39,7 @@ pub fn normalize(message: &EventMessage) -> Option<Event> {
         .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
         .collect();
     let exit_code = attributes.get("exitCode").and_then(|c| c.parse().ok());
-    let kind = EventKind::from_docker_action(&action);
+    let kind = anyctr_docker_api::actions::event_kind(&action);
     let exec_id = attributes.get("execID").or_else(|| attributes.get("execId")).cloned();
     Some(Event {
         exit_code: matches!(kind, EventKind::Exit | EventKind::ExecExit).then_some(exit_code).flatten(),
