@@ -11,6 +11,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
+use crate::errors::Said;
+
 /// How much stderr is kept for error messages.
 const STDERR_KEEP: usize = 16 << 10;
 /// A tar that failed writes at most its end-of-archive blocks; more than this is an archive.
@@ -163,14 +165,10 @@ fn split(path: &str) -> (&str, &str) {
 
 fn failure(what: &str, code: i64, stderr: &[u8], path: &str) -> Error {
     let text = String::from_utf8_lossy(stderr).trim().to_owned();
-    let lower = text.to_ascii_lowercase();
-    let kind = if lower.contains("no such file") || lower.contains("cannot stat") {
-        ErrorKind::NotFound
-    } else if lower.contains("permission denied") || lower.contains("read-only file system") {
-        ErrorKind::PermissionDenied
-    } else {
-        ErrorKind::Unexpected
-    };
+    let kind = [Said::NoSuchPath, Said::Denied]
+        .into_iter()
+        .find(|said| said.in_text(&text))
+        .map_or(ErrorKind::Unexpected, Said::kind);
     Error::new(kind, format!("{what} for {path:?} failed with exit code {code}: {text}"))
 }
 

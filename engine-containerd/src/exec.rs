@@ -113,7 +113,7 @@ impl ContainerdEngine {
         };
         c.call("exec", c.tasks().exec(c.request(Some(ns), req)))
             .await
-            .map_err(|e| crate::exec_errors::exec_call_error(e, id))?;
+            .map_err(|e| crate::errors::exec_call_error(e, id))?;
         let mut proc = ExecProcess::new(c.clone(), ns, id, &exec_id, reaper);
 
         // Live before Start, where another client may delete the exited process (see `exit_status`).
@@ -134,7 +134,7 @@ impl ContainerdEngine {
             .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("start did not answer in time")))
         {
             proc.discard().await;
-            return Err(crate::exec_errors::start_error(status, c.engine()));
+            return Err(crate::errors::start_error(status, c.engine()));
         }
         let (ids, client) = ((ns.to_owned(), id.to_owned(), exec_id.clone()), c.clone());
         proc.set_waiter(tokio::spawn(exit_status(client, ids, exits)));

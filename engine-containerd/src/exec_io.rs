@@ -81,9 +81,7 @@ impl ExecIds {
 /// containerd's answers for a process that has exited or was deleted.
 fn gone(e: &Error) -> bool {
     use anyctr_core::ErrorKind;
-    matches!(e.kind(), ErrorKind::NotFound)
-        || e.message().contains("process already finished")
-        || e.message().contains("not running")
+    matches!(e.kind(), ErrorKind::NotFound) || crate::errors::Said::ProcessGone.in_error(e)
 }
 
 /// The control half of an exec session.

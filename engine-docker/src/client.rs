@@ -157,11 +157,11 @@ pub(crate) async fn raw_get(socket: &Path, path: &str) -> Result<Value> {
 /// The body read of [`raw_get`] is bounded by its caller's [`bounded`], not on its own.
 const UNBOUNDED_READ: Duration = Duration::from_secs(24 * 3600);
 
-/// Maps an HTTP status and docker's message to an error kind.
+/// Maps an HTTP status and docker's message to an error kind: docker's one table (bollard's
+/// errors reach it through [`map_bollard`]; an exec's start failure through `exec_errors`).
 pub(crate) fn status_error(status: u16, message: &str) -> Error {
     let lower = message.to_ascii_lowercase();
     let kind = match status {
-        400 if lower.contains("multiple ids found") => ErrorKind::InvalidArgument,
         400 => ErrorKind::InvalidArgument,
         401 | 403 => ErrorKind::PermissionDenied,
         404 => ErrorKind::NotFound,

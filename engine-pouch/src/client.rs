@@ -120,7 +120,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     })
 }
 
-/// Maps a status and pouch's error message to an error kind. pouchd answers many state
+/// What pouchd says of a container that is not running (a kill of an exited one, say).
+const NOT_RUNNING: &str = "not running";
+
+/// Whether `err` is pouchd saying the container is not running.
+pub fn says_not_running(err: &Error) -> bool {
+    err.kind() == ErrorKind::Conflict && err.message().to_ascii_lowercase().contains(NOT_RUNNING)
+}
+
+/// Maps a status and pouch's error message to an error kind (pouch's one table). pouchd answers many state
 /// conflicts and missing paths with a bare 500, so the message decides there.
 pub fn status_error(status: StatusCode, body: &[u8]) -> Error {
     let message = anyctr_docker_api::http::error_message(body);
@@ -130,7 +138,7 @@ pub fn status_error(status: StatusCode, body: &[u8]) -> Error {
         409 => ErrorKind::Conflict,
         400 => ErrorKind::InvalidArgument,
         401 | 403 => ErrorKind::PermissionDenied,
-        _ if lower.contains("not running") || lower.contains("is paused") || lower.contains("already in use") => {
+        _ if lower.contains(NOT_RUNNING) || lower.contains("is paused") || lower.contains("already in use") => {
             ErrorKind::Conflict
         }
         _ if lower.contains("no such file or directory") || lower.contains(": not found") => ErrorKind::NotFound,
