@@ -26,9 +26,9 @@ mod select;
 
 pub use anyctr_core::*;
 pub use detect::{DetectReport, ProbeReport};
-pub use env::{EnvPlan, plan_from_env};
+pub use env::{EnvPlan, plan_from_env, plan_from_env_in};
 pub use handle::Engine;
-pub use select::{ConnectOptions, Engines, KNOWN_ENGINES};
+pub use select::{ConnectOptions, Engines, KnownEngine, known_engines};
 
 // Naming each engine crate makes rustc link it, which keeps its registration (inventory#7).
 #[cfg(feature = "containerd")]

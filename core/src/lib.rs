@@ -42,7 +42,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use event_cursor::EventCursor;
 pub use lookup::resolve_container;
 pub use model::*;
-pub use registry::{EngineConfig, EngineRegistration, Registry, under_host_root};
+pub use registry::{EngineConfig, EngineRegistration, EnvRole, EnvVar, Registry, under_host_root};
 
 #[doc(hidden)]
 pub mod __private {

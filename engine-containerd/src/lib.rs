@@ -39,7 +39,7 @@ use anyctr_core::model::{
     StopOptions,
 };
 use anyctr_core::{
-    ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, Error,
+    ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, EnvVar, Error,
     ErrorKind, EventStream, ListOptions, Result, Support,
 };
 use async_trait::async_trait;
@@ -274,7 +274,14 @@ anyctr_core::register_engine!(EngineRegistration {
         "/run/k3s/containerd/containerd.sock",
         "/var/run/containerd/containerd.sock"
     ],
-    env_vars: &["CONTAINERD_ADDRESS", "CONTAINER_RUNTIME_ENDPOINT"],
+    env_vars: &[
+        // The CRI endpoint kubelet uses names the engine that runs the pods: read first.
+        EnvVar::endpoint("CONTAINER_RUNTIME_ENDPOINT", 10),
+        EnvVar::address("CONTAINERD_ADDRESS", 20),
+        EnvVar::param("CONTAINERD_NAMESPACE", "namespace"),
+        // Where containerd keeps its state (CRI rootfs views), when not under `/run/containerd`.
+        EnvVar::param("ANYCTR_CONTAINERD_STATE_DIR", "state_dir"),
+    ],
     priority: 20,
     probe,
     connect: connect_dyn,

@@ -23,7 +23,7 @@ use anyctr_core::model::{
     ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, PodSpec,
     StopOptions,
 };
-use anyctr_core::registry::EngineRegistration;
+use anyctr_core::registry::{EngineRegistration, EnvVar};
 use anyctr_core::{
     ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EventStream, ListOptions, Result,
     Support,
@@ -194,7 +194,7 @@ anyctr_core::register_engine!(EngineRegistration {
     name: "docker",
     aliases: &["moby"],
     default_sockets: &["/var/run/docker.sock", "/run/docker.sock"],
-    env_vars: &["DOCKER_HOST"],
+    env_vars: &[EnvVar::address("DOCKER_HOST", 30)],
     priority: 10,
     probe,
     connect: connect_dyn,
