@@ -18,6 +18,7 @@ pub mod buffered_exec;
 pub mod capability;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod container_path;
 pub mod copy;
 pub mod engine;
 pub mod error;

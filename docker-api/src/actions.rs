@@ -1,6 +1,16 @@
-//! The Docker Engine API's event actions, which docker and pouch share.
+//! The Docker Engine API's event vocabulary, which docker and pouch share: the actions, and the
+//! `since` a stream is (re)opened with.
 
 use anyctr_core::model::EventKind;
+use chrono::{DateTime, Utc};
+
+/// `since` as the daemons parse it: `seconds[.nanoseconds]`.
+pub fn since_param(t: DateTime<Utc>) -> String {
+    match t.timestamp_subsec_nanos() {
+        0 => t.timestamp().to_string(),
+        n => format!("{}.{n:09}", t.timestamp()),
+    }
+}
 
 /// Reads an event action. Docker writes `exec_start: sh -c …` with the command after the colon;
 /// pouch writes `exec_start`.
@@ -27,6 +37,14 @@ pub fn action_name(action: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn since_is_seconds_and_nanoseconds() {
+        use chrono::TimeZone;
+        assert_eq!(since_param(Utc.timestamp_nanos(1_795_412_870_353_588_311)), "1795412870.353588311");
+        assert_eq!(since_param(Utc.timestamp_nanos(5)), "0.000000005");
+        assert_eq!(since_param(Utc.timestamp_opt(1_795_411_222, 0).unwrap()), "1795411222");
+    }
 
     #[test]
     fn actions_map_to_kinds() {

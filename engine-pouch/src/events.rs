@@ -61,14 +61,6 @@ fn event_time(m: &EventMessage) -> DateTime<Utc> {
     }
 }
 
-/// `since` as pouch parses it: `seconds[.nanoseconds]`.
-pub fn since_param(t: DateTime<Utc>) -> String {
-    match t.timestamp_subsec_nanos() {
-        0 => t.timestamp().to_string(),
-        n => format!("{}.{n:09}", t.timestamp()),
-    }
-}
-
 /// Splits a byte stream into lines.
 #[derive(Default)]
 struct Lines {
@@ -100,7 +92,7 @@ struct State {
 
 async fn open(client: &Client, since: Option<DateTime<Utc>>) -> Result<BoxStream<'static, Result<Bytes>>> {
     let path = match since {
-        Some(t) => format!("/events?since={}", since_param(t)),
+        Some(t) => format!("/events?since={}", anyctr_docker_api::actions::since_param(t)),
         None => "/events".to_owned(),
     };
     let response = client.call(Method::GET, &path, &[], client::empty()).await?;
@@ -223,12 +215,6 @@ mod tests {
         assert_eq!(e.time.timestamp_nanos_opt(), Some(1795411223636399610));
         let image: EventMessage = serde_json::from_str(r#"{"type":"image","action":"pull","id":"busybox"}"#).unwrap();
         assert!(normalize(&image).is_none());
-    }
-
-    #[test]
-    fn since_keeps_nanoseconds() {
-        assert_eq!(since_param(Utc.timestamp_nanos(1795411224816040823)), "1795411224.816040823");
-        assert_eq!(since_param(Utc.timestamp_opt(1795411222, 0).unwrap()), "1795411222");
     }
 
     #[test]
