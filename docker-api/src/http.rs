@@ -102,7 +102,7 @@ impl UnixHttp {
     }
 
     fn request_error(&self, e: hyper::Error) -> Error {
-        if e.is_parse() {
+        if e.is_parse() || spoke_first(&e) {
             // Somebody answers, but not in HTTP/1.1 (containerd's gRPC socket, say).
             let message = format!("{} does not answer HTTP/1.1 like {}: {e}", self.socket.display(), self.daemon);
             Error::invalid_argument(message).with_engine(self.engine).with_source(e)
@@ -110,6 +110,21 @@ impl UnixHttp {
             unavailable(self.engine, &format!("request to {} failed", self.daemon), e)
         }
     }
+}
+
+/// Whether the server sent bytes before any answer was due (containerd's gRPC socket sends its
+/// HTTP/2 settings at once): no HTTP/1.1 server speaks first. Depending on whether hyper reads
+/// those bytes before or after writing the request, it reports a parse error or "received
+/// unexpected message from connection" (for which hyper has no predicate, hence its words).
+fn spoke_first(e: &hyper::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.to_string().contains("unexpected message") {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Reads a whole body for `engine`, bounded by `timeout`.
@@ -154,6 +169,33 @@ mod tests {
         let http = UnixHttp::new("/nonexistent/anyctr-test.sock".into(), "dockerd", "docker");
         let e = http.send(Method::GET, "/version", &[], empty()).await.unwrap_err();
         assert_eq!((e.kind(), e.engine()), (ErrorKind::EngineUnavailable, Some("docker")), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_speaks_first_is_refused_as_not_http() {
+        use tokio::io::AsyncWriteExt;
+        let dir = std::env::temp_dir().join(format!("anyctr-http-first-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("grpc-like.sock");
+        let _ = std::fs::remove_file(&socket);
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                // An HTTP/2 settings frame, sent before any request (as gRPC servers do).
+                let _ = s.write_all(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00").await;
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    drop(s);
+                });
+            }
+        });
+        let http = UnixHttp::new(socket, "pouchd", "pouch");
+        for delay_ms in [0, 50] {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            let e = http.send(Method::GET, "/v1.24/version", &[], empty()).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
