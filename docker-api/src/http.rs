@@ -171,25 +171,33 @@ mod tests {
         assert_eq!((e.kind(), e.engine()), (ErrorKind::EngineUnavailable, Some("docker")), "{e}");
     }
 
-    #[tokio::test]
-    async fn a_server_that_speaks_first_is_refused_as_not_http() {
-        use tokio::io::AsyncWriteExt;
-        let dir = std::env::temp_dir().join(format!("anyctr-http-first-{}", std::process::id()));
+    /// A server on a fresh socket that answers every connection with `garbage`, sent at once or
+    /// after reading the request, and keeps it open for a while. Returns the client for it.
+    async fn not_http_server(name: &str, garbage: &'static [u8], first: bool) -> (UnixHttp, std::path::PathBuf) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = std::env::temp_dir().join(format!("anyctr-http-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let socket = dir.join("grpc-like.sock");
+        let socket = dir.join("s.sock");
         let _ = std::fs::remove_file(&socket);
         let listener = tokio::net::UnixListener::bind(&socket).unwrap();
         tokio::spawn(async move {
             while let Ok((mut s, _)) = listener.accept().await {
-                // An HTTP/2 settings frame, sent before any request (as gRPC servers do).
-                let _ = s.write_all(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00").await;
                 tokio::spawn(async move {
+                    if !first {
+                        let _ = s.read(&mut [0u8; 1024]).await;
+                    }
+                    let _ = s.write_all(garbage).await;
                     tokio::time::sleep(Duration::from_secs(2)).await;
-                    drop(s);
                 });
             }
         });
-        let http = UnixHttp::new(socket, "pouchd", "pouch");
+        (UnixHttp::new(socket, "pouchd", "pouch"), dir)
+    }
+
+    #[tokio::test]
+    async fn a_server_that_speaks_first_is_refused_as_not_http() {
+        // An HTTP/2 settings frame, sent before any request (as gRPC servers do).
+        let (http, dir) = not_http_server("first", b"\x00\x00\x00\x04\x00\x00\x00\x00\x00", true).await;
         for delay_ms in [0, 50] {
             tokio::time::sleep(Duration::from_millis(delay_ms)).await;
             let e = http.send(Method::GET, "/v1.24/version", &[], empty()).await.unwrap_err();
@@ -200,20 +208,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_that_is_not_http_is_refused_as_such() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let dir = std::env::temp_dir().join(format!("anyctr-http-unix-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let socket = dir.join("not-http.sock");
-        let _ = std::fs::remove_file(&socket);
-        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
-        tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut request = [0u8; 1024];
-            let _ = s.read(&mut request).await;
-            let _ = s.write_all(b"\x00\x00\x18\x04\x00\x00\x00\x00\x00garbage, not HTTP\r\n\r\n").await;
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        });
-        let http = UnixHttp::new(socket, "pouchd", "pouch");
+        let (http, dir) = not_http_server("answer", b"\x00\x00\x18\x04garbage, not HTTP\r\n\r\n", false).await;
         let e = http.send(Method::GET, "/v1.24/version", &[], empty()).await.unwrap_err();
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
