@@ -277,6 +277,8 @@ mod tests {
     fn the_containerd_state_dir_variable_reaches_the_address() {
         let p = plan(&[("CONTAINERD_ADDRESS", "/run/c.sock"), ("ANYCTR_CONTAINERD_STATE_DIR", "/var/lib/c-state")]);
         assert_eq!(p.unwrap().address.unwrap().param("state_dir"), Some("/var/lib/c-state"));
+        let p = plan(&[("ANYCTR_ADDRESS", "rund:///run/c.sock"), ("ANYCTR_CONTAINERD_STATE_DIR", "/var/lib/c-state")]);
+        assert_eq!(p.unwrap().address.unwrap().param("state_dir"), Some("/var/lib/c-state"));
     }
 
     #[test]

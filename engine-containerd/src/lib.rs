@@ -266,6 +266,10 @@ fn connect_dyn(config: EngineConfig) -> BoxFuture<'static, Result<DynEngine>> {
     async move { Ok(std::sync::Arc::new(connect(config).await?) as DynEngine) }.boxed()
 }
 
+/// Where containerd keeps its state (CRI rootfs views), when not under `/run/containerd`: the
+/// `state_dir` address parameter, from the environment (also for engines built on this one).
+pub const STATE_DIR_VAR: EnvVar = EnvVar::param("ANYCTR_CONTAINERD_STATE_DIR", "state_dir");
+
 anyctr_core::register_engine!(EngineRegistration {
     name: "containerd",
     aliases: &["ctr", "cri"],
@@ -279,8 +283,7 @@ anyctr_core::register_engine!(EngineRegistration {
         EnvVar::endpoint("CONTAINER_RUNTIME_ENDPOINT", 10),
         EnvVar::address("CONTAINERD_ADDRESS", 20),
         EnvVar::param("CONTAINERD_NAMESPACE", "namespace"),
-        // Where containerd keeps its state (CRI rootfs views), when not under `/run/containerd`.
-        EnvVar::param("ANYCTR_CONTAINERD_STATE_DIR", "state_dir"),
+        STATE_DIR_VAR,
     ],
     priority: 20,
     probe,
