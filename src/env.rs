@@ -1,18 +1,19 @@
 //! Choosing an engine from the environment, as a pure function of the variables so it can be
 //! tested with a case table; [`Engines::from_env`](crate::Engines::from_env) applies it.
+//!
+//! The facade knows only its own variables (`ANYCTR_ADDRESS`, `ANYCTR_HOST_ROOT`); every engine
+//! declares its own in its registration ([`EnvVar`]: `DOCKER_HOST`, `CONTAINERD_ADDRESS`, …), so
+//! adding an engine touches only that engine's crate. A compiled-out engine's variables are not
+//! read: nothing in this program could use them.
 
 use std::path::PathBuf;
 
-use anyctr_core::{EngineAddress, Error, Result};
+use anyctr_core::{EngineAddress, EngineRegistration, EnvRole, EnvVar, Error, Registry, Result};
 
 /// Explicit anyctr address; wins over everything else.
 pub const ANYCTR_ADDRESS: &str = "ANYCTR_ADDRESS";
 /// Where the host's `/` is mounted when the agent runs in a container (e.g. `/hostfs`).
 pub const ANYCTR_HOST_ROOT: &str = "ANYCTR_HOST_ROOT";
-/// containerd's state dir (its `--state`, default `/run/containerd`), where the CRI rootfs of
-/// each container is found: added as the `state_dir` parameter of a containerd, rund or CRI
-/// address that names none.
-pub const ANYCTR_CONTAINERD_STATE_DIR: &str = "ANYCTR_CONTAINERD_STATE_DIR";
 
 /// What the environment asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,11 +26,19 @@ pub struct EnvPlan {
     pub host_root: Option<PathBuf>,
 }
 
-/// Reads the plan from variables given by `var`. Precedence: `ANYCTR_ADDRESS`, then
-/// `CONTAINER_RUNTIME_ENDPOINT` (the CRI endpoint kubelet uses: the engine that runs the pods),
-/// then `CONTAINERD_ADDRESS` (with `CONTAINERD_NAMESPACE`), then `DOCKER_HOST`, then `POUCH_SOCKET`.
-/// A set but unusable variable is an error naming it, never silently skipped.
+/// Reads the plan from variables given by `var`, with the variables the compiled-in engines
+/// registered. Precedence: `ANYCTR_ADDRESS`, then the engines' address variables by their declared
+/// precedence (today: `CONTAINER_RUNTIME_ENDPOINT`, the CRI endpoint kubelet uses, i.e. the engine
+/// that runs the pods; then `CONTAINERD_ADDRESS`, `DOCKER_HOST`, `POUCH_SOCKET`). An engine's
+/// parameter variables (`CONTAINERD_NAMESPACE`) are added to an address of that engine, or to an
+/// endpoint to be probed, that does not set the parameter itself. A set but unusable variable is
+/// an error naming it, never silently skipped.
 pub fn plan_from_env(var: impl Fn(&str) -> Option<String>) -> Result<EnvPlan> {
+    plan_from_env_in(Registry::global()?, var)
+}
+
+/// [`plan_from_env`] with the variables of `registry`'s engines.
+pub fn plan_from_env_in(registry: &Registry, var: impl Fn(&str) -> Option<String>) -> Result<EnvPlan> {
     let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let host_root = match get(ANYCTR_HOST_ROOT) {
         Some(root) if !root.starts_with('/') => {
@@ -43,57 +52,64 @@ pub fn plan_from_env(var: impl Fn(&str) -> Option<String>) -> Result<EnvPlan> {
             Error::invalid_argument(format!("{name}={value:?} is not a usable engine address: {}", e.message()))
         })
     };
-    let namespace = get("CONTAINERD_NAMESPACE");
-    let state_dir = get(ANYCTR_CONTAINERD_STATE_DIR);
-    let with_namespace = |mut a: EngineAddress| {
-        if let Some(ns) = &namespace
-            && a.param("namespace").is_none()
-        {
-            a.params.push(("namespace".into(), ns.clone()));
+    if let Some(v) = get(ANYCTR_ADDRESS) {
+        let address = with_params(registry, parse(ANYCTR_ADDRESS, &v)?, &get);
+        return Ok(EnvPlan { address: Some(address), source: Some(ANYCTR_ADDRESS), host_root });
+    }
+    for (registration, variable) in address_variables(registry) {
+        let Some(v) = get(variable.name) else { continue };
+        let mut address = parse(variable.name, &v)?;
+        match variable.role {
+            // A bare path or `unix://` names the engine whose variable it is.
+            EnvRole::Address if address.engine.is_none() => address.engine = Some(registration.name.to_owned()),
+            // An endpoint says nothing about which engine serves it; probing decides.
+            EnvRole::Endpoint if address.engine.is_some() && address.socket.is_none() => {
+                return Err(Error::invalid_argument(format!("{}={v:?} names no socket", variable.name)));
+            }
+            _ => {}
         }
-        // Only where containerd may answer: a docker address keeps its own parameters.
-        let containerd_like = a.engine.as_deref().is_none_or(|e| e == "containerd" || e == "rund");
-        if let Some(dir) = &state_dir
-            && containerd_like
-            && a.param("state_dir").is_none()
-        {
-            a.params.push(("state_dir".into(), dir.clone()));
+        let address = with_params(registry, address, &get);
+        return Ok(EnvPlan { address: Some(address), source: Some(variable.name), host_root });
+    }
+    Ok(EnvPlan { address: None, source: None, host_root })
+}
+
+/// Every engine's address and endpoint variables, by precedence (first declaration of a name wins).
+fn address_variables(registry: &Registry) -> Vec<(&'static EngineRegistration, &'static EnvVar)> {
+    let mut variables: Vec<(&'static EngineRegistration, &'static EnvVar)> = Vec::new();
+    for registration in registry.iter() {
+        for variable in registration.env_vars {
+            let addresses = matches!(variable.role, EnvRole::Address | EnvRole::Endpoint);
+            if addresses && !variables.iter().any(|(_, v)| v.name == variable.name) {
+                variables.push((registration, variable));
+            }
         }
-        a
-    };
-    let (address, source) = if let Some(v) = get(ANYCTR_ADDRESS) {
-        (Some(parse(ANYCTR_ADDRESS, &v)?), Some(ANYCTR_ADDRESS))
-    } else if let Some(v) = get("CONTAINER_RUNTIME_ENDPOINT") {
-        // A CRI endpoint says nothing about which engine serves it; probing decides.
-        let mut a = parse("CONTAINER_RUNTIME_ENDPOINT", &v)?;
-        if a.engine.is_some() && a.socket.is_none() {
-            return Err(Error::invalid_argument(format!("CONTAINER_RUNTIME_ENDPOINT={v:?} names no socket")));
+    }
+    variables.sort_by_key(|(_, v)| v.precedence);
+    variables
+}
+
+/// Adds the parameter variables of the engine `address` names (of every engine, when it names
+/// none and is to be probed) that are set and that the address does not set itself.
+fn with_params(
+    registry: &Registry,
+    mut address: EngineAddress,
+    get: &impl Fn(&str) -> Option<String>,
+) -> EngineAddress {
+    for registration in registry.iter() {
+        if address.engine.as_deref().is_some_and(|e| !registration.answers_to(e)) {
+            continue;
         }
-        a = with_namespace(a);
-        (Some(a), Some("CONTAINER_RUNTIME_ENDPOINT"))
-    } else if let Some(v) = get("CONTAINERD_ADDRESS") {
-        // containerd's own convention is a bare socket path.
-        let mut a = parse("CONTAINERD_ADDRESS", &v)?;
-        if a.engine.is_none() {
-            a.engine = Some("containerd".into());
+        for variable in registration.env_vars {
+            if let EnvRole::Param(param) = variable.role
+                && address.param(param).is_none()
+                && let Some(value) = get(variable.name)
+            {
+                address.params.push((param.to_owned(), value));
+            }
         }
-        (Some(with_namespace(a)), Some("CONTAINERD_ADDRESS"))
-    } else if let Some(v) = get("DOCKER_HOST") {
-        let mut a = parse("DOCKER_HOST", &v)?;
-        if a.engine.is_none() {
-            a.engine = Some("docker".into());
-        }
-        (Some(a), Some("DOCKER_HOST"))
-    } else if let Some(v) = get("POUCH_SOCKET") {
-        let mut a = parse("POUCH_SOCKET", &v)?;
-        if a.engine.is_none() {
-            a.engine = Some("pouch".into());
-        }
-        (Some(a), Some("POUCH_SOCKET"))
-    } else {
-        (None, None)
-    };
-    Ok(EnvPlan { address, source, host_root })
+    }
+    address
 }
 
 #[cfg(test)]
@@ -187,6 +203,27 @@ mod tests {
                 Some("POUCH_SOCKET"),
             ),
             (&[("DOCKER_HOST", "  ")], None, None, None, None),
+            (
+                &[("ANYCTR_ADDRESS", "containerd:///run/c.sock"), ("CONTAINERD_NAMESPACE", "k8s.io")],
+                Some("containerd"),
+                Some("/run/c.sock"),
+                Some("k8s.io"),
+                Some("ANYCTR_ADDRESS"),
+            ),
+            (
+                &[("ANYCTR_ADDRESS", "containerd:///run/c.sock?namespace=moby"), ("CONTAINERD_NAMESPACE", "k8s.io")],
+                Some("containerd"),
+                Some("/run/c.sock"),
+                Some("moby"),
+                Some("ANYCTR_ADDRESS"),
+            ),
+            (
+                &[("DOCKER_HOST", "unix:///run/d.sock"), ("CONTAINERD_NAMESPACE", "k8s.io")],
+                Some("docker"),
+                Some("/run/d.sock"),
+                None,
+                Some("DOCKER_HOST"),
+            ),
         ];
         for (vars, engine, socket, ns, source) in cases {
             let p = plan(vars).unwrap_or_else(|e| panic!("{vars:?}: {e}"));
@@ -196,6 +233,66 @@ mod tests {
             assert_eq!(a.and_then(|a| a.socket.as_deref()), socket.map(Path::new), "{vars:?}");
             assert_eq!(a.and_then(|a| a.param("namespace")), *ns, "{vars:?}");
         }
+    }
+
+    fn never_probe(
+        _: anyctr_core::EngineConfig,
+    ) -> futures_util::future::BoxFuture<'static, Result<anyctr_core::EngineInfo>> {
+        Box::pin(async { Err(Error::unsupported("test", "probe")) })
+    }
+    fn never_connect(
+        _: anyctr_core::EngineConfig,
+    ) -> futures_util::future::BoxFuture<'static, Result<anyctr_core::DynEngine>> {
+        Box::pin(async { Err(Error::unsupported("test", "connect")) })
+    }
+
+    /// An engine the facade has never heard of: its variables are read from its registration.
+    static ALPHA: EngineRegistration = EngineRegistration {
+        name: "alpha",
+        aliases: &[],
+        default_sockets: &[],
+        env_vars: &[
+            EnvVar::address("ALPHA_HOST", 5),
+            EnvVar::param("ALPHA_MODE", "mode"),
+            EnvVar::endpoint("SHARED_ENDPOINT", 50),
+        ],
+        priority: 0,
+        probe: never_probe,
+        connect: never_connect,
+    };
+
+    #[test]
+    fn a_new_engines_variables_come_from_its_registration() {
+        let global = Registry::global().unwrap();
+        let registry = Registry::build(global.iter().chain([&ALPHA])).unwrap();
+        let plan_in = |vars: &[(&str, &str)]| {
+            let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            plan_from_env_in(&registry, |k| map.get(k).cloned())
+        };
+        // Precedence 5: before DOCKER_HOST (30) and the CRI endpoint (10); its parameter is added.
+        let p =
+            plan_in(&[("DOCKER_HOST", "unix:///d.sock"), ("ALPHA_HOST", "/a.sock"), ("ALPHA_MODE", "fast")]).unwrap();
+        let a = p.address.unwrap();
+        assert_eq!((p.source, a.engine.as_deref(), a.param("mode")), (Some("ALPHA_HOST"), Some("alpha"), Some("fast")));
+        // Another engine's parameter is not added to its address, nor its own to another's.
+        let p = plan_in(&[("ALPHA_HOST", "/a.sock"), ("CONTAINERD_NAMESPACE", "k8s.io")]).unwrap();
+        assert_eq!(p.address.unwrap().param("namespace"), None);
+        let p = plan_in(&[("CONTAINERD_ADDRESS", "/c.sock"), ("ALPHA_MODE", "fast")]).unwrap();
+        assert_eq!(p.address.unwrap().param("mode"), None);
+        // An endpoint names no engine; an address's own parameter wins over the variable.
+        let p = plan_in(&[("SHARED_ENDPOINT", "unix:///e.sock?mode=slow"), ("ALPHA_MODE", "fast")]).unwrap();
+        let a = p.address.unwrap();
+        assert_eq!((a.engine.as_deref(), a.param("mode")), (None, Some("slow")));
+        // Without the registration the variable means nothing.
+        assert_eq!(plan(&[("ALPHA_HOST", "/a.sock")]).unwrap().address, None);
+    }
+
+    #[test]
+    fn the_containerd_state_dir_variable_reaches_the_address() {
+        let p = plan(&[("CONTAINERD_ADDRESS", "/run/c.sock"), ("ANYCTR_CONTAINERD_STATE_DIR", "/var/lib/c-state")]);
+        assert_eq!(p.unwrap().address.unwrap().param("state_dir"), Some("/var/lib/c-state"));
+        let p = plan(&[("ANYCTR_ADDRESS", "rund:///run/c.sock"), ("ANYCTR_CONTAINERD_STATE_DIR", "/var/lib/c-state")]);
+        assert_eq!(p.unwrap().address.unwrap().param("state_dir"), Some("/var/lib/c-state"));
     }
 
     #[test]

@@ -35,10 +35,10 @@ pub use connect::{connect, connect_with, from_env, from_env_with};
 #[cfg(feature = "conformance")]
 pub use anyctr_conformance as conformance;
 pub use detect::{DetectReport, ProbeReport};
-pub use env::{ANYCTR_CONTAINERD_STATE_DIR, EnvPlan, plan_from_env};
+pub use env::{EnvPlan, plan_from_env, plan_from_env_in};
 pub use ext::EngineExt;
 pub use handle::Engine;
-pub use select::{ConnectOptions, Engines, KNOWN_ENGINES};
+pub use select::{ConnectOptions, Engines, KnownEngine, known_engines};
 
 // The core, re-exported by name (no glob: what the facade promises is this list).
 pub use anyctr_core::model::{

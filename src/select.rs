@@ -10,9 +10,61 @@ use crate::detect::{self, DetectReport};
 use crate::env::plan_from_env;
 use crate::handle::Engine;
 
-/// Every engine anyctr knows, with the cargo feature of `anyctr` that compiles it in.
-pub const KNOWN_ENGINES: &[(&str, &str)] =
-    &[("docker", "docker"), ("containerd", "containerd"), ("pouch", "pouch"), ("rund", "rund")];
+/// anyctr's own manifest: its features are the one list of the engines it can compile in.
+const MANIFEST: &str = include_str!("../Cargo.toml");
+
+/// An engine anyctr can compile in, and the cargo feature of `anyctr` that does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownEngine {
+    /// The engine's crate name without `anyctr-engine-` (its registered name).
+    pub name: &'static str,
+    /// The cargo feature of `anyctr` that compiles it in.
+    pub feature: &'static str,
+}
+
+/// Every engine anyctr knows, compiled in or not: derived from anyctr's cargo features (each
+/// feature that enables an `anyctr-engine-<name>` crate), so no second list is kept by hand. A
+/// compiled-out engine's registration is not linked, so the features are the only place that
+/// knows it, for the error that says which feature to enable.
+pub fn known_engines() -> &'static [KnownEngine] {
+    static KNOWN: std::sync::OnceLock<Vec<KnownEngine>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| engines_of_features(MANIFEST))
+}
+
+/// The `[features]` of a manifest that enable an engine crate, as (engine, feature).
+fn engines_of_features(manifest: &'static str) -> Vec<KnownEngine> {
+    let mut known = Vec::new();
+    let mut in_features = false;
+    let mut feature: Option<&'static str> = None;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') && !line.starts_with("[\"") && !line.starts_with("[]") {
+            in_features = line == "[features]";
+            feature = None;
+            continue;
+        }
+        if !in_features || line.starts_with('#') {
+            continue;
+        }
+        // `name = [ "dep:anyctr-engine-x", … ]`, possibly over several lines.
+        let items = match line.split_once('=') {
+            Some((key, rest)) if !key.contains('"') => {
+                feature = Some(key.trim());
+                rest
+            }
+            _ => line,
+        };
+        let Some(feature) = feature else { continue };
+        for item in items.split(',').map(|i| i.trim().trim_matches(|c| matches!(c, '[' | ']' | '"' | ' '))) {
+            let krate = item.strip_prefix("dep:").unwrap_or(item);
+            if let Some(name) = krate.strip_prefix("anyctr-engine-").filter(|n| !n.contains(['/', '?']))
+                && !known.iter().any(|k: &KnownEngine| k.name == name)
+            {
+                known.push(KnownEngine { name, feature });
+            }
+        }
+    }
+    known
+}
 
 /// How to connect: [`ConnectOptions::default`] and the setters (see [`crate::connect_with`]).
 #[derive(Debug, Clone)]
@@ -87,10 +139,10 @@ impl Engines {
         }
     }
 
-    /// Connects as the environment says (see [`plan_from_env`]): an address from `ANYCTR_ADDRESS`,
-    /// `CONTAINER_RUNTIME_ENDPOINT`, `CONTAINERD_ADDRESS` (+ `CONTAINERD_NAMESPACE`), `DOCKER_HOST`
-    /// or `POUCH_SOCKET`, with the host-root prefix from `ANYCTR_HOST_ROOT`; with none of them set,
-    /// probes the known sockets.
+    /// Connects as the environment says (see [`plan_from_env`]): an address from `ANYCTR_ADDRESS` or
+    /// from the variables the compiled-in engines register (`CONTAINER_RUNTIME_ENDPOINT`,
+    /// `CONTAINERD_ADDRESS` + `CONTAINERD_NAMESPACE`, `DOCKER_HOST`, `POUCH_SOCKET`, …), with the
+    /// host-root prefix from `ANYCTR_HOST_ROOT`; with none of them set, probes the known sockets.
     pub async fn from_env() -> Result<Engine> {
         Self::from_env_with(&ConnectOptions::default()).await
     }
@@ -145,7 +197,9 @@ pub(crate) fn find_registration(registry: &Registry, name: &str) -> Result<&'sta
     if let Some(r) = registry.find(name) {
         return Ok(r);
     }
-    if let Some((engine, feature)) = KNOWN_ENGINES.iter().find(|(e, _)| e.eq_ignore_ascii_case(name)) {
+    if let Some(KnownEngine { name: engine, feature }) =
+        known_engines().iter().find(|k| k.name.eq_ignore_ascii_case(name))
+    {
         return Err(Error::new(
             ErrorKind::Unsupported,
             format!("engine `{engine}` is not compiled in: enable the cargo feature `{feature}` of anyctr"),
@@ -247,9 +301,21 @@ mod tests {
     }
 
     #[test]
-    fn known_engines_match_features() {
-        for (engine, _) in KNOWN_ENGINES {
-            assert!(Registry::global().unwrap().find(engine).is_some(), "default features compile in {engine}");
+    fn known_engines_are_the_engine_features() {
+        let known: Vec<(&str, &str)> = known_engines().iter().map(|k| (k.name, k.feature)).collect();
+        assert_eq!(known, [("docker", "docker"), ("containerd", "containerd"), ("pouch", "pouch"), ("rund", "rund")]);
+        // The default features compile every engine in, under the name its crate is named after.
+        let registry = Registry::global().unwrap();
+        for k in known_engines() {
+            assert_eq!(registry.find(k.name).map(|r| r.name), Some(k.name), "{k:?}");
         }
+        assert_eq!(registry.names().len(), known_engines().len(), "an engine registered without a feature");
+    }
+
+    #[test]
+    fn engine_features_are_read_from_any_layout() {
+        let manifest = "[package]\nname = \"x\"\n[features]\n# comment\ndefault = [\"a\", \"b\"]\na = [\"dep:anyctr-engine-alpha\"]\nb = [\n  \"anyctr-engine-beta\",\n  \"a\",\n]\nc = [\"anyctr-engine-alpha?/x\"]\n[dependencies]\nanyctr-engine-gamma = \"1\"\n";
+        let known: Vec<(&str, &str)> = engines_of_features(manifest).iter().map(|k| (k.name, k.feature)).collect();
+        assert_eq!(known, [("alpha", "a"), ("beta", "b")]);
     }
 }

@@ -123,7 +123,7 @@ mod tests {
 
     fn ev(id: &str, action: &str, t: i64) -> Event {
         Event {
-            kind: EventKind::from_docker_action(action),
+            kind: EventKind::Other(action.to_owned()),
             container_id: id.to_owned(),
             time: Utc.timestamp_nanos(t),
             exit_code: None,

@@ -4,6 +4,12 @@
 //! (runc's own exec failure after it started the process: exit 1), containerd as the error of
 //! `Tasks.Start`/`Tasks.Exec`. This table is the only place these words are read; the engines
 //! decide *when* a text is a runtime report (exit code, no pid) and ask here *what* it says.
+//!
+//! Why in core and not in each engine: the words belong to the OCI runtime stack, not to a daemon.
+//! The same runc (or runsc) sits under docker, pouch and containerd, so one table serves all three
+//! (and core's buffered exec, which reads pouch's reports); each engine's own table (docker's
+//! `client::status_error`, pouch's `client::status_error`, containerd's `errors`) keeps what only
+//! its daemon says.
 
 use crate::error::ErrorKind;
 

@@ -19,10 +19,12 @@
 pub mod address;
 pub mod buffered_exec;
 pub mod capability;
+pub mod container_path;
 pub mod engine;
 pub mod error;
 pub mod event_cursor;
 pub mod exec_failure;
+pub mod exec_marker;
 pub mod lookup;
 pub mod model;
 pub mod pods;
@@ -36,7 +38,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use event_cursor::EventCursor;
 pub use lookup::resolve_container;
 pub use model::*;
-pub use registry::{EngineConfig, EngineRegistration, Registry, under_host_root};
+pub use registry::{EngineConfig, EngineRegistration, EnvRole, EnvVar, Registry, under_host_root};
 
 #[doc(hidden)]
 pub mod __private {

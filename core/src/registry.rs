@@ -68,6 +68,50 @@ pub type ConnectFn = fn(EngineConfig) -> BoxFuture<'static, Result<DynEngine>>;
 /// protocol: docker and pouch both speak the Docker API) and says what it is.
 pub type ProbeFn = fn(EngineConfig) -> BoxFuture<'static, Result<EngineInfo>>;
 
+/// What one environment variable says about an engine's address (see [`EnvVar`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvRole {
+    /// An address of this engine: a bare socket path or `unix://` names this engine
+    /// (`DOCKER_HOST`, `CONTAINERD_ADDRESS`).
+    Address,
+    /// An endpoint any engine may serve (kubelet's `CONTAINER_RUNTIME_ENDPOINT`): the socket is
+    /// probed, this engine is not implied.
+    Endpoint,
+    /// A parameter of this engine's addresses (`CONTAINERD_NAMESPACE` → `namespace`), added to an
+    /// address of this engine (or one to be probed) that does not set it itself.
+    Param(&'static str),
+}
+
+/// An environment variable an engine reads, declared in its [`EngineRegistration`] so the facade
+/// reads every engine's variables from the registry (adding an engine touches only its crate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvVar {
+    /// The variable's name (`DOCKER_HOST`).
+    pub name: &'static str,
+    /// What its value is to the engine.
+    pub role: EnvRole,
+    /// Among the address and endpoint variables of every engine, which is read first: lower wins
+    /// (the CRI endpoint, naming the engine that runs the pods, before `DOCKER_HOST`).
+    pub precedence: i32,
+}
+
+impl EnvVar {
+    /// An address variable of this engine ([`EnvRole::Address`]).
+    pub const fn address(name: &'static str, precedence: i32) -> EnvVar {
+        EnvVar { name, role: EnvRole::Address, precedence }
+    }
+
+    /// An endpoint any engine may serve ([`EnvRole::Endpoint`]).
+    pub const fn endpoint(name: &'static str, precedence: i32) -> EnvVar {
+        EnvVar { name, role: EnvRole::Endpoint, precedence }
+    }
+
+    /// A parameter of this engine's addresses ([`EnvRole::Param`]).
+    pub const fn param(name: &'static str, param: &'static str) -> EnvVar {
+        EnvVar { name, role: EnvRole::Param(param), precedence: i32::MAX }
+    }
+}
+
 /// One engine's entry in the registry.
 #[derive(Debug)]
 pub struct EngineRegistration {
@@ -77,8 +121,8 @@ pub struct EngineRegistration {
     pub aliases: &'static [&'static str],
     /// Sockets probed by detection, as host paths, most likely first.
     pub default_sockets: &'static [&'static str],
-    /// Environment variables that name its address, most specific first.
-    pub env_vars: &'static [&'static str],
+    /// Environment variables that name its address or set its address parameters.
+    pub env_vars: &'static [EnvVar],
     /// Probing order among engines sharing a socket: lower first.
     pub priority: i32,
     /// Checks that a socket is served by this engine.

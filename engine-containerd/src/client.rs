@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyctr_core::{Error, ErrorKind, Result};
+
+pub use crate::errors::status_error;
 use containerd_client::services::v1::{
     containers_client::ContainersClient, content_client::ContentClient, events_client::EventsClient,
     images_client::ImagesClient, leases_client::LeasesClient, namespaces_client::NamespacesClient,
@@ -15,7 +17,7 @@ use containerd_client::services::v1::{
 };
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 /// Big enough for a `Containers.List` page of large specs; tonic's default is 4 MiB.
 const MAX_MESSAGE: usize = 64 << 20;
@@ -174,51 +176,7 @@ fn insert_namespace<T>(req: &mut Request<T>, namespace: &str) {
     }
 }
 
-/// Maps a gRPC status to an anyctr error kind; the status stays the source.
-pub fn status_error(status: Status, engine: &str, operation: &'static str) -> Error {
-    let kind = match status.code() {
-        Code::NotFound => ErrorKind::NotFound,
-        Code::AlreadyExists | Code::FailedPrecondition | Code::Aborted => ErrorKind::Conflict,
-        Code::InvalidArgument | Code::OutOfRange => ErrorKind::InvalidArgument,
-        Code::PermissionDenied | Code::Unauthenticated => ErrorKind::PermissionDenied,
-        Code::Unavailable => ErrorKind::EngineUnavailable,
-        Code::DeadlineExceeded => ErrorKind::Timeout,
-        Code::Unimplemented => ErrorKind::Unsupported,
-        _ => ErrorKind::Unexpected,
-    };
-    let message =
-        if status.message().is_empty() { status.code().description().to_owned() } else { status.message().to_owned() };
-    Error::new(kind, message).with_engine(engine).with_operation(operation).with_quoted_source(status)
-}
-
 /// Whether an error is containerd's "not found" (a missing container, task or process).
 pub fn is_not_found(err: &Error) -> bool {
     err.kind() == ErrorKind::NotFound
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses_map_to_kinds() {
-        let cases = [
-            (Code::NotFound, ErrorKind::NotFound),
-            (Code::AlreadyExists, ErrorKind::Conflict),
-            (Code::FailedPrecondition, ErrorKind::Conflict),
-            (Code::InvalidArgument, ErrorKind::InvalidArgument),
-            (Code::Unavailable, ErrorKind::EngineUnavailable),
-            (Code::DeadlineExceeded, ErrorKind::Timeout),
-            (Code::Unimplemented, ErrorKind::Unsupported),
-            (Code::PermissionDenied, ErrorKind::PermissionDenied),
-            (Code::Unknown, ErrorKind::Unexpected),
-        ];
-        for (code, kind) in cases {
-            let e = status_error(Status::new(code, "boom"), "containerd", "inspect");
-            assert_eq!(e.kind(), kind, "{code:?}");
-            assert_eq!(e.engine(), Some("containerd"));
-            assert_eq!(e.operation(), Some("inspect"));
-            assert!(e.source_as::<Status>().is_some());
-        }
-    }
 }

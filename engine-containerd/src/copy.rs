@@ -5,11 +5,14 @@
 //! Self-contained on purpose: it needs only `exec` and `exec_stream` of any engine, so the shared
 //! part can move to core unchanged.
 
+use anyctr_core::container_path::archive_path;
 use anyctr_core::model::{ExecRequest, ExecSession, OutputStream};
 use anyctr_core::{ByteStream, ContainerEngine, Error, ErrorKind, Result};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
+
+use crate::errors::Said;
 
 /// How much stderr is kept for error messages.
 const STDERR_KEEP: usize = 16 << 10;
@@ -23,7 +26,7 @@ pub async fn copy_to<E: ContainerEngine + ?Sized>(
     destination: &str,
     mut tar: ByteStream,
 ) -> Result<()> {
-    let dest = absolute(destination)?;
+    let dest = archive_path(destination)?;
     let mkdir =
         engine.exec(container, ExecRequest::new(["mkdir", "-p", dest.as_str()]).output_limit(STDERR_KEEP)).await?;
     if !mkdir.success() {
@@ -59,7 +62,7 @@ pub async fn copy_to<E: ContainerEngine + ?Sized>(
 
 /// A tar stream of `path`, whose single top-level entry is its last component.
 pub async fn copy_from<E: ContainerEngine + ?Sized>(engine: &E, container: &str, path: &str) -> Result<ByteStream> {
-    let path = absolute(path)?;
+    let path = archive_path(path)?;
     let (parent, name) = split(&path);
     let mut session = engine.exec_stream(container, ExecRequest::new(["tar", "-c", "-C", parent, name]), false).await?;
     // Hold the output back until it is surely an archive (a failing tar still writes its
@@ -140,18 +143,6 @@ fn keep(buf: &mut Vec<u8>, data: &[u8]) {
     buf.extend_from_slice(&data[..data.len().min(room)]);
 }
 
-/// An absolute path without trailing slashes (`/` stays `/`).
-fn absolute(path: &str) -> Result<String> {
-    if !path.starts_with('/') {
-        return Err(Error::invalid_argument(format!("container path {path:?} is not absolute")));
-    }
-    if path.contains('\0') {
-        return Err(Error::invalid_argument("container path contains a NUL byte"));
-    }
-    let trimmed = path.trim_end_matches('/');
-    Ok(if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() })
-}
-
 /// `/a/b` → (`/a`, `b`); `/a` → (`/`, `a`); `/` → (`/`, `.`).
 fn split(path: &str) -> (&str, &str) {
     match path.rsplit_once('/') {
@@ -163,14 +154,10 @@ fn split(path: &str) -> (&str, &str) {
 
 fn failure(what: &str, code: i64, stderr: &[u8], path: &str) -> Error {
     let text = String::from_utf8_lossy(stderr).trim().to_owned();
-    let lower = text.to_ascii_lowercase();
-    let kind = if lower.contains("no such file") || lower.contains("cannot stat") {
-        ErrorKind::NotFound
-    } else if lower.contains("permission denied") || lower.contains("read-only file system") {
-        ErrorKind::PermissionDenied
-    } else {
-        ErrorKind::Unexpected
-    };
+    let kind = [Said::NoSuchPath, Said::Denied]
+        .into_iter()
+        .find(|said| said.in_text(&text))
+        .map_or(ErrorKind::Unexpected, Said::kind);
     Error::new(kind, format!("{what} for {path:?} failed with exit code {code}: {text}"))
 }
 
@@ -180,9 +167,6 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(absolute("/a/b/").unwrap(), "/a/b");
-        assert_eq!(absolute("/").unwrap(), "/");
-        assert!(absolute("a/b").is_err());
         assert_eq!(split("/a/b"), ("/a", "b"));
         assert_eq!(split("/a"), ("/", "a"));
         assert_eq!(split("/"), ("/", "."));

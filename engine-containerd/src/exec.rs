@@ -8,14 +8,14 @@
 //! VM-sandboxed runtimes: with the runc shim driving runsc (the RunD stand-in here), the exec's
 //! "pid" is the host-side `runsc exec` helper, and `Tasks.Kill` ends only that helper: the process
 //! inside the sandbox lives on (seen for SIGKILL and SIGTERM, with `ctr` as well). So an exec in
-//! a sandboxed container carries `ANYCTR_EXEC_ID=<exec id>` in its env, and ending it also runs a
-//! reaper exec inside the container that SIGKILLs every process carrying that marker (the exec
-//! and its children). Under runc the kill reaches the exec's process but not its children, so
-//! every exec is marked and reaped, whatever the runtime. It needs `sh`, `tr`, `grep` and `kill` in the container; without them the
-//! reaper fails quietly and the host side is still cleaned up.
+//! a sandboxed container carries the environment marker of [`anyctr_core::exec_marker`], and ending
+//! it also runs the marker's kill exec (the reaper) inside the container, which SIGKILLs every
+//! process carrying it (the exec and its children). Under runc the kill reaches the exec's process
+//! but not its children, so every exec is marked and reaped, whatever the runtime. The reaper needs
+//! `sh`, `grep -z` and `kill` in the container; without them it fails quietly and the host side is
+//! still cleaned up.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
+use anyctr_core::exec_marker::ExecMarker;
 use anyctr_core::model::EventKind;
 use anyctr_core::model::{ExecRequest, ExecSession};
 use anyctr_core::{Error, ErrorKind, Result};
@@ -30,12 +30,6 @@ use crate::user::{ResolvedUser, UserSpec};
 
 /// The type URL containerd expects for an exec's process spec.
 const PROCESS_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
-
-/// The env marker that lets the reaper find a sandboxed exec's processes.
-pub const EXEC_MARKER_ENV: &str = "ANYCTR_EXEC_ID";
-
-/// Kills every process whose env carries the marker `$1` (NUL-separated environ, exact entry).
-const REAPER_SCRIPT: &str = r#"for d in /proc/[0-9]*; do tr '\0' '\n' < "$d/environ" 2>/dev/null | grep -qx "ANYCTR_EXEC_ID=$1" && kill -9 "${d#/proc/}" 2>/dev/null; done; exit 0"#;
 
 /// Task status RUNNING: the only state an exec can start in (a paused task would hold it).
 const TASK_RUNNING: i32 = 2;
@@ -73,12 +67,13 @@ impl ContainerdEngine {
             Some(u) => Some(self.resolve_user(&located, task.pid, &UserSpec::parse(u)?).await?),
             None => None,
         };
-        let exec_id = new_exec_id();
+        let marker = ExecMarker::new();
+        let exec_id = exec_id_for(&marker);
         // Every runtime needs the reaper: under runc, Tasks.Kill ends the exec's own process but
         // not the children it started (`sh -c 'sleep 100; …'` leaves the sleep behind).
-        let reaper = reapable.then(|| self.clone());
+        let reaper = reapable.then(|| (self.clone(), marker.clone()));
         if reaper.is_some() {
-            request.env.push(format!("{EXEC_MARKER_ENV}={exec_id}"));
+            request.env.push(marker.env_entry());
         }
         let process = process_spec(&base, &request, user.as_ref());
         let deleted_by_docker = located.record.labels.contains_key(DOCKER_MANAGED_LABEL);
@@ -96,7 +91,7 @@ impl ContainerdEngine {
         exec_id: &str,
         process: Value,
         open_stdin: bool,
-        reaper: Option<ContainerdEngine>,
+        reaper: Option<(ContainerdEngine, ExecMarker)>,
         deleted_by_docker: bool,
     ) -> Result<ExecSession> {
         let c = &self.client;
@@ -118,7 +113,7 @@ impl ContainerdEngine {
         };
         c.call("exec", c.tasks().exec(c.request(Some(ns), req)))
             .await
-            .map_err(|e| crate::exec_errors::exec_call_error(e, id))?;
+            .map_err(|e| crate::errors::exec_call_error(e, id))?;
         let mut proc = ExecProcess::new(c.clone(), ns, id, &exec_id, reaper, deleted_by_docker);
 
         // Live before Start, where another client may delete the exited process (see `exit_status`).
@@ -139,7 +134,7 @@ impl ContainerdEngine {
             .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("start did not answer in time")))
         {
             proc.discard().await;
-            return Err(crate::exec_errors::start_error(status, c.engine()));
+            return Err(crate::errors::start_error(status, c.engine()));
         }
         let (ids, client) = ((ns.to_owned(), id.to_owned(), exec_id.clone()), c.clone());
         proc.set_waiter(tokio::spawn(exit_status(client, ids, exits)));
@@ -186,9 +181,9 @@ impl ContainerdEngine {
     }
 
     /// SIGKILLs the processes of a sandboxed exec from inside the container (module docs).
-    pub(crate) async fn reap(&self, namespace: &str, container_id: &str, exec_id: &str) -> Result<()> {
+    pub(crate) async fn reap(&self, namespace: &str, container_id: &str, marker: &ExecMarker) -> Result<()> {
         let target = format!("{namespace}/{container_id}");
-        let req = ExecRequest::new(["sh", "-c", REAPER_SCRIPT, "reap", exec_id]);
+        let req = marker.kill_inside();
         let session = self.exec_inner(&target, req, false, false).await?;
         let bound = Some(self.client.call_timeout());
         anyctr_core::buffered_exec::run_to_completion(session, None, 64 << 10, bound).await.map(|_| ())
@@ -290,9 +285,12 @@ pub fn merge_env(mut base: Vec<String>, extra: &[String]) -> Vec<String> {
 
 /// A process-unique exec id containerd accepts (`[A-Za-z0-9]+([._-][A-Za-z0-9]+)*`, ≤ 76).
 pub fn new_exec_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("anyctr-{:x}-{:x}-{:x}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+    exec_id_for(&ExecMarker::new())
+}
+
+/// The exec id of an exec marked with `marker` (the same unique token).
+fn exec_id_for(marker: &ExecMarker) -> String {
+    format!("anyctr-{}", marker.token())
 }
 
 fn json_error(e: serde_json::Error) -> Error {

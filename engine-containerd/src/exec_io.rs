@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
+use anyctr_core::exec_marker::ExecMarker;
 use anyctr_core::model::{ExecControl, OutputChunk, OutputStream, SHIM_OUTPUT_GRACE};
 use anyctr_core::{Error, Result};
 use bytes::Bytes;
@@ -35,8 +36,8 @@ pub struct ExecIds {
     namespace: String,
     container_id: String,
     exec_id: String,
-    /// For a sandboxed runtime: the engine that runs the reaper (see `exec`'s module docs).
-    reaper: Option<ContainerdEngine>,
+    /// The engine that runs the reaper, and the exec's marker (see `exec`'s module docs).
+    reaper: Option<(ContainerdEngine, ExecMarker)>,
 }
 
 impl ExecIds {
@@ -81,9 +82,7 @@ impl ExecIds {
 /// containerd's answers for a process that has exited or was deleted.
 fn gone(e: &Error) -> bool {
     use anyctr_core::ErrorKind;
-    matches!(e.kind(), ErrorKind::NotFound)
-        || e.message().contains("process already finished")
-        || e.message().contains("not running")
+    matches!(e.kind(), ErrorKind::NotFound) || crate::errors::Said::ProcessGone.in_error(e)
 }
 
 /// The control half of an exec session.
@@ -110,7 +109,7 @@ impl ExecProcess {
         namespace: &str,
         container_id: &str,
         exec_id: &str,
-        reaper: Option<ContainerdEngine>,
+        reaper: Option<(ContainerdEngine, ExecMarker)>,
         deleted_by_others: bool,
     ) -> Self {
         let ids = ExecIds {
@@ -167,8 +166,8 @@ async fn terminate(ids: &ExecIds, waiter: &mut Option<Waiter>, exited: bool) -> 
         w.abort();
     }
     let deleted = ids.delete().await;
-    if let Some(engine) = &ids.reaper
-        && let Err(e) = Box::pin(engine.reap(&ids.namespace, &ids.container_id, &ids.exec_id)).await
+    if let Some((engine, marker)) = &ids.reaper
+        && let Err(e) = Box::pin(engine.reap(&ids.namespace, &ids.container_id, marker)).await
     {
         tracing::debug!(exec_id = %ids.exec_id, error = %e, "reaper exec failed");
     }

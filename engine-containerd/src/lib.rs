@@ -20,9 +20,9 @@ mod convert;
 mod copy;
 mod cri;
 mod cri_config;
+mod errors;
 mod events;
 mod exec;
-mod exec_errors;
 mod exec_io;
 mod fifo;
 mod image_archive;
@@ -40,7 +40,7 @@ use anyctr_core::model::{
     Signal,
 };
 use anyctr_core::{
-    ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, Error,
+    ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, EnvVar, Error,
     ErrorKind, EventStream, ListOptions, Result, Support,
 };
 use async_trait::async_trait;
@@ -272,6 +272,10 @@ fn connect_dyn(config: EngineConfig) -> BoxFuture<'static, Result<DynEngine>> {
     async move { Ok(std::sync::Arc::new(connect(config).await?) as DynEngine) }.boxed()
 }
 
+/// Where containerd keeps its state (CRI rootfs views), when not under `/run/containerd`: the
+/// `state_dir` address parameter, from the environment (also for engines built on this one).
+pub const STATE_DIR_VAR: EnvVar = EnvVar::param("ANYCTR_CONTAINERD_STATE_DIR", "state_dir");
+
 anyctr_core::register_engine!(EngineRegistration {
     name: "containerd",
     aliases: &["ctr", "cri"],
@@ -280,7 +284,13 @@ anyctr_core::register_engine!(EngineRegistration {
         "/run/k3s/containerd/containerd.sock",
         "/var/run/containerd/containerd.sock"
     ],
-    env_vars: &["CONTAINERD_ADDRESS", "CONTAINER_RUNTIME_ENDPOINT"],
+    env_vars: &[
+        // The CRI endpoint kubelet uses names the engine that runs the pods: read first.
+        EnvVar::endpoint("CONTAINER_RUNTIME_ENDPOINT", 10),
+        EnvVar::address("CONTAINERD_ADDRESS", 20),
+        EnvVar::param("CONTAINERD_NAMESPACE", "namespace"),
+        STATE_DIR_VAR,
+    ],
     priority: 20,
     probe,
     connect: connect_dyn,

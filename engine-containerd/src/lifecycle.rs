@@ -21,6 +21,7 @@ use crate::client::Client;
 use crate::convert::ContainerFacts;
 use crate::cri;
 use crate::cri_config::{self, AUTO_POD_LABEL, MANAGED_LABEL, PodNetwork};
+use crate::errors::Said;
 use crate::exec::new_exec_id;
 
 impl ContainerdEngine {
@@ -183,9 +184,7 @@ impl ContainerdEngine {
             ErrorKind::NotFound => {
                 Error::new(ErrorKind::Conflict, format!("container {} is not running", located.record.id))
             }
-            _ if e.message().contains("process already finished") || e.message().contains("not running") => {
-                Error::new(ErrorKind::Conflict, e.message().to_owned())
-            }
+            _ if Said::ProcessGone.in_error(&e) => Error::new(Said::ProcessGone.kind(), e.message().to_owned()),
             _ => e,
         })
     }
@@ -213,7 +212,7 @@ impl ContainerdEngine {
         // races the exit gets "ttrpc: closed" from the dead shim until CRI has handled the exit;
         // the stop then finds the container exited.
         if running || force {
-            retry_while(deadline, "ttrpc: closed", || {
+            retry_while(deadline, Said::ShimClosed, || {
                 let req = c.request(None, StopContainerRequest { container_id: id.clone(), timeout: 0 });
                 async move { c.call("remove", c.cri().stop_container(req)).await }
             })
@@ -221,7 +220,7 @@ impl ContainerdEngine {
         }
         // CRI handles a task's exit asynchronously: until it has, it refuses the removal with
         // "still running" even after StopContainer.
-        retry_while(deadline, "still running", || {
+        retry_while(deadline, Said::StillRunning, || {
             let req = c.request(None, RemoveContainerRequest { container_id: id.clone() });
             async move { c.call("remove", c.cri().remove_container(req)).await }
         })
@@ -313,8 +312,8 @@ fn auto_pod_spec(spec: &CreateSpec, name: &str) -> PodSpec {
 
 /// CRI refuses a name that is taken with a plain error: make it a `Conflict`.
 fn name_conflict(e: Error) -> Error {
-    if e.message().contains("is reserved") || e.message().contains("already exists") {
-        Error::new(ErrorKind::Conflict, e.message().to_owned()).with_source(e)
+    if Said::NameTaken.in_error(&e) {
+        Error::new(Said::NameTaken.kind(), e.message().to_owned()).with_source(e)
     } else {
         e
     }
@@ -336,16 +335,16 @@ pub async fn runtime_handlers(c: &Client) -> Vec<String> {
     names
 }
 
-/// Runs `call` until it answers anything but an error whose message contains `transient`, or
-/// until `deadline`, when that error is returned: for CRI answers that only say "not yet".
-async fn retry_while<T, F, Fut>(deadline: tokio::time::Instant, transient: &str, mut call: F) -> Result<T>
+/// Runs `call` until it answers anything but an error that says `transient`, or until `deadline`,
+/// when that error is returned: for CRI answers that only say "not yet".
+async fn retry_while<T, F, Fut>(deadline: tokio::time::Instant, transient: Said, mut call: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
     loop {
         match call().await {
-            Err(e) if e.message().contains(transient) && tokio::time::Instant::now() < deadline => {
+            Err(e) if transient.in_error(&e) && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
             other => return other,

@@ -20,7 +20,11 @@ async fn registered_and_probed() {
     assert!(reg.answers_to("ctr") && reg.answers_to("CONTAINERD"));
     assert_eq!(reg.priority, 20);
     assert!(reg.default_sockets.contains(&"/run/k3s/containerd/containerd.sock"));
-    assert_eq!(reg.env_vars, ["CONTAINERD_ADDRESS", "CONTAINER_RUNTIME_ENDPOINT"]);
+    let vars: Vec<&str> = reg.env_vars.iter().map(|v| v.name).collect();
+    assert_eq!(
+        vars,
+        ["CONTAINER_RUNTIME_ENDPOINT", "CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE", "ANYCTR_CONTAINERD_STATE_DIR"]
+    );
 
     let socket = common::socket();
     let info = anyctr_testkit::connect("containerd", &socket, (reg.probe)(config(&socket))).await;

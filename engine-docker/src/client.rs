@@ -1,6 +1,7 @@
 //! The connection to dockerd: a bollard client whose request paths carry the API version, a small
-//! raw JSON client for the calls whose engine JSON we keep verbatim (list, inspect, version), the
-//! per-call time bound, and the mapping of docker's errors to anyctr's kinds.
+//! raw JSON GET (over the shared unix-socket transport of `anyctr-docker-api`) for the calls whose
+//! engine JSON we keep verbatim (list, inspect, version), the per-call time bound, and docker's one
+//! table from status and message to anyctr's kinds ([`status_error`]).
 //!
 //! Why a request modifier: bollard 0.21.1 builds its URLs with `Url::join` on an absolute path,
 //! which drops the `/vX.Y` prefix, so every request is unversioned and the daemon answers with its
@@ -13,10 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyctr_core::{Error, ErrorKind, Result};
+use anyctr_docker_api::http::UnixHttp;
 use bollard::{ClientVersion, Docker};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 /// The engine name, as registered.
@@ -139,56 +138,30 @@ fn has_version_prefix(pq: &str) -> bool {
     matches!(rest[..end].split_once('.'), Some((a, b)) if digits(a) && digits(b))
 }
 
-/// One GET over a fresh unix-socket connection, answered as JSON; a non-2xx status becomes the
-/// mapped error carrying docker's message.
+/// One GET over a fresh unix-socket connection (the shared transport of
+/// [`anyctr_docker_api::http`]), answered as JSON; a non-2xx status becomes the mapped error
+/// carrying docker's message. Unbounded: callers wrap it in [`bounded`].
 pub(crate) async fn raw_get(socket: &Path, path: &str) -> Result<Value> {
-    let stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| socket_error(socket, e))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| Error::new(ErrorKind::EngineUnavailable, "HTTP handshake with dockerd failed").with_source(e))?;
-    tokio::spawn(async move {
-        // Ends when the response has been read and the sender dropped.
-        let _ = conn.await;
-    });
-    let request = http::Request::get(path)
-        .header(http::header::HOST, "docker")
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| Error::invalid_argument(format!("bad request path {path:?}")).with_source(e))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| Error::new(ErrorKind::EngineUnavailable, "dockerd closed the connection").with_source(e))?;
+    let daemon = UnixHttp::new(socket.to_path_buf(), "dockerd", ENGINE);
+    let response = daemon.send(http::Method::GET, path, &[], anyctr_docker_api::http::empty()).await?;
     let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| Error::new(ErrorKind::EngineUnavailable, "reading dockerd's answer failed").with_source(e))?
-        .to_bytes();
+    let body = anyctr_docker_api::http::read_body(response.into_body(), UNBOUNDED_READ, ENGINE).await?;
     if !status.is_success() {
-        return Err(status_error(status.as_u16(), &server_message(&body)));
+        return Err(status_error(status.as_u16(), &anyctr_docker_api::http::error_message(&body)));
     }
     serde_json::from_slice(&body).map_err(|e| {
         Error::unexpected(format!("dockerd answered GET {path} with something that is not JSON")).with_source(e)
     })
 }
 
-fn server_message(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned())
-}
+/// The body read of [`raw_get`] is bounded by its caller's [`bounded`], not on its own.
+const UNBOUNDED_READ: Duration = Duration::from_secs(24 * 3600);
 
-fn socket_error(socket: &Path, err: std::io::Error) -> Error {
-    anyctr_core::socket_check::connect_error(socket, err).with_engine(ENGINE)
-}
-
-/// Maps an HTTP status and docker's message to an error kind.
+/// Maps an HTTP status and docker's message to an error kind: docker's one table (bollard's
+/// errors reach it through [`map_bollard`]; an exec's start failure through `exec_errors`).
 pub(crate) fn status_error(status: u16, message: &str) -> Error {
     let lower = message.to_ascii_lowercase();
     let kind = match status {
-        400 if lower.contains("multiple ids found") => ErrorKind::InvalidArgument,
         400 => ErrorKind::InvalidArgument,
         401 | 403 => ErrorKind::PermissionDenied,
         404 => ErrorKind::NotFound,
@@ -239,16 +212,6 @@ fn io_kind_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<std::io::
         cur = e.source();
     }
     None
-}
-
-/// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
-pub(crate) fn query_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Checks a container id or name before it goes into a URL path: docker ids and names use
@@ -312,10 +275,5 @@ mod tests {
         assert_eq!(container_ref("").unwrap_err().kind(), ErrorKind::InvalidArgument);
         assert_eq!(container_ref("a/b").unwrap_err().kind(), ErrorKind::InvalidArgument);
         assert_eq!(container_ref("a?b").unwrap_err().kind(), ErrorKind::InvalidArgument);
-    }
-
-    #[test]
-    fn query_values_are_escaped() {
-        assert_eq!(query_escape(r#"{"label":["a=b"]}"#), "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D");
     }
 }

@@ -6,7 +6,9 @@ use anyctr_core::model::{ContainerDetail, ContainerSummary};
 use anyctr_core::{Error, ErrorKind, ListOptions, Result};
 use serde_json::Value;
 
-use crate::client::{Client, container_ref, query_escape};
+use anyctr_docker_api::encode;
+
+use crate::client::{Client, container_ref};
 use crate::convert;
 
 pub(crate) async fn list(client: &Client, options: &ListOptions) -> Result<Vec<ContainerSummary>> {
@@ -25,7 +27,7 @@ pub(crate) async fn list(client: &Client, options: &ListOptions) -> Result<Vec<C
             })
             .collect();
         let filters = serde_json::json!({ "label": labels }).to_string();
-        params.push(format!("filters={}", query_escape(&filters)));
+        params.push(format!("filters={}", encode::component(&filters)));
     }
     if !params.is_empty() {
         path = format!("{path}?{}", params.join("&"));

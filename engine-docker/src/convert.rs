@@ -347,7 +347,7 @@ pub(crate) fn event(msg: &EventMessage) -> Option<Event> {
         .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
     let container_id = msg.actor.as_ref().and_then(|a| a.id.clone()).unwrap_or_default();
-    let kind = EventKind::from_docker_action(&action);
+    let kind = anyctr_docker_api::actions::event_kind(&action);
     let exit_code = matches!(kind, EventKind::Exit | EventKind::ExecExit)
         .then(|| attributes.get("exitCode").and_then(|c| c.parse().ok()))
         .flatten();

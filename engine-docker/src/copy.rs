@@ -6,9 +6,10 @@
 //! so for those the same operations run as tar over exec (`tar -x` / `tar -c` in the container),
 //! which needs `sh` and `tar` in the image and a running container.
 
-use std::path::{Component, Path};
+use std::path::Path;
 
 use anyctr_core::buffered_exec::run_to_completion;
+use anyctr_core::container_path::archive_path;
 use anyctr_core::model::{ExecInput, ExecRequest, OutputStream};
 use anyctr_core::{ByteStream, Error, ErrorKind, Result};
 use bollard::query_parameters::{
@@ -28,7 +29,7 @@ const NEW_DIR_MODE: u32 = 0o755;
 const GO_MODE_DIR: u32 = 1 << 31;
 
 pub(crate) async fn copy_to(client: &Client, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
-    let dest = absolute(destination)?;
+    let dest = archive_path(destination).map_err(|e| e.with_engine(ENGINE))?;
     let detail = containers::inspect(client, container).await?;
     let result = if detail.runtime.is_sandboxed() {
         copy_to_over_exec(client, container, &dest, tar).await
@@ -47,7 +48,7 @@ pub(crate) async fn copy_to(client: &Client, container: &str, destination: &str,
 }
 
 pub(crate) async fn copy_from(client: &Client, container: &str, path: &str) -> Result<ByteStream> {
-    let path = absolute(path)?;
+    let path = archive_path(path).map_err(|e| e.with_engine(ENGINE))?;
     let detail = containers::inspect(client, container).await?;
     let result = if detail.runtime.is_sandboxed() {
         copy_from_over_exec(client, container, &path).await
@@ -86,20 +87,6 @@ fn idle_bounded(
         }
     })
     .boxed()
-}
-
-/// A normalized absolute path without `..` (docker resolves paths inside the container; a
-/// relative one has no meaning).
-fn absolute(path: &str) -> Result<String> {
-    let p = Path::new(path);
-    if !p.is_absolute() || path.contains('\0') {
-        return Err(Error::invalid_argument(format!("container path {path:?} is not absolute")).with_engine(ENGINE));
-    }
-    if p.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(Error::invalid_argument(format!("container path {path:?} contains `..`")).with_engine(ENGINE));
-    }
-    let trimmed = path.trim_end_matches('/');
-    Ok(if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() })
 }
 
 /// Creates `dest` (and missing parents) as directories, without touching existing ones: the
@@ -239,14 +226,6 @@ fn tar_output(session: anyctr_core::model::ExecSession, limit: std::time::Durati
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths_are_checked_and_normalized() {
-        assert_eq!(absolute("/a/b/").unwrap(), "/a/b");
-        assert_eq!(absolute("/").unwrap(), "/");
-        assert!(absolute("a/b").is_err());
-        assert!(absolute("/a/../b").is_err());
-    }
 
     #[test]
     fn missing_dirs_become_a_tar_of_directories() {

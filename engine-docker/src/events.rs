@@ -21,6 +21,8 @@ use bollard::query_parameters::EventsOptionsBuilder;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
+use anyctr_docker_api::actions::since_param;
+
 use crate::client::{Client, ENGINE};
 use crate::convert;
 
@@ -110,21 +112,9 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << failures.min(6))).min(Duration::from_secs(5))
 }
 
-/// docker's `since`: seconds with a nanosecond fraction.
-pub(crate) fn since_param(t: chrono::DateTime<chrono::Utc>) -> String {
-    format!("{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn since_has_nanoseconds() {
-        use chrono::TimeZone;
-        assert_eq!(since_param(chrono::Utc.timestamp_nanos(1_795_412_870_353_588_311)), "1795412870.353588311");
-        assert_eq!(since_param(chrono::Utc.timestamp_nanos(5)), "0.000000005");
-    }
 
     #[test]
     fn backoff_is_capped() {

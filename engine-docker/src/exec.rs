@@ -1,29 +1,19 @@
 //! Streaming exec over docker's exec API, and how an exec is ended.
 //!
-//! Docker has no call that kills an exec. Every exec therefore carries a unique token in its
-//! environment (`ANYCTR_EXEC_TOKEN=<token>`), which every process it starts inherits (also a
-//! background child that outlives its parent). Ending an exec means signalling every process that
-//! carries the token:
-//! - runc-class runtimes: the processes are host processes. We scan the host's `/proc` (only
-//!   processes in the container's pid namespace), check each `environ` for the token and SIGKILL
-//!   them. This needs nothing inside the container (works for distroless images). The pid docker
-//!   reports (`exec inspect` → `Pid`) is only used through this check, so a recycled pid is never hit.
+//! Docker has no call that kills an exec. Every exec therefore carries the environment marker of
+//! [`anyctr_core::exec_marker`], and ending it means signalling every process that carries it:
+//! - runc-class runtimes: the processes are host processes, found by the host `/proc` scan
+//!   (only processes in the container's pid namespace). This needs nothing inside the container.
 //! - sandboxed runtimes (gVisor/rund/kata), or when the host scan could not end it (the agent does
 //!   not see the host's pid namespace): the host pid is a runtime helper (`runsc exec`), killing it
-//!   leaves the process inside the sandbox running. We run a second exec in the container that
-//!   does the same scan over the container's own `/proc` and `kill -9`s the matches. It needs `sh`
-//!   and `grep -z` in the image (busybox and GNU both have it; busybox's `grep -F` cannot match
-//!   NUL-separated input, hence `-zxF`).
-//!
-//! A token beats matching argv (two identical commands would be confused) and beats a wrapper
-//! script that records `$$` (it changes argv and needs a writable filesystem). A process that
-//! scrubs its environment escapes; that is the documented limit.
+//!   leaves the process inside the sandbox running, so the marker's kill exec runs in the container.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyctr_core::buffered_exec::run_to_completion;
+use anyctr_core::exec_marker::ExecMarker;
 use anyctr_core::model::{ExecControl, ExecRequest, ExecSession, OutputChunk, OutputStream, SHIM_OUTPUT_GRACE};
 use anyctr_core::{Error, ErrorKind, Result};
 use bollard::container::LogOutput;
@@ -34,23 +24,11 @@ use futures_util::{FutureExt, StreamExt};
 use crate::client::{Client, ENGINE};
 use crate::containers;
 
-/// The environment variable that marks every process of one exec.
-pub const TOKEN_VAR: &str = "ANYCTR_EXEC_TOKEN";
-
 /// Output kept to recognize an OCI start failure.
 const SNIFF_LEN: usize = 4096;
 
 /// Read buffer of the hijacked connection.
 const OUTPUT_CAPACITY: usize = 64 * 1024;
-
-/// Kills every process of the container whose environment holds `$1` (the `KEY=token` entry).
-const KILL_SCRIPT: &str = r#"n=0
-for d in /proc/[0-9]*; do
-  p=${d#/proc/}
-  [ "$p" = "$$" ] && continue
-  if grep -qzxF "$1" "$d/environ" 2>/dev/null; then kill -9 "$p" 2>/dev/null && n=$((n+1)); fi
-done
-echo "$n""#;
 
 /// The container an exec runs in, as far as ending it matters.
 #[derive(Clone, Debug)]
@@ -87,9 +65,9 @@ pub(crate) async fn exec_stream(
 }
 
 async fn start(client: &Client, target: Target, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {
-    let token = new_token();
+    let marker = ExecMarker::new();
     let mut env = request.env.clone();
-    env.push(format!("{TOKEN_VAR}={token}"));
+    env.push(marker.env_entry());
     let options = CreateExecOptions {
         attach_stdin: Some(open_stdin),
         attach_stdout: Some(true),
@@ -107,7 +85,7 @@ async fn start(client: &Client, target: Target, request: ExecRequest, open_stdin
     let shared = Arc::new(Shared {
         client: client.clone(),
         exec_id: created.id.clone(),
-        token,
+        marker,
         target,
         argv0: request.argv[0].clone(),
         sniff: Mutex::new(Vec::new()),
@@ -175,7 +153,7 @@ fn forward_output(
 struct Shared {
     client: Client,
     exec_id: String,
-    token: String,
+    marker: ExecMarker,
     target: Target,
     argv0: String,
     /// The first bytes of output, to recognize docker's report of a program that could not start.
@@ -330,10 +308,8 @@ async fn kill(shared: Arc<Shared>) -> Result<()> {
         return Ok(());
     }
     if !shared.target.sandboxed {
-        let needle = format!("{TOKEN_VAR}={}", shared.token);
-        let (init_pid, token) = (shared.target.init_pid, needle.clone());
-        let killed =
-            tokio::task::spawn_blocking(move || crate::procscan::kill_marked(init_pid, &token)).await.unwrap_or(0);
+        let (init_pid, marker) = (shared.target.init_pid, shared.marker.clone());
+        let killed = tokio::task::spawn_blocking(move || marker.kill_on_host(init_pid)).await.unwrap_or(0);
         if killed > 0 && wait_not_running(&shared, Instant::now() + Duration::from_secs(2)).await? {
             return Ok(());
         }
@@ -362,8 +338,7 @@ async fn wait_not_running(shared: &Shared, until: Instant) -> Result<bool> {
 
 /// The second exec that kills the marked processes from inside the container.
 async fn kill_inside(shared: &Shared) -> Result<()> {
-    let needle = format!("{TOKEN_VAR}={}", shared.token);
-    let request = ExecRequest::new(["sh", "-c", KILL_SCRIPT, "sh", needle.as_str()]);
+    let request = shared.marker.kill_inside();
     let limit = shared.client.call_timeout;
     // Boxed: this exec's own control could, in principle, call back into kill.
     let session = Box::pin(start(&shared.client, shared.target.clone(), request, false)).await?;
@@ -378,24 +353,4 @@ async fn kill_inside(shared: &Shared) -> Result<()> {
         .with_operation("exec"));
     }
     Ok(())
-}
-
-/// A token unique to this exec (not a secret: it only has to differ from every other exec's).
-fn new_token() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{:x}-{:x}-{:x}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_differ() {
-        let a = new_token();
-        let b = new_token();
-        assert_ne!(a, b);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-'));
-    }
 }

@@ -17,7 +17,6 @@ mod exec_errors;
 mod lifecycle;
 mod own_mounts;
 mod pods;
-mod procscan;
 
 use std::sync::Arc;
 
@@ -25,7 +24,7 @@ use anyctr_core::model::{
     ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, PodSpec,
     Signal,
 };
-use anyctr_core::registry::EngineRegistration;
+use anyctr_core::registry::{EngineRegistration, EnvVar};
 use anyctr_core::{
     ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EventStream, ListOptions, Result,
     Support,
@@ -36,7 +35,7 @@ use futures_util::FutureExt;
 use crate::client::{Client, ENGINE};
 
 /// The environment variable that marks every process of one exec (see the exec module docs).
-pub use crate::exec::TOKEN_VAR as EXEC_TOKEN_VAR;
+pub use anyctr_core::exec_marker::EXEC_MARKER_VAR as EXEC_TOKEN_VAR;
 
 /// A connected Docker engine.
 pub struct DockerEngine {
@@ -201,7 +200,7 @@ anyctr_core::register_engine!(EngineRegistration {
     name: "docker",
     aliases: &["moby"],
     default_sockets: &["/var/run/docker.sock", "/run/docker.sock"],
-    env_vars: &["DOCKER_HOST"],
+    env_vars: &[EnvVar::address("DOCKER_HOST", 30)],
     priority: 10,
     probe,
     connect: connect_dyn,

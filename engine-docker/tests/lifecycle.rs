@@ -181,7 +181,7 @@ async fn registration_and_probe() {
     let reg = registry.find("moby").expect("docker is registered under its alias");
     assert_eq!(reg.name, "docker");
     assert_eq!(reg.default_sockets, ["/var/run/docker.sock", "/run/docker.sock"]);
-    assert_eq!(reg.env_vars, ["DOCKER_HOST"]);
+    assert_eq!(reg.env_vars.iter().map(|v| v.name).collect::<Vec<_>>(), ["DOCKER_HOST"]);
     assert_eq!(reg.priority, 10);
     let info = bounded("probe", (reg.probe)(config_for(&socket()))).await.unwrap();
     assert_eq!(info.engine, "docker");

@@ -1,21 +1,18 @@
-//! A small HTTP/1.1 client for pouchd over its unix socket.
-//!
-//! One connection per request: pouchd's socket is local, so connecting is cheap, and a fresh
-//! connection keeps upgraded (hijacked) exec streams and long event streams independent of
-//! ordinary calls. Every path is sent under `/v1.24`, the API version pouchd serves; generated
-//! Docker clients send newer or unversioned paths and strict models (see `models`).
+//! The pouchd client: the shared HTTP/1.1-over-unix-socket transport of
+//! [`anyctr_docker_api::http`] (one connection per request, upgrades for hijacked exec streams),
+//! every path under `/v1.24` (the API version pouchd serves; generated Docker clients send newer or
+//! unversioned paths and strict models, see `models`), calls bounded by the call timeout, and
+//! pouch's table from status and message to [`ErrorKind`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyctr_core::{Error, ErrorKind, Result};
+use anyctr_docker_api::http::UnixHttp;
+pub use anyctr_docker_api::http::{Body, BoxError, empty, json_body, stream_body};
 use bytes::Bytes;
-use futures_util::TryStreamExt;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
-use hyper_util::rt::TokioIo;
+use http::{Method, Response, StatusCode};
+use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 
 use crate::ENGINE;
@@ -23,58 +20,29 @@ use crate::ENGINE;
 /// The API version pouchd 1.x serves.
 pub const API_VERSION: &str = "1.24";
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A request body: empty, a buffer, or a stream (archives, image tarballs).
-pub type Body = UnsyncBoxBody<Bytes, BoxError>;
-
-pub fn empty() -> Body {
-    Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync()
-}
-
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
-}
-
-pub fn json_body(value: &serde_json::Value) -> Body {
-    full(serde_json::to_vec(value).unwrap_or_default())
-}
-
-pub fn stream_body(stream: anyctr_core::ByteStream) -> Body {
-    let frames = stream.map_ok(Frame::data).map_err(|e| Box::new(e) as BoxError);
-    BodyExt::boxed_unsync(StreamBody::new(frames))
-}
-
-/// Percent-encodes a query value (paths in `?path=` may hold anything).
+/// Percent-encodes a file path as a query value (`?path=`; `/` kept).
 pub fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    anyctr_docker_api::encode::path_value(value)
 }
 
 /// Percent-encodes one path segment (container names, exec ids).
 pub fn encode_segment(value: &str) -> String {
-    encode_query(value).replace('/', "%2F")
+    anyctr_docker_api::encode::component(value)
 }
 
 #[derive(Debug, Clone)]
 pub struct Client {
-    socket: PathBuf,
+    http: UnixHttp,
     call_timeout: Duration,
 }
 
 impl Client {
     pub fn new(socket: PathBuf, call_timeout: Duration) -> Self {
-        Client { socket, call_timeout }
+        Client { http: UnixHttp::new(socket, "pouchd", ENGINE), call_timeout }
     }
 
     pub fn socket(&self) -> &Path {
-        &self.socket
+        self.http.socket()
     }
 
     pub fn call_timeout(&self) -> Duration {
@@ -83,7 +51,7 @@ impl Client {
 
     /// Sends one request on a fresh connection and returns the response head with its body
     /// unread. `path` is the API path without the version prefix (`/containers/json?all=1`).
-    /// Upgrades are enabled, so a `101` response can be taken over with `hyper::upgrade::on`.
+    /// A `101` response can be taken over with `hyper::upgrade::on`.
     pub async fn send(
         &self,
         method: Method,
@@ -91,43 +59,7 @@ impl Client {
         headers: &[(&str, &str)],
         body: Body,
     ) -> Result<Response<Incoming>> {
-        let stream = tokio::net::UnixStream::connect(&self.socket).await.map_err(|e| connect_error(&self.socket, e))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream))
-            .await
-            .map_err(|e| unavailable("HTTP handshake with pouchd failed", e))?;
-        let (conn_result_tx, conn_result) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            // Ends when the response (or the upgraded stream) is done with the connection; its
-            // error explains a request that was cancelled because the connection failed.
-            let _ = conn_result_tx.send(conn.with_upgrades().await);
-        });
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("/v{API_VERSION}{path}"))
-            // Go's HTTP/1.1 server refuses requests without a Host header.
-            .header(http::header::HOST, "pouchd");
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        let request = request.body(body).map_err(|e| Error::invalid_argument(format!("bad request {path}: {e}")))?;
-        match sender.send_request(request).await {
-            Ok(response) => Ok(response),
-            Err(e) if e.is_canceled() => match tokio::time::timeout(Duration::from_secs(1), conn_result).await {
-                Ok(Ok(Err(conn_error))) => Err(self.request_error(conn_error)),
-                _ => Err(self.request_error(e)),
-            },
-            Err(e) => Err(self.request_error(e)),
-        }
-    }
-
-    fn request_error(&self, e: hyper::Error) -> Error {
-        if e.is_parse() {
-            // Somebody answers, but not in HTTP/1.1 (containerd's gRPC socket, say): not pouchd.
-            let message = format!("{} does not answer HTTP/1.1 like pouchd: {e}", self.socket.display());
-            Error::invalid_argument(message).with_engine(ENGINE).with_source(e)
-        } else {
-            unavailable("request to pouchd failed", e)
-        }
+        self.http.send(method, &format!("/v{API_VERSION}{path}"), headers, body).await
     }
 
     /// [`send`](Self::send) bounded by the call timeout; non-2xx answers become errors.
@@ -170,23 +102,14 @@ impl Client {
     /// Turns a non-2xx response into an error, reading pouch's `{"message": …}` body.
     pub async fn error_from(&self, response: Response<Incoming>) -> Error {
         let status = response.status();
-        let body = tokio::time::timeout(self.call_timeout, response.into_body().collect())
-            .await
-            .ok()
-            .and_then(|r| r.ok())
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
+        let body = read_body(response.into_body(), self.call_timeout).await.unwrap_or_default();
         status_error(status, &body)
     }
 }
 
 /// Reads a whole body, bounded by `timeout`.
 pub async fn read_body(body: Incoming, timeout: Duration) -> Result<Bytes> {
-    let collected = tokio::time::timeout(timeout, body.collect())
-        .await
-        .map_err(|_| Error::timeout("reading pouchd's answer", timeout))?
-        .map_err(|e| unavailable("reading pouchd's answer failed", e))?;
-    Ok(collected.to_bytes())
+    anyctr_docker_api::http::read_body(body, timeout, ENGINE).await
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
@@ -197,29 +120,25 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     })
 }
 
-/// The daemon's message from an error body: `{"message": …}` or plain text.
-pub fn error_message(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Message {
-        message: String,
-    }
-    match serde_json::from_slice::<Message>(body) {
-        Ok(m) => m.message,
-        Err(_) => String::from_utf8_lossy(body).trim().to_owned(),
-    }
+/// What pouchd says of a container that is not running (a kill of an exited one, say).
+const NOT_RUNNING: &str = "not running";
+
+/// Whether `err` is pouchd saying the container is not running.
+pub fn says_not_running(err: &Error) -> bool {
+    err.kind() == ErrorKind::Conflict && err.message().to_ascii_lowercase().contains(NOT_RUNNING)
 }
 
-/// Maps a status and pouch's error message to an error kind. pouchd answers many state
+/// Maps a status and pouch's error message to an error kind (pouch's one table). pouchd answers many state
 /// conflicts and missing paths with a bare 500, so the message decides there.
 pub fn status_error(status: StatusCode, body: &[u8]) -> Error {
-    let message = error_message(body);
+    let message = anyctr_docker_api::http::error_message(body);
     let lower = message.to_ascii_lowercase();
     let kind = match status.as_u16() {
         404 => ErrorKind::NotFound,
         409 => ErrorKind::Conflict,
         400 => ErrorKind::InvalidArgument,
         401 | 403 => ErrorKind::PermissionDenied,
-        _ if lower.contains("not running") || lower.contains("is paused") || lower.contains("already in use") => {
+        _ if lower.contains(NOT_RUNNING) || lower.contains("is paused") || lower.contains("already in use") => {
             ErrorKind::Conflict
         }
         _ if lower.contains("no such file or directory") || lower.contains(": not found") => ErrorKind::NotFound,
@@ -231,20 +150,8 @@ pub fn status_error(status: StatusCode, body: &[u8]) -> Error {
     Error::new(kind, text).with_engine(ENGINE)
 }
 
-fn connect_error(socket: &Path, e: std::io::Error) -> Error {
-    let kind = match e.kind() {
-        std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-        // A missing socket file means no daemon, not a missing container.
-        _ => ErrorKind::EngineUnavailable,
-    };
-    Error::new(kind, format!("cannot connect to pouchd at {}: {e}", socket.display()))
-        .with_engine(ENGINE)
-        .with_source(e)
-}
-
 pub fn unavailable(what: &str, e: impl Into<BoxError>) -> Error {
-    let e = e.into();
-    Error::new(ErrorKind::EngineUnavailable, format!("{what}: {e}")).with_engine(ENGINE).with_source(e)
+    anyctr_docker_api::http::unavailable(ENGINE, what, e)
 }
 
 #[cfg(test)]
@@ -267,7 +174,6 @@ mod tests {
             assert_eq!(e.kind(), *kind, "{status} {body}");
             assert_eq!(e.engine(), Some("pouch"));
         }
-        assert_eq!(error_message(b"404 page not found\n"), "404 page not found");
     }
 
     #[test]

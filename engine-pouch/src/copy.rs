@@ -30,11 +30,9 @@ fn archive_path(container_id: &str, path: &str) -> String {
     format!("/containers/{}/archive?path={}", client::encode_segment(container_id), client::encode_query(path))
 }
 
+/// The shared check of an archive call's container path; pouchd gets the path as given.
 fn check_absolute(path: &str) -> Result<()> {
-    if !path.starts_with('/') {
-        return Err(Error::invalid_argument(format!("container path {path:?} is not absolute")));
-    }
-    Ok(())
+    anyctr_core::container_path::archive_path(path).map(|_| ())
 }
 
 /// A tar stream of `path`; its single top-level entry is the path's last component.

@@ -39,7 +39,7 @@ pub fn normalize(message: &EventMessage) -> Option<Event> {
         .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
         .collect();
     let exit_code = attributes.get("exitCode").and_then(|c| c.parse().ok());
-    let kind = EventKind::from_docker_action(&action);
+    let kind = anyctr_docker_api::actions::event_kind(&action);
     let exec_id = attributes.get("execID").or_else(|| attributes.get("execId")).cloned();
     Some(Event {
         exit_code: matches!(kind, EventKind::Exit | EventKind::ExecExit).then_some(exit_code).flatten(),
@@ -58,14 +58,6 @@ fn event_time(m: &EventMessage) -> DateTime<Utc> {
         (Some(n), _) if n > 0 => Utc.timestamp_nanos(n),
         (_, Some(s)) => Utc.timestamp_opt(s, 0).single().unwrap_or_default(),
         _ => Utc::now(),
-    }
-}
-
-/// `since` as pouch parses it: `seconds[.nanoseconds]`.
-pub fn since_param(t: DateTime<Utc>) -> String {
-    match t.timestamp_subsec_nanos() {
-        0 => t.timestamp().to_string(),
-        n => format!("{}.{n:09}", t.timestamp()),
     }
 }
 
@@ -100,7 +92,7 @@ struct State {
 
 async fn open(client: &Client, since: Option<DateTime<Utc>>) -> Result<BoxStream<'static, Result<Bytes>>> {
     let path = match since {
-        Some(t) => format!("/events?since={}", since_param(t)),
+        Some(t) => format!("/events?since={}", anyctr_docker_api::actions::since_param(t)),
         None => "/events".to_owned(),
     };
     let response = client.call(Method::GET, &path, &[], client::empty()).await?;
@@ -223,12 +215,6 @@ mod tests {
         assert_eq!(e.time.timestamp_nanos_opt(), Some(1795411223636399610));
         let image: EventMessage = serde_json::from_str(r#"{"type":"image","action":"pull","id":"busybox"}"#).unwrap();
         assert!(normalize(&image).is_none());
-    }
-
-    #[test]
-    fn since_keeps_nanoseconds() {
-        assert_eq!(since_param(Utc.timestamp_nanos(1795411224816040823)), "1795411224.816040823");
-        assert_eq!(since_param(Utc.timestamp_opt(1795411222, 0).unwrap()), "1795411222");
     }
 
     #[test]

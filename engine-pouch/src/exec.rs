@@ -12,15 +12,15 @@
 //! - A missing binary is reported as stdout text of the start stream with exit code 126; the
 //!   buffered exec in anyctr-core reads it by `anyctr_core::exec_failure` (`CommandNotFound`; the
 //!   working-dir wrapper's `chdir to cwd` report is `NotFound` there).
-//! - Killing: every exec carries `ANYCTR_EXEC_TOKEN=<unique>` in its environment. To kill it, the
-//!   host pid is signalled if pouch reports one (checked against the token first, so a reused pid
-//!   is never hit); otherwise a second exec kills every process of the container whose environ
-//!   carries the token — the process and the children that inherited it. That second exec needs
-//!   `sh`, `tr`, `grep` and `kill` in the container.
+//! - Killing: every exec carries the environment marker of [`anyctr_core::exec_marker`]. To kill
+//!   it, the host pid is signalled if pouch reports one (checked against the marker first, so a
+//!   reused pid is never hit); otherwise the marker's kill exec ends every process of the container
+//!   that carries it — the process and the children that inherited it. That second exec needs
+//!   `sh`, `grep -z` and `kill` in the container.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use anyctr_core::exec_marker::ExecMarker;
 use anyctr_core::model::{ExecControl, ExecRequest, ExecSession};
 use anyctr_core::{Error, ErrorKind, Result};
 use futures_util::StreamExt;
@@ -29,9 +29,6 @@ use tokio::sync::watch;
 
 use crate::client::{self, Client};
 use crate::{ENGINE, hijack, models};
-
-/// The env entry that marks an exec's processes, so they can be found to kill them.
-pub const TOKEN_VAR: &str = "ANYCTR_EXEC_TOKEN";
 
 /// The PATH Docker gives containers whose image sets none (images made by `docker import`).
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -46,26 +43,11 @@ shift
 command -v "$1" >/dev/null 2>&1 || { echo "anyctr: exec failed: exec: \"$1\": executable file not found in \$PATH" >&2; exit 127; }
 exec "$@""#;
 
-/// Kills every process whose environ holds `ANYCTR_EXEC_TOKEN=$1` (this script's own process
-/// does not: the token is only in its arguments).
-const KILL_SCRIPT: &str = r#"t="ANYCTR_EXEC_TOKEN=$1"; n=0
-for d in /proc/[0-9]*; do
-  if tr '\0' '\n' < "$d/environ" 2>/dev/null | grep -qxF "$t"; then kill -9 "${d#/proc/}" 2>/dev/null && n=$((n+1)); fi
-done
-echo "$n""#;
-
-/// A token unique to this process and exec (uniqueness, not secrecy, is what matters).
-pub fn new_token() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-    format!("{:x}-{:x}-{:x}", nanos, std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
 /// The exec create body for `request` in a container whose env is `container_env`.
 pub fn create_body(
     request: &ExecRequest,
     container_env: &[String],
-    token: Option<&str>,
+    marker: Option<&ExecMarker>,
     open_stdin: bool,
 ) -> serde_json::Value {
     let has_path = |env: &[String]| env.iter().any(|e| e.starts_with("PATH="));
@@ -73,8 +55,8 @@ pub fn create_body(
     if !has_path(container_env) && !has_path(&request.env) {
         env.push(DEFAULT_PATH.to_owned());
     }
-    if let Some(t) = token {
-        env.push(format!("{TOKEN_VAR}={t}"));
+    if let Some(m) = marker {
+        env.push(m.env_entry());
     }
     let cmd: Vec<String> = match &request.working_dir {
         Some(dir) => ["sh", "-c", WORKDIR_WRAPPER, "sh", dir.as_str()]
@@ -122,14 +104,14 @@ pub async fn start(
     open_stdin: bool,
 ) -> Result<ExecSession> {
     request.validate()?;
-    let token = new_token();
+    let marker = ExecMarker::new();
     // Built before any await: a request (its stdin reader) is not Sync.
-    let body = create_body(&request, container_env, Some(&token), open_stdin);
+    let body = create_body(&request, container_env, Some(&marker), open_stdin);
     drop(request);
     let exec_id = create(client, container_id, &body).await?;
     let attached = hijack::start(client, &exec_id, open_stdin).await?;
     let waiter = ExecWaiter::new(client.clone(), exec_id, attached.closed);
-    let control = PouchExec { waiter, container_id: container_id.to_owned(), token };
+    let control = PouchExec { waiter, container_id: container_id.to_owned(), marker };
     Ok(ExecSession::new(attached.stdin, attached.output, Box::new(control)))
 }
 
@@ -192,7 +174,7 @@ impl ExecWaiter {
 struct PouchExec {
     waiter: ExecWaiter,
     container_id: String,
-    token: String,
+    marker: ExecMarker,
 }
 
 impl PouchExec {
@@ -201,11 +183,11 @@ impl PouchExec {
             return Ok(());
         }
         let signalled = match self.waiter.pid {
-            Some(pid) => signal_host_pid(pid, &self.token),
+            Some(pid) => u32::try_from(pid).is_ok_and(|pid| self.marker.signal_if_marked(pid)),
             None => false,
         };
         if !signalled {
-            kill_by_token(&self.waiter.client, &self.container_id, &self.token).await?;
+            kill_marked_inside(&self.waiter.client, &self.container_id, &self.marker).await?;
         }
         match tokio::time::timeout(KILL_WAIT, self.waiter.wait()).await {
             Ok(r) => r.map(|_| ()),
@@ -243,7 +225,7 @@ impl ExecControl for PouchExec {
                 self.waiter.closed.clone(),
             ),
             container_id: self.container_id.clone(),
-            token: self.token.clone(),
+            marker: self.marker.clone(),
         };
         me.waiter.seen_running = self.waiter.seen_running;
         me.waiter.pid = self.waiter.pid;
@@ -255,20 +237,9 @@ impl ExecControl for PouchExec {
     }
 }
 
-/// Signals a host pid pouch reported, if `/proc/<pid>/environ` proves it is our exec.
-fn signal_host_pid(pid: i64, token: &str) -> bool {
-    let Ok(pid) = i32::try_from(pid) else { return false };
-    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { return false };
-    let want = format!("{TOKEN_VAR}={token}");
-    if !environ.split(|b| *b == 0).any(|e| e == want.as_bytes()) {
-        return false;
-    }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).is_ok()
-}
-
-/// Runs [`KILL_SCRIPT`] in the container as a second exec and checks that it worked.
-async fn kill_by_token(client: &Client, container_id: &str, token: &str) -> Result<()> {
-    let request = ExecRequest::new(["sh", "-c", KILL_SCRIPT, "sh", token]);
+/// Runs the marker's kill exec in the container and checks that it worked.
+async fn kill_marked_inside(client: &Client, container_id: &str, marker: &ExecMarker) -> Result<()> {
+    let request = marker.kill_inside();
     let exec_id = create(client, container_id, &create_body(&request, &[], None, false)).await?;
     let mut attached = hijack::start(client, &exec_id, false).await?;
     let mut output = Vec::new();
@@ -285,7 +256,7 @@ async fn kill_by_token(client: &Client, container_id: &str, token: &str) -> Resu
     if code != 0 {
         let text = String::from_utf8_lossy(&output);
         return Err(Error::unexpected(format!(
-            "pouch has no exec kill, and killing by a second exec failed (exit {code}; it needs sh, tr, grep and kill \
+            "pouch has no exec kill, and killing by a second exec failed (exit {code}; it needs sh, grep -z and kill \
              in the container): {}",
             text.trim()
         )));
@@ -311,12 +282,13 @@ mod tests {
     #[test]
     fn create_body_adds_path_token_and_wraps_workdir() {
         let r = ExecRequest::new(["ls", "-l"]).env("A=1").working_dir("/data").user("nobody");
-        let b = create_body(&r, &[], Some("tok"), true);
+        let marker = ExecMarker::new();
+        let b = create_body(&r, &[], Some(&marker), true);
         let cmd: Vec<&str> = b["Cmd"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert_eq!(cmd[..2], ["sh", "-c"]);
         assert_eq!(cmd[3..], ["sh", "/data", "ls", "-l"]);
         let env: Vec<&str> = b["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-        assert_eq!(env, ["A=1", DEFAULT_PATH, "ANYCTR_EXEC_TOKEN=tok"]);
+        assert_eq!(env, ["A=1", DEFAULT_PATH, marker.env_entry().as_str()]);
         assert_eq!(b["AttachStdin"], true);
         assert_eq!(b["User"], "nobody");
 
@@ -324,10 +296,5 @@ mod tests {
         assert_eq!(plain["Cmd"], serde_json::json!(["true"]));
         assert_eq!(plain["Env"], serde_json::json!([]));
         assert!(plain.get("AttachStdin").is_none() && plain.get("User").is_none());
-    }
-
-    #[test]
-    fn tokens_are_unique() {
-        assert_ne!(new_token(), new_token());
     }
 }

@@ -17,7 +17,7 @@ use anyctr_core::model::{
     ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, Signal,
 };
 use anyctr_core::{
-    ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, Error,
+    ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, EnvVar, Error,
     ErrorKind, EventStream, ListOptions, Result, Support, resolve_container,
 };
 use async_trait::async_trait;
@@ -37,8 +37,8 @@ mod lifecycle;
 #[allow(missing_docs)]
 pub mod models;
 
+pub use anyctr_core::exec_marker::EXEC_MARKER_VAR as EXEC_TOKEN_VAR;
 pub use copy::PathStat;
-pub use exec::TOKEN_VAR as EXEC_TOKEN_VAR;
 
 use client::Client;
 
@@ -72,7 +72,7 @@ anyctr_core::register_engine!(EngineRegistration {
     name: ENGINE,
     aliases: &["pouchd"],
     default_sockets: &["/var/run/pouchd.sock"],
-    env_vars: &["POUCH_SOCKET"],
+    env_vars: &[EnvVar::address("POUCH_SOCKET", 40)],
     // Before docker: both speak the Docker API, and pouchd must never be taken for dockerd.
     priority: 5,
     probe,

@@ -179,7 +179,7 @@ async fn kill_and_wait(client: &Client, target: &Target<'_>) -> Result<()> {
     // the pid it reports is no process this agent sees (another pid namespace).
     let already_gone = match kill(client, target, Signal::KILL).await {
         Ok(()) => false,
-        Err(e) if e.kind() == ErrorKind::Conflict && e.message().ends_with("is not running") => true,
+        Err(e) if client::says_not_running(&e) => true,
         Err(e) => return Err(e),
     };
     let bound = if already_gone { EXIT_NOTICE } else { client.call_timeout() };

@@ -80,7 +80,7 @@ async fn identify_and_registration() {
     let reg = registry.find("pouchd").expect("alias pouchd");
     assert_eq!((reg.name, reg.priority), ("pouch", 5));
     assert_eq!(reg.default_sockets, ["/var/run/pouchd.sock"]);
-    assert_eq!(reg.env_vars, ["POUCH_SOCKET"]);
+    assert_eq!(reg.env_vars.iter().map(|v| v.name).collect::<Vec<_>>(), ["POUCH_SOCKET"]);
     let probed = (reg.probe)(EngineConfig::new(EngineAddress::new("pouch", &server.socket))).await.unwrap();
     assert_eq!(probed.version, "1.3.0");
     let connected = (reg.connect)(EngineConfig::new(EngineAddress::new("pouch", &server.socket))).await.unwrap();

@@ -67,7 +67,8 @@ anyctr_core::register_engine!(EngineRegistration {
     name: NAME,
     aliases: &["kata", "gvisor"],
     default_sockets: &["/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock"],
-    env_vars: &[],
+    // Its containerd's state dir (rootfs views); the namespace defaults to CRI's, not CONTAINERD_NAMESPACE.
+    env_vars: &[anyctr_engine_containerd::STATE_DIR_VAR],
     // After containerd: a plain probe of a containerd socket names it containerd; `rund://` picks this.
     priority: 30,
     probe,

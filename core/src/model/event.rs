@@ -35,25 +35,6 @@ pub enum EventKind {
     Other(String),
 }
 
-impl EventKind {
-    /// Reads a Docker-API event action (docker and pouch share the vocabulary). Docker writes
-    /// `exec_start: sh -c …` with the command after the colon; pouch writes `exec_start`.
-    pub fn from_docker_action(action: &str) -> EventKind {
-        match action.split(':').next().unwrap_or_default().trim() {
-            "create" => EventKind::Create,
-            "start" => EventKind::Start,
-            "die" => EventKind::Exit,
-            "oom" => EventKind::Oom,
-            "pause" => EventKind::Pause,
-            "unpause" => EventKind::Unpause,
-            "destroy" => EventKind::Destroy,
-            "exec_start" => EventKind::ExecStart,
-            "exec_die" => EventKind::ExecExit,
-            other => EventKind::Other(other.to_owned()),
-        }
-    }
-}
-
 /// A normalized engine event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
@@ -128,13 +109,6 @@ impl EventOptions {
 #[cfg(test)]
 mod tests {
     use super::EventKind;
-
-    #[test]
-    fn docker_actions() {
-        assert_eq!(EventKind::from_docker_action("exec_start: sh -c echo"), EventKind::ExecStart);
-        assert_eq!(EventKind::from_docker_action("die"), EventKind::Exit);
-        assert_eq!(EventKind::from_docker_action("rename"), EventKind::Other("rename".into()));
-    }
 
     #[test]
     fn exec_events_are_recognized() {
