@@ -79,6 +79,16 @@ fn plans() -> Vec<Plan> {
             optional: false,
             not_applicable: Vec::new(),
         },
+        // The harness dockerd's runtime `crun`.
+        Plan {
+            name: "docker/crun",
+            address: format!("docker://{docker}"),
+            runtime: Some("crun"),
+            expect: expect(RuntimeClass::Crun, docker_log(), true),
+            made_by_docker: false,
+            optional: false,
+            not_applicable: Vec::new(),
+        },
         Plan {
             name: "docker/rund",
             address: format!("docker://{docker}"),
@@ -93,6 +103,16 @@ fn plans() -> Vec<Plan> {
             address: cri.clone(),
             runtime: Some("runc"),
             expect: expect(RuntimeClass::Runc, cri_log(), true),
+            made_by_docker: false,
+            optional: false,
+            not_applicable: Vec::new(),
+        },
+        // crun is runc-class (host paths, fast path apply): the harness's CRI handler `crun`.
+        Plan {
+            name: "containerd-cri/crun",
+            address: cri.clone(),
+            runtime: Some("crun"),
+            expect: expect(RuntimeClass::Crun, cri_log(), true),
             made_by_docker: false,
             optional: false,
             not_applicable: Vec::new(),
