@@ -18,7 +18,7 @@ mod client;
 mod convert;
 mod copy;
 mod cri;
-mod cri_config;
+pub mod cri_config;
 mod events;
 mod exec;
 mod exec_errors;
@@ -268,7 +268,8 @@ fn connect_dyn(config: EngineConfig) -> BoxFuture<'static, Result<DynEngine>> {
 
 anyctr_core::register_engine!(EngineRegistration {
     name: "containerd",
-    aliases: &["ctr", "cri"],
+    // `cri` names the CRI-only engine (anyctr-engine-cri), which also reaches containerd through CRI.
+    aliases: &["ctr"],
     default_sockets: &[
         "/run/containerd/containerd.sock",
         "/run/k3s/containerd/containerd.sock",
