@@ -49,6 +49,7 @@ use futures_util::future::BoxFuture;
 pub use client::{Client, is_not_found, status_error};
 pub use convert::{ContainerFacts, SandboxFacts, TASK_DIR};
 pub use cri::{ContainerMetadata, CriState, SandboxMetadata};
+pub use lifecycle::{name_conflict, run_pod_sandbox};
 pub use options::{CRI_NAMESPACE, ContainerdOptions, DEFAULT_FIFO_DIR, DEFAULT_STATE_DIR, K3S_STATE_DIR};
 pub use records::Located;
 pub use runtime::RuntimeInfo;

@@ -34,18 +34,7 @@ impl ContainerdEngine {
         hostname: Option<&str>,
         extra: &[(&str, &str)],
     ) -> Result<String> {
-        let config = cri_config::pod_config(spec, network, hostname, extra)?;
-        let req =
-            RunPodSandboxRequest { config: Some(config), runtime_handler: spec.runtime.clone().unwrap_or_default() };
-        let c = &self.client;
-        // A sandbox start includes the shim and (for VM runtimes) a VM: give it more than a call.
-        let bound = c.call_timeout() * 2;
-        let mut request = c.request(None, req);
-        request.set_timeout(bound);
-        Ok(c.call_within("create_pod", bound, c.cri().run_pod_sandbox(request))
-            .await
-            .map_err(name_conflict)?
-            .pod_sandbox_id)
+        run_pod_sandbox(&self.client, spec, network, hostname, extra).await
     }
 
     /// StopPodSandbox and RemovePodSandbox (the pod's containers go with it).
@@ -311,8 +300,29 @@ fn auto_pod_spec(spec: &CreateSpec, name: &str) -> PodSpec {
     }
 }
 
+/// CRI's RunPodSandbox for `spec` (kubelet's labels, the spec's runtime handler); also the CRI-only
+/// engine's. Returns the sandbox id; a taken pod name is `Conflict`.
+pub async fn run_pod_sandbox(
+    c: &Client,
+    spec: &PodSpec,
+    network: PodNetwork,
+    hostname: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Result<String> {
+    let config = cri_config::pod_config(spec, network, hostname, extra)?;
+    let req = RunPodSandboxRequest { config: Some(config), runtime_handler: spec.runtime.clone().unwrap_or_default() };
+    // A sandbox start includes the shim and (for VM runtimes) a VM: give it more than a call.
+    let bound = c.call_timeout() * 2;
+    let mut request = c.request(None, req);
+    request.set_timeout(bound);
+    Ok(c.call_within("create_pod", bound, c.cri().run_pod_sandbox(request))
+        .await
+        .map_err(name_conflict)?
+        .pod_sandbox_id)
+}
+
 /// CRI refuses a name that is taken with a plain error: make it a `Conflict`.
-fn name_conflict(e: Error) -> Error {
+pub fn name_conflict(e: Error) -> Error {
     if e.message().contains("is reserved") || e.message().contains("already exists") {
         Error::new(ErrorKind::Conflict, e.message().to_owned()).with_source(e)
     } else {

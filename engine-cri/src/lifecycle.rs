@@ -10,10 +10,11 @@ use std::time::Duration;
 use anyctr_core::model::{CreateSpec, PodSpec, StopOptions};
 use anyctr_core::{Error, ErrorKind, Result};
 use anyctr_engine_containerd::cri_config::{self, MODE_NODE, MODE_POD, PodNetwork};
+use anyctr_engine_containerd::{name_conflict, run_pod_sandbox};
 use k8s_cri::v1::{
     ContainerStatusRequest, CreateContainerRequest, LinuxPodSandboxConfig, LinuxSandboxSecurityContext,
     NamespaceOption, PodSandboxConfig, PodSandboxStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest,
-    RunPodSandboxRequest, StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
+    StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
 };
 
 use crate::CriEngine;
@@ -28,18 +29,7 @@ const SETTLE: Duration = Duration::from_secs(15);
 impl CriEngine {
     /// RunPodSandbox: a host-network pod with kubelet's labels, on the spec's runtime handler.
     pub(crate) async fn run_pod(&self, spec: &PodSpec) -> Result<String> {
-        let config = cri_config::pod_config(spec, PodNetwork::Host, None, &[])?;
-        let req =
-            RunPodSandboxRequest { config: Some(config), runtime_handler: spec.runtime.clone().unwrap_or_default() };
-        let c = &self.client;
-        // A sandbox start includes the shim and, for VM runtimes, a VM: more than one call's bound.
-        let bound = c.call_timeout() * 2;
-        let mut request = c.request(None, req);
-        request.set_timeout(bound);
-        Ok(c.call_within("create_pod", bound, c.cri().run_pod_sandbox(request))
-            .await
-            .map_err(name_conflict)?
-            .pod_sandbox_id)
+        run_pod_sandbox(&self.client, spec, PodNetwork::Host, None, &[]).await
     }
 
     /// StopPodSandbox, then RemovePodSandbox (the pod's containers go with it).
@@ -199,14 +189,5 @@ impl CriEngine {
             )));
         }
         Ok(located.summary.id)
-    }
-}
-
-/// CRI refuses a name that is taken with a plain error: make it a `Conflict`.
-fn name_conflict(e: Error) -> Error {
-    if e.message().contains("is reserved") || e.message().contains("already exists") {
-        Error::new(ErrorKind::Conflict, e.message().to_owned()).with_source(e)
-    } else {
-        e
     }
 }
