@@ -255,8 +255,12 @@ impl ContainerdEngine {
         let req = c.unbounded_request(Some(&facts.namespace), req);
         let code = match c.tasks().wait(req).await {
             Ok(resp) => i64::from(resp.into_inner().exit_status),
-            // CRI deletes a task right after its exit: ask CRI for the code then.
-            Err(status) if status.code() == tonic::Code::NotFound => {
+            // CRI deletes a task right after its exit: ask CRI for the code then. A Wait that was
+            // already in flight meets the shim going away with the task instead ("ttrpc: closed",
+            // seen with crun, whose short-lived containers exit before the Wait is answered).
+            Err(status) if status.code() == tonic::Code::NotFound || status.message().contains("ttrpc: closed") => {
+                // Until CRI has handled the exit it has no code to give.
+                self.settle_exit(&facts, &exact).await;
                 let again = self.facts(self.locate(&exact).await?).await?;
                 again.state().exit_code.ok_or_else(|| crate::client::status_error(status, c.engine(), "wait"))?
             }
