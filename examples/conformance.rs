@@ -80,6 +80,16 @@ fn plans() -> Vec<Plan> {
             optional: false,
             not_applicable: Vec::new(),
         },
+        // The harness dockerd's runtime `crun`.
+        Plan {
+            name: "docker/crun",
+            address: format!("docker://{docker}"),
+            runtime: Some("crun"),
+            expect: expect(RuntimeClass::Crun, docker_log(), true),
+            made_by_docker: false,
+            optional: false,
+            not_applicable: Vec::new(),
+        },
         Plan {
             name: "docker/rund",
             address: format!("docker://{docker}"),
@@ -98,6 +108,16 @@ fn plans() -> Vec<Plan> {
             optional: false,
             not_applicable: Vec::new(),
         },
+        // crun is runc-class (host paths, fast path apply): the harness's CRI handler `crun`.
+        Plan {
+            name: "containerd-cri/crun",
+            address: cri.clone(),
+            runtime: Some("crun"),
+            expect: expect(RuntimeClass::Crun, cri_log(), true),
+            made_by_docker: false,
+            optional: false,
+            not_applicable: Vec::new(),
+        },
         Plan {
             name: "containerd-cri/rund",
             address: cri,
@@ -106,6 +126,22 @@ fn plans() -> Vec<Plan> {
             made_by_docker: false,
             optional: false,
             not_applicable: Vec::new(),
+        },
+        // The harness containerd reached through CRI alone (runtime handler runc).
+        Plan {
+            name: "cri/containerd",
+            address: format!("cri://{containerd}"),
+            runtime: Some("runc"),
+            expect: expect(RuntimeClass::Runc, cri_log(), true),
+            made_by_docker: false,
+            optional: false,
+            not_applicable: vec![(
+                "exec.background_child",
+                "CRI's ExecSync answers only once the exec's output closes, and containerd 1.6 does not bound \
+                 that wait (1.7's drain_exec_sync_io_timeout does): a background child holding stdout holds the \
+                 answer"
+                    .into(),
+            )],
         },
         Plan {
             name: "containerd/moby",

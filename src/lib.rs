@@ -75,6 +75,8 @@ pub struct ReadmeDoctests;
 // Naming each engine crate makes rustc link it, which keeps its registration (inventory#7).
 #[cfg(feature = "containerd")]
 pub use anyctr_engine_containerd as containerd;
+#[cfg(feature = "cri")]
+pub use anyctr_engine_cri as cri;
 #[cfg(feature = "docker")]
 pub use anyctr_engine_docker as docker;
 #[cfg(feature = "pouch")]

@@ -162,7 +162,23 @@ pub async fn run_to_completion(
     session.mark_exited();
     released?;
     let Collected { stdout, stderr } = collected;
-    let result = ExecResult {
+    let result = exec_result(exit_code, stdout, stderr, output_incomplete, started.elapsed());
+    if let Some(err) = start_failure(&result) {
+        return Err(err);
+    }
+    Ok(result)
+}
+
+/// The result of an exec whose output an engine collected itself (one call that returns it all,
+/// such as CRI's `ExecSync`): counts and truncation come from the buffers.
+pub fn exec_result(
+    exit_code: i64,
+    stdout: BoundedBuffer,
+    stderr: BoundedBuffer,
+    output_incomplete: bool,
+    duration: Duration,
+) -> ExecResult {
+    ExecResult {
         exit_code,
         stdout_truncated: stdout.truncated(),
         stderr_truncated: stderr.truncated(),
@@ -171,12 +187,8 @@ pub async fn run_to_completion(
         output_incomplete,
         stdout: stdout.into_inner(),
         stderr: stderr.into_inner(),
-        duration: started.elapsed(),
-    };
-    if let Some(err) = start_failure(&result) {
-        return Err(err);
+        duration,
     }
-    Ok(result)
 }
 
 /// stdout and stderr of one exec, each bounded.

@@ -1,5 +1,5 @@
 //! What the runtime stack says when an exec's process could not be started, and which
-//! [`ErrorKind`] each saying is. The words are runc's (and containerd's shim transport's), whichever
+//! [`ErrorKind`] each saying is. The words are runc's, crun's and runsc's (and containerd's shim transport's), whichever
 //! daemon relays them: docker and pouch pass them on as the exec's output with exit code 126
 //! (runc's own exec failure after it started the process: exit 1), containerd as the error of
 //! `Tasks.Start`/`Tasks.Exec`. This table is the only place these words are read; the engines
@@ -28,6 +28,8 @@ struct Row {
 const TABLE: &[Row] = &[
     // runc: `chdir to cwd ("/x") set in config.json failed: no such file or directory`.
     Row { all: &["chdir to cwd"], kind: ErrorKind::NotFound, needs_runtime_prefix: false },
+    // crun: ``chdir `/x`: No such file or directory`` (the backquote is crun's quoting).
+    Row { all: &["chdir `"], kind: ErrorKind::NotFound, needs_runtime_prefix: true },
     // runsc (gVisor): `failed to find initial working directory "/x": no such file or directory`.
     Row { all: &["failed to find initial working directory"], kind: ErrorKind::NotFound, needs_runtime_prefix: false },
     // libcontainer's user lookup: `unable to find user x: no matching entries in passwd file`.
@@ -97,7 +99,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn runtime_reports_as_docker_20_10_and_containerd_1_6_give_them() {
+    fn runtime_reports_as_docker_20_10_and_containerd_1_6_give_them_with_runc_crun_and_runsc() {
         let cases = [
             (
                 "OCI runtime exec failed: exec failed: container_linux.go:380: starting container process caused: exec: \"nope\": executable file not found in $PATH: unknown",
@@ -113,6 +115,10 @@ mod tests {
             ),
             (
                 "OCI runtime exec failed: executing processes for container: executing command \"true\" in sandbox: failed to find initial working directory \"/no/such/dir\": no such file or directory: unknown",
+                ErrorKind::NotFound,
+            ),
+            (
+                "OCI runtime exec failed: chdir `/anyctr/no/such/dir`: No such file or directory: unknown",
                 ErrorKind::NotFound,
             ),
             ("unable to find user nosuch: no matching entries in passwd file", ErrorKind::NotFound),

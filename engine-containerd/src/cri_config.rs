@@ -12,24 +12,32 @@ use k8s_cri::v1::{
 };
 use serde_json::Value;
 
+/// kubelet's label: the pod's name.
 pub const POD_NAME: &str = "io.kubernetes.pod.name";
+/// kubelet's label: the pod's Kubernetes namespace.
 pub const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
+/// kubelet's label: the pod's uid.
 pub const POD_UID: &str = "io.kubernetes.pod.uid";
+/// kubelet's label: the container's name in its pod.
 pub const CONTAINER_NAME: &str = "io.kubernetes.container.name";
 /// On pods anyctr created: their log directory is anyctr's to remove with them.
 pub const MANAGED_LABEL: &str = "io.anyctr.managed";
 /// On a container whose pod anyctr created for it alone: the pod's id, removed with the container.
 pub const AUTO_POD_LABEL: &str = "io.anyctr.auto-pod";
 
-/// CRI `NamespaceMode`.
+/// CRI `NamespaceMode`: shared by the pod.
 pub const MODE_POD: i32 = 0;
+/// CRI `NamespaceMode`: the container's own.
 pub const MODE_CONTAINER: i32 = 1;
+/// CRI `NamespaceMode`: the node's.
 pub const MODE_NODE: i32 = 2;
 
 /// Whether a pod shares the host's network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PodNetwork {
+    /// The node's network namespace.
     Host,
+    /// A network namespace of the pod's own.
     Pod,
 }
 

@@ -19,7 +19,7 @@ mod client;
 mod convert;
 mod copy;
 mod cri;
-mod cri_config;
+pub mod cri_config;
 mod errors;
 mod events;
 mod exec;
@@ -50,6 +50,7 @@ use futures_util::future::BoxFuture;
 pub use client::{Client, is_not_found, status_error};
 pub use convert::{ContainerFacts, SandboxFacts, TASK_DIR};
 pub use cri::{ContainerMetadata, CriState, SandboxMetadata};
+pub use lifecycle::{name_conflict, run_pod_sandbox};
 pub use options::{CRI_NAMESPACE, ContainerdOptions, DEFAULT_FIFO_DIR, DEFAULT_STATE_DIR, K3S_STATE_DIR};
 pub use records::Located;
 pub use runtime::RuntimeInfo;
@@ -278,7 +279,8 @@ pub const STATE_DIR_VAR: EnvVar = EnvVar::param("ANYCTR_CONTAINERD_STATE_DIR", "
 
 anyctr_core::register_engine!(EngineRegistration {
     name: "containerd",
-    aliases: &["ctr", "cri"],
+    // `cri` names the CRI-only engine (anyctr-engine-cri), which also reaches containerd through CRI.
+    aliases: &["ctr"],
     default_sockets: &[
         "/run/containerd/containerd.sock",
         "/run/k3s/containerd/containerd.sock",

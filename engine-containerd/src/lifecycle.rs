@@ -37,18 +37,7 @@ impl ContainerdEngine {
         hostname: Option<&str>,
         extra: &[(&str, &str)],
     ) -> Result<String> {
-        let config = cri_config::pod_config(spec, network, hostname, extra)?;
-        let req =
-            RunPodSandboxRequest { config: Some(config), runtime_handler: spec.runtime.clone().unwrap_or_default() };
-        let c = &self.client;
-        // A sandbox start includes the shim and (for VM runtimes) a VM: give it more than a call.
-        let bound = c.call_timeout() * 2;
-        let mut request = c.request(None, req);
-        request.set_timeout(bound);
-        Ok(c.call_within("create_pod", bound, c.cri().run_pod_sandbox(request))
-            .await
-            .map_err(name_conflict)?
-            .pod_sandbox_id)
+        run_pod_sandbox(&self.client, spec, network, hostname, extra).await
     }
 
     /// StopPodSandbox and RemovePodSandbox (the pod's containers go with it).
@@ -268,8 +257,12 @@ impl ContainerdEngine {
         let req = c.unbounded_request(Some(&facts.namespace), req);
         let code = match c.tasks().wait(req).await {
             Ok(resp) => i64::from(resp.into_inner().exit_status),
-            // CRI deletes a task right after its exit: ask CRI for the code then.
-            Err(status) if status.code() == tonic::Code::NotFound => {
+            // CRI deletes a task right after its exit: ask CRI for the code then. A Wait that was
+            // already in flight meets the shim going away with the task instead ("ttrpc: closed",
+            // seen with crun, whose short-lived containers exit before the Wait is answered).
+            Err(status) if status.code() == tonic::Code::NotFound || status.message().contains("ttrpc: closed") => {
+                // Until CRI has handled the exit it has no code to give.
+                self.settle_exit(&facts, &exact).await;
                 let again = self.facts(self.locate(&exact).await?).await?;
                 again.state().exit_code.ok_or_else(|| crate::client::status_error(status, c.engine(), "wait"))?
             }
@@ -310,8 +303,29 @@ fn auto_pod_spec(spec: &CreateSpec, name: &str) -> PodSpec {
     pod
 }
 
+/// CRI's RunPodSandbox for `spec` (kubelet's labels, the spec's runtime handler); also the CRI-only
+/// engine's. Returns the sandbox id; a taken pod name is `Conflict`.
+pub async fn run_pod_sandbox(
+    c: &Client,
+    spec: &PodSpec,
+    network: PodNetwork,
+    hostname: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Result<String> {
+    let config = cri_config::pod_config(spec, network, hostname, extra)?;
+    let req = RunPodSandboxRequest { config: Some(config), runtime_handler: spec.runtime.clone().unwrap_or_default() };
+    // A sandbox start includes the shim and (for VM runtimes) a VM: give it more than a call.
+    let bound = c.call_timeout() * 2;
+    let mut request = c.request(None, req);
+    request.set_timeout(bound);
+    Ok(c.call_within("create_pod", bound, c.cri().run_pod_sandbox(request))
+        .await
+        .map_err(name_conflict)?
+        .pod_sandbox_id)
+}
+
 /// CRI refuses a name that is taken with a plain error: make it a `Conflict`.
-fn name_conflict(e: Error) -> Error {
+pub fn name_conflict(e: Error) -> Error {
     if Said::NameTaken.in_error(&e) {
         Error::new(Said::NameTaken.kind(), e.message().to_owned()).with_source(e)
     } else {

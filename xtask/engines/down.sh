@@ -15,8 +15,9 @@ RUN=/run/$NAME
 LIB=/var/lib/$NAME
 CTD_SOCK=$RUN/containerd/containerd.sock
 DOCKER_SOCK=$RUN/docker.sock
-BRIDGE=${ENGINES_BRIDGE:-engines0}
-CRI_BRIDGE=${ENGINES_CRI_BRIDGE:-engines-cri0}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=net.sh
+. "$HERE/net.sh" # the bridge names up.sh used for this instance name
 T0=$(date +%s%N)
 log() { printf '[engines down %6sms] %s\n' "$((($(date +%s%N) - T0) / 1000000))" "$*"; }
 FAILED=0
@@ -118,7 +119,11 @@ for ns in "${NETNS[@]}"; do
   umount "$ns" 2>/dev/null || umount -l "$ns" 2>/dev/null
   rm -f "$ns" && log "removed pod netns $ns"
 done
-if [ -e "$RUN/bridge.created" ]; then ip link del "$BRIDGE" 2>/dev/null && log "deleted bridge $BRIDGE"; fi
+if [ -e "$RUN/bridge.created" ]; then
+  created=$(head -n1 "$RUN/bridge.created")
+  created=${created:-$BRIDGE} # an empty marker is from an up.sh that did not record the name
+  ip link del "$created" 2>/dev/null && log "deleted bridge $created"
+fi
 # the CNI bridge plugin created it on the first pod with a pod network; its name is ours (up.sh's conflist)
 if ip link show "$CRI_BRIDGE" >/dev/null 2>&1; then ip link del "$CRI_BRIDGE" && log "deleted bridge $CRI_BRIDGE"; fi
 

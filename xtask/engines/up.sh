@@ -3,10 +3,11 @@
 # (root, no systemd, cgroup v1, no container registry). Run by `cargo xtask engines up`,
 # which installs the Debian packages first and writes the env file afterwards.
 #
-#   containerd 1.6  CRI on (restrict_oom_score_adj); CRI runtime handlers runc, runsc
-#                   (gVisor) and rund (runtime_type io.containerd.rund.v2: a RunD
-#                   stand-in that is gVisor with the rootfs overlaid in sandbox memory)
-#   dockerd 20.10   on that containerd (namespace moby); runtimes runc, runsc, rund
+#   containerd 1.6  CRI on (restrict_oom_score_adj); CRI runtime handlers runc, crun
+#                   (the runc shim with BinaryName crun), runsc (gVisor) and rund
+#                   (runtime_type io.containerd.rund.v2: a RunD stand-in that is gVisor
+#                   with the rootfs overlaid in sandbox memory)
+#   dockerd 20.10   on that containerd (namespace moby); runtimes runc, crun, runsc, rund
 #
 # Everything lives on dedicated paths (/run/$NAME, /var/lib/$NAME) so it never
 # collides with daemons on the default sockets; down.sh stops only the daemons
@@ -19,6 +20,7 @@
 # Knobs: ENGINES_NAME (anyctr-engines)  ENGINES_SMOKE (1)
 #        ENGINES_BRIDGE (engines0) ENGINES_BRIDGE_CIDR (172.31.250.1/24)          dockerd's bridge
 #        ENGINES_CRI_BRIDGE (engines-cri0) ENGINES_CRI_SUBNET (172.31.251.0/24)   CNI bridge for CRI pod networks
+#        (defaults for the default name; any other name gets its own, see net.sh)
 set -euo pipefail
 export PATH=$PATH:/usr/sbin:/sbin   # ip, and daemons that land in sbin, even under a minimal PATH
 
@@ -33,10 +35,8 @@ IMAGE=busybox:local
 PAUSE=localhost/pause:local
 CTD_SOCK=$RUN/containerd/containerd.sock
 DOCKER_SOCK=$RUN/docker.sock
-BRIDGE=${ENGINES_BRIDGE:-engines0}
-BRIDGE_CIDR=${ENGINES_BRIDGE_CIDR:-172.31.250.1/24}
-CRI_BRIDGE=${ENGINES_CRI_BRIDGE:-engines-cri0}
-CRI_SUBNET=${ENGINES_CRI_SUBNET:-172.31.251.0/24}
+# shellcheck source=net.sh
+. "$HERE/net.sh" # BRIDGE BRIDGE_CIDR CRI_BRIDGE CRI_SUBNET, distinct per instance name
 SMOKE=${ENGINES_SMOKE:-1}
 
 T0=$(date +%s%N)
@@ -82,7 +82,7 @@ put() {
 # The lock file sits beside the run dir, which down deletes.
 exec 9>"/run/$NAME.lock"
 flock -w 300 9 || die "another engines up/down of $NAME held /run/$NAME.lock for 300s"
-for c in containerd ctr containerd-shim-runc-v2 dockerd docker runsc busybox curl ip setsid timeout flock $PY; do
+for c in containerd ctr containerd-shim-runc-v2 dockerd docker runsc crun unshare busybox curl ip setsid timeout flock $PY; do
   command -v "$c" >/dev/null || die "$c not found: run \`cargo xtask engines up\` (it installs the Debian packages)"
 done
 mkdir -p "$RUN" "$LOGD" "$LIB" "$BIN/rund-bin" "$LIB/images" "$RUN/containerd" "$RUN/docker" "$LIB/cni/net.d"
@@ -149,6 +149,19 @@ put "$BIN/containerd-shim-rund-v2" 755 <<EOF
 PATH=$BIN/rund-bin:\$PATH exec $(command -v containerd-shim-runc-v2) "\$@"
 EOF
 
+# crun (runc-class): crun 1.8 refuses a hybrid cgroup layout whose v2 tree has any
+# controller ("cgroups in hybrid mode not supported"); on this kind of host hugetlb is
+# not mounted as v1 and so shows up in /sys/fs/cgroup/unified. The wrapper runs crun
+# in a private mount namespace without that (unused) v2 mount, so crun sees plain v1;
+# the host's mounts are not touched. Where the v2 tree is empty crun runs as is.
+put "$BIN/crun" 755 <<EOF
+#!/bin/sh
+if grep -q . /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then
+  exec unshare --mount --propagation private sh -c 'umount -l /sys/fs/cgroup/unified && exec $(command -v crun) "\$@"' crun "\$@"
+fi
+exec $(command -v crun) "\$@"
+EOF
+
 # ---------------------------------------------------------------- containerd
 CTR="ctr --address $CTD_SOCK"
 put "$LIB/cni/net.d/10-$NAME.conflist" 644 <<EOF
@@ -176,6 +189,11 @@ state = "$RUN/containerd"
       default_runtime_name = "runc"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
         runtime_type = "io.containerd.runc.v2"
+      # crun is runc-class: the runc shim drives it like runc
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun.options]
+          BinaryName = "$BIN/crun"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc]
         runtime_type = "io.containerd.runc.v2"
         [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc.options]
@@ -211,7 +229,8 @@ log "containerd ready: CRI ok; images $IMAGE (k8s.io, default), $PAUSE (k8s.io)"
 if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
   # its own bridge, not docker0: another dockerd may own that one
   ip link add "$BRIDGE" type bridge
-  touch "$RUN/bridge.created"
+  # down.sh deletes exactly the bridge named here, never one it merely computes
+  printf '%s\n' "$BRIDGE" >"$RUN/bridge.created"
   ip addr add "$BRIDGE_CIDR" dev "$BRIDGE"
   ip link set "$BRIDGE" up
 fi
@@ -226,6 +245,7 @@ put "$RUN/docker/daemon.json" 644 <<EOF
   "bridge": "$BRIDGE",
   "iptables": false,
   "runtimes": {
+    "crun": {"path": "$BIN/crun"},
     "runsc": {"path": "$BIN/runsc-cri"},
     "rund": {"path": "$BIN/runsc-cri", "runtimeArgs": ["--overlay2=root:memory"]}
   }
@@ -253,11 +273,11 @@ log "dockerd ready: image $IMAGE"
 # One real container per runtime that matters: a broken runtime shows up here,
 # with its name, instead of as a puzzling test failure later.
 if [ "$SMOKE" = 1 ]; then
-  for r in runc rund; do
+  for r in runc crun rund; do
     out=$(timeout 60 $DOCKER run --rm --label anyctr.test=xtask-smoke --runtime "$r" "$IMAGE" echo ok 2>&1) ||
       die "smoke: docker run --runtime $r failed: $out"
     [ "$out" = ok ] || die "smoke: docker run --runtime $r printed '$out', expected 'ok'"
   done
-  log "smoke: docker run (runc, rund) ok"
+  log "smoke: docker run (runc, crun, rund) ok"
 fi
 log "ready"

@@ -4,7 +4,10 @@
 //!
 //! The rules, by role (a crate's role comes from its name):
 //! - core: none of ours. host, index, testkit: core only. conformance: core, host, index.
-//! - an engine (`anyctr-engine-*`): core only, plus the exceptions in [`ENGINE_ON_ENGINE`].
+//! - a shared protocol crate (`anyctr-docker-api`: the Docker API's wire, shared by the engines that
+//!   speak it): core only.
+//! - an engine (`anyctr-engine-*`): core and the shared protocol crates, plus the exceptions in
+//!   [`ENGINE_ON_ENGINE`].
 //! - the facade (`anyctr`): any library crate of ours, never testkit.
 //! - xtask: none of ours (it must build where nothing but cargo is installed).
 //! - dev-dependencies: also testkit, host and index; never the facade or another engine from an
@@ -18,11 +21,23 @@ use serde_json::Value;
 use crate::cmd;
 
 /// An engine that is another engine plus something, so it may depend on that engine.
-const ENGINE_ON_ENGINE: &[(&str, &str, &str)] = &[(
-    "anyctr-engine-rund",
-    "anyctr-engine-containerd",
-    "rund is containerd with a sandboxed runtime class: it wraps containerd's engine",
-)];
+const ENGINE_ON_ENGINE: &[(&str, &str, &str)] = &[
+    (
+        "anyctr-engine-rund",
+        "anyctr-engine-containerd",
+        "rund is containerd with a sandboxed runtime class: it wraps containerd's engine",
+    ),
+    (
+        "anyctr-engine-cri",
+        "anyctr-engine-containerd",
+        "the CRI engine shares containerd's gRPC client and kubelet-like CRI request builders",
+    ),
+    (
+        "anyctr-engine-podman",
+        "anyctr-engine-docker",
+        "podman speaks the Docker API: its engine is docker's with podman's differences",
+    ),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -31,6 +46,7 @@ enum Role {
     Index,
     Conformance,
     Testkit,
+    Protocol,
     Engine,
     Facade,
     Xtask,
@@ -43,6 +59,7 @@ fn role(name: &str) -> Option<Role> {
         "anyctr-index" => Role::Index,
         "anyctr-conformance" => Role::Conformance,
         "anyctr-testkit" => Role::Testkit,
+        "anyctr-docker-api" => Role::Protocol,
         "anyctr" => Role::Facade,
         "xtask" => Role::Xtask,
         n if n.starts_with("anyctr-engine-") => Role::Engine,
@@ -55,9 +72,9 @@ fn allowed(from: Role, to: Role) -> bool {
     use Role::*;
     match from {
         Core | Xtask => false,
-        Host | Index | Testkit => to == Core,
+        Host | Index | Testkit | Protocol => to == Core,
         Conformance => matches!(to, Core | Host | Index),
-        Engine => to == Core,
+        Engine => matches!(to, Core | Protocol),
         Facade => !matches!(to, Testkit | Xtask | Facade),
     }
 }

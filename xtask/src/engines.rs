@@ -18,6 +18,8 @@ pub const PACKAGES: &[&str] = &[
     "docker.io",
     "containerd",
     "runc",
+    // runc-class runtime of Red Hat-family nodes: docker runtime and CRI handler `crun`
+    "crun",
     "runsc",
     "busybox-static",
     // core's race test builds its attacker as a static C program.
@@ -56,8 +58,8 @@ impl Daemon {
 }
 
 /// The dedicated paths of one harness instance, named by ENGINES_NAME (default
-/// `anyctr-engines`): `/run/<name>` and `/var/lib/<name>`. A second instance with another
-/// name (and other bridges) can run beside the first.
+/// `anyctr-engines`): /run/<name> and /var/lib/<name>. A second instance with another
+/// name runs beside the first: its bridges and subnets derive from the name (`engines/net.sh`).
 pub struct Layout {
     pub name: String,
     pub run: PathBuf,
@@ -157,8 +159,8 @@ pub fn up(layout: &Layout, smoke: bool) -> Result<(), String> {
     .map_err(|e| format!("{e}\nengines up failed; daemon logs are in {}", layout.run.join("log").display()))?;
     write_env_file(layout)?;
     println!("engines up in {}: containerd (CRI) and dockerd answer", cmd::secs(started.elapsed()));
-    println!("  docker:     {}   runtimes runc runsc rund", layout.docker_socket().display());
-    println!("  containerd: {}   CRI handlers runc runsc rund", layout.containerd_socket().display());
+    println!("  docker:     {}   runtimes runc crun runsc rund", layout.docker_socket().display());
+    println!("  containerd: {}   CRI handlers runc crun runsc rund", layout.containerd_socket().display());
     println!("  images:     {TEST_IMAGE}, {PAUSE_IMAGE}");
     println!("  env file:   . {}", layout.env_file().display());
     Ok(())

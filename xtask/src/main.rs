@@ -1,8 +1,8 @@
 #![forbid(unsafe_code)]
 //! `cargo xtask …`: the project's tasks, above all the real-engine harness the tests run on.
 //!
-//! - `engines up|down|status`: containerd (CRI; handlers runc, runsc, rund) and dockerd
-//!   (runtimes runc, runsc, rund) on the harness's own sockets; see `engines/up.sh`.
+//! - `engines up|down|status`: containerd (CRI; handlers runc, crun, runsc, rund) and dockerd
+//!   (runtimes runc, crun, runsc, rund) on the harness's own sockets; see `engines/up.sh`.
 //!   `up` writes `/run/anyctr-engines/env` (ANYCTR_* variables for the tests, DOCKER_HOST
 //!   and CONTAINERD_ADDRESS for the CLIs).
 //! - `test [ARGS]`: engines up, then `cargo test --workspace [ARGS]` with the ANYCTR_* variables.
@@ -13,8 +13,9 @@
 //!   `cargo bench --workspace`.
 //!
 //! Knobs (environment): ENGINES_NAME (default `anyctr-engines`) names the instance and its
-//! dirs /run/NAME and /var/lib/NAME; a second instance also needs its own ENGINES_BRIDGE,
-//! ENGINES_BRIDGE_CIDR, ENGINES_CRI_BRIDGE and ENGINES_CRI_SUBNET.
+//! dirs /run/NAME and /var/lib/NAME; a second instance gets its own bridges and subnets derived
+//! from its name (ENGINES_BRIDGE, ENGINES_BRIDGE_CIDR, ENGINES_CRI_BRIDGE and ENGINES_CRI_SUBNET
+//! override them).
 //!
 //! This crate depends on no workspace crate on purpose: those need protoc to build, and
 //! installing protoc on a fresh machine is one of the things `cargo xtask ci` does.

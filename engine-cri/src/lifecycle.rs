@@ -1,0 +1,193 @@
+//! Pods and containers through CRI alone: RunPodSandbox, CreateContainer in a sandbox,
+//! StartContainer, StopContainer, RemoveContainer, StopPodSandbox and RemovePodSandbox, with the
+//! labels kubelet sets (the request builders are the ones the containerd engine uses for CRI).
+//!
+//! CRI has no kill with a signal and no wait: `kill` is `Unsupported` (so the engine does not claim
+//! `lifecycle`), and `wait` polls `ContainerStatus` every [`WAIT_POLL`].
+
+use std::time::Duration;
+
+use anyctr_core::model::{CreateSpec, PodSpec};
+use anyctr_core::{Error, ErrorKind, Result};
+use anyctr_engine_containerd::cri_config::{self, MODE_NODE, MODE_POD, PodNetwork};
+use anyctr_engine_containerd::{name_conflict, run_pod_sandbox};
+use k8s_cri::v1::{
+    ContainerStatusRequest, CreateContainerRequest, LinuxPodSandboxConfig, LinuxSandboxSecurityContext,
+    NamespaceOption, PodSandboxConfig, PodSandboxStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest,
+    StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
+};
+
+use crate::CriEngine;
+use crate::convert;
+
+/// How often `wait` asks `ContainerStatus` whether the container has exited.
+pub const WAIT_POLL: Duration = Duration::from_millis(100);
+
+/// How long a removal retries CRI's "not yet" answers (an exit CRI has not processed yet).
+const SETTLE: Duration = Duration::from_secs(15);
+
+impl CriEngine {
+    /// RunPodSandbox: a host-network pod with kubelet's labels, on the spec's runtime handler.
+    pub(crate) async fn run_pod(&self, spec: &PodSpec) -> Result<String> {
+        run_pod_sandbox(&self.client, spec, PodNetwork::Host, None, &[]).await
+    }
+
+    /// StopPodSandbox, then RemovePodSandbox (the pod's containers go with it).
+    pub(crate) async fn remove_sandbox(&self, id: &str) -> Result<()> {
+        let c = &self.client;
+        let bound = c.call_timeout() * 2;
+        let mut stop = c.request(None, StopPodSandboxRequest { pod_sandbox_id: id.to_owned() });
+        stop.set_timeout(bound);
+        c.call_within("remove_pod", bound, c.cri().stop_pod_sandbox(stop)).await?;
+        let remove = c.request(None, RemovePodSandboxRequest { pod_sandbox_id: id.to_owned() });
+        c.call("remove_pod", c.cri().remove_pod_sandbox(remove)).await.map(|_| ())
+    }
+
+    /// The config CreateContainer wants for the pod: rebuilt from PodSandboxStatus, with the
+    /// creation config where the runtime's verbose info keeps it (containerd does).
+    async fn sandbox_config(&self, sandbox_id: &str) -> Result<PodSandboxConfig> {
+        let c = &self.client;
+        let req = PodSandboxStatusRequest { pod_sandbox_id: sandbox_id.to_owned(), verbose: true };
+        let resp = c.call("create", c.cri().pod_sandbox_status(c.request(None, req))).await?;
+        let info = convert::verbose_info(&resp.info);
+        if let Some(config) = info.get("config").filter(|v| v.is_object()) {
+            return Ok(cri_config::pod_config_from_metadata(config));
+        }
+        let status = resp.status.ok_or_else(|| Error::unexpected("PodSandboxStatus without a status"))?;
+        let options = status.linux.as_ref().and_then(|l| l.namespaces.as_ref()).and_then(|n| n.options.clone());
+        let network = options.as_ref().map_or(MODE_POD, |o| o.network);
+        Ok(PodSandboxConfig {
+            log_directory: convert::log_directory(&status, &info).unwrap_or_default(),
+            metadata: status.metadata,
+            labels: status.labels,
+            annotations: status.annotations,
+            linux: Some(LinuxPodSandboxConfig {
+                security_context: Some(LinuxSandboxSecurityContext {
+                    namespace_options: Some(NamespaceOption {
+                        network: if network == MODE_NODE { MODE_NODE } else { MODE_POD },
+                        ..options.unwrap_or_default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    /// CreateContainer in the spec's pod sandbox. CRI makes containers only in a sandbox: a spec
+    /// without one is refused (create the pod first with `create_pod`).
+    pub(crate) async fn create_in_pod(&self, spec: &CreateSpec) -> Result<String> {
+        spec.validate()?;
+        let Some(pod) = &spec.pod_sandbox else {
+            return Err(Error::invalid_argument(
+                "CRI creates containers only in a pod sandbox: create one with create_pod and set pod_sandbox",
+            ));
+        };
+        if spec.network_mode.is_some() || spec.hostname.is_some() {
+            return Err(Error::invalid_argument(
+                "network mode and hostname belong to the pod in CRI: set them on the pod, not the container",
+            ));
+        }
+        let Some(name) = spec.name.clone() else {
+            return Err(Error::invalid_argument("CRI needs a container name (its Kubernetes container name)"));
+        };
+        let sandbox = self.locate(pod).await?;
+        if !sandbox.is_sandbox {
+            return Err(Error::invalid_argument(format!("{pod} is not a pod sandbox")));
+        }
+        let pod_config = self.sandbox_config(&sandbox.summary.id).await?;
+        let config = cri_config::container_config(spec, &name, &pod_config, &[])?;
+        let req = CreateContainerRequest {
+            pod_sandbox_id: sandbox.summary.id.clone(),
+            config: Some(config),
+            sandbox_config: Some(pod_config),
+        };
+        let c = &self.client;
+        Ok(c.call("create", c.cri().create_container(c.request(None, req))).await.map_err(name_conflict)?.container_id)
+    }
+
+    pub(crate) async fn start_container(&self, container: &str) -> Result<()> {
+        let id = self.container_id(container).await?;
+        let c = &self.client;
+        c.call("start", c.cri().start_container(c.request(None, StartContainerRequest { container_id: id })))
+            .await
+            .map(|_| ())
+    }
+
+    /// StopContainer with the grace period; StopPodSandbox for a sandbox.
+    pub(crate) async fn stop_container(&self, container: &str, grace: std::time::Duration) -> Result<()> {
+        let located = self.locate(container).await?;
+        let c = &self.client;
+        if located.is_sandbox {
+            let bound = c.call_timeout() * 2;
+            let mut req = c.request(None, StopPodSandboxRequest { pod_sandbox_id: located.summary.id });
+            req.set_timeout(bound);
+            return c.call_within("stop", bound, c.cri().stop_pod_sandbox(req)).await.map(|_| ());
+        }
+        let bound = c.call_timeout() + grace;
+        let grace = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+        let mut req = c.request(None, StopContainerRequest { container_id: located.summary.id, timeout: grace });
+        req.set_timeout(bound);
+        c.call_within("stop", bound, c.cri().stop_container(req)).await.map(|_| ())
+    }
+
+    /// RemoveContainer (a running one only with `force`, which stops it first); a sandbox is
+    /// stopped and removed with its containers.
+    pub(crate) async fn remove_container(&self, container: &str, force: bool) -> Result<()> {
+        let located = self.locate(container).await?;
+        let id = located.summary.id.clone();
+        let running = located.summary.status.is_running();
+        if running && !force {
+            return Err(Error::new(ErrorKind::Conflict, format!("container {id} is running; stop it or force")));
+        }
+        if located.is_sandbox {
+            return self.remove_sandbox(&id).await;
+        }
+        let c = &self.client;
+        if force {
+            let req = c.request(None, StopContainerRequest { container_id: id.clone(), timeout: 0 });
+            c.call("remove", c.cri().stop_container(req)).await?;
+        }
+        // A runtime learns of an exit asynchronously; until it has, it may refuse the removal.
+        let deadline = tokio::time::Instant::now() + SETTLE;
+        loop {
+            let req = c.request(None, RemoveContainerRequest { container_id: id.clone() });
+            match c.call("remove", c.cri().remove_container(req)).await {
+                Err(e) if e.message().contains("still running") && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(WAIT_POLL).await;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
+    /// Polls ContainerStatus until the container has exited; returns its exit code. A container
+    /// that was never started is `Conflict` (it would never exit).
+    pub(crate) async fn wait_container(&self, container: &str) -> Result<i64> {
+        let id = self.container_id(container).await?;
+        let c = &self.client;
+        loop {
+            let req = ContainerStatusRequest { container_id: id.clone(), verbose: false };
+            let status =
+                c.call("wait", c.cri().container_status(c.request(None, req))).await?.status.unwrap_or_default();
+            match status.state {
+                2 => return Ok(i64::from(status.exit_code)),
+                0 => return Err(Error::new(ErrorKind::Conflict, format!("container {id} has not been started"))),
+                _ => tokio::time::sleep(WAIT_POLL).await,
+            }
+        }
+    }
+
+    /// The full id of a container that is not a sandbox.
+    async fn container_id(&self, container: &str) -> Result<String> {
+        let located = self.locate(container).await?;
+        if located.is_sandbox {
+            return Err(Error::invalid_argument(format!(
+                "{} is a pod sandbox: it starts with RunPodSandbox and stops with the pod",
+                located.summary.id
+            )));
+        }
+        Ok(located.summary.id)
+    }
+}
