@@ -14,7 +14,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Engines are compiled in by cargo features (`docker`, `containerd`, `pouch`, `rund`, all on by
+//! Engines are compiled in by cargo features (`docker`, `containerd`, `pouch`, `rund`, `podman`, all on by
 //! default); each engine crate registers itself, and this crate names every enabled one so the
 //! linker cannot drop a registration.
 #![forbid(unsafe_code)]
@@ -35,6 +35,8 @@ pub use select::{ConnectOptions, Engines, KNOWN_ENGINES};
 pub use anyctr_engine_containerd as containerd;
 #[cfg(feature = "docker")]
 pub use anyctr_engine_docker as docker;
+#[cfg(feature = "podman")]
+pub use anyctr_engine_podman as podman;
 #[cfg(feature = "pouch")]
 pub use anyctr_engine_pouch as pouch;
 #[cfg(feature = "rund")]

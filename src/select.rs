@@ -12,7 +12,7 @@ use crate::handle::Engine;
 
 /// Every engine anyctr knows, with the cargo feature of `anyctr` that compiles it in.
 pub const KNOWN_ENGINES: &[(&str, &str)] =
-    &[("docker", "docker"), ("containerd", "containerd"), ("pouch", "pouch"), ("rund", "rund")];
+    &[("docker", "docker"), ("containerd", "containerd"), ("pouch", "pouch"), ("rund", "rund"), ("podman", "podman")];
 
 /// How to connect.
 #[derive(Debug, Clone)]

@@ -1,0 +1,189 @@
+//! anyctr engine for Podman, through its Docker-compatible API (`podman system service`).
+//!
+//! Podman serves two APIs on one socket: the Docker-compatible one (`/v1.41/...`) and libpod's
+//! (`/v4.x/libpod/...`). The compatible one is enough for everything anyctr does, so this engine
+//! is anyctr's Docker engine (`anyctr_engine_docker::connect_compatible`) with the places where
+//! Podman answers differently from Docker handled here, and only here (see `quirks`).
+#![forbid(unsafe_code)]
+
+mod quirks;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyctr_core::model::{
+    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, PodSpec,
+    StopOptions,
+};
+use anyctr_core::registry::EngineRegistration;
+use anyctr_core::{
+    ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, Error, EventStream, ListOptions,
+    Result,
+};
+use anyctr_engine_docker::{AmendInspect, Compatibility, DockerEngine};
+use async_trait::async_trait;
+use futures_util::FutureExt;
+use serde_json::Value;
+
+/// The engine name, as registered.
+pub const ENGINE: &str = "podman";
+
+/// A connected Podman API service.
+#[derive(Debug)]
+pub struct PodmanEngine {
+    compat: DockerEngine,
+}
+
+/// Connects to the Podman API service at `config`'s socket: checks it is Podman.
+/// Address parameter `pause_image` names the image for pod sandboxes.
+pub async fn connect(config: EngineConfig) -> Result<PodmanEngine> {
+    let socket = config.socket_path()?;
+    let version =
+        anyctr_engine_docker::get_json_at(&socket, "connect", "/version", config.call_timeout).await.map_err(ours)?;
+    quirks::check_is_podman(&version).map_err(|e| e.with_operation("connect"))?;
+    let libpod = LibpodInspect { socket, prefix: quirks::libpod_prefix(&version), limit: config.call_timeout };
+    let compatibility = Compatibility { amend_inspect: Some(Arc::new(libpod)), ..quirks::compatibility() };
+    let compat = anyctr_engine_docker::connect_compatible(config, compatibility).await.map_err(ours)?;
+    Ok(PodmanEngine { compat })
+}
+
+/// Completes the compatible API's inspect answer from libpod's (see [`quirks::amend_inspect`]).
+struct LibpodInspect {
+    socket: PathBuf,
+    /// `/v4.3.1/libpod`.
+    prefix: String,
+    limit: Duration,
+}
+
+#[async_trait]
+impl AmendInspect for LibpodInspect {
+    async fn amend(&self, inspect: &mut Value) -> Result<()> {
+        let id = quirks::container_id(inspect)?;
+        let path = format!("{}/containers/{id}/json", self.prefix);
+        let libpod =
+            anyctr_engine_docker::get_json_at(&self.socket, "inspect", &path, self.limit).await.map_err(ours)?;
+        quirks::amend_inspect(inspect, &libpod);
+        Ok(())
+    }
+}
+
+/// What Podman supports for its (runc-class) containers.
+pub fn podman_capabilities() -> Capabilities {
+    quirks::capabilities()
+}
+
+/// Every error this engine returns names it, even one the compatible engine made.
+fn ours(e: Error) -> Error {
+    e.with_engine(ENGINE)
+}
+
+#[async_trait]
+impl ContainerEngine for PodmanEngine {
+    fn name(&self) -> &str {
+        ENGINE
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        podman_capabilities()
+    }
+
+    async fn identify(&self) -> Result<EngineInfo> {
+        let version = self.compat.get_json("identify", "/version").await.map_err(ours)?;
+        let info = self.compat.get_json("identify", "/info").await.ok();
+        Ok(quirks::engine_info(&version, info.as_ref(), self.compat.api_version()))
+    }
+
+    async fn list(&self, options: &ListOptions) -> Result<Vec<ContainerSummary>> {
+        self.compat.list(options).await.map_err(ours)
+    }
+
+    async fn inspect(&self, container: &str) -> Result<ContainerDetail> {
+        self.compat.inspect(container).await.map(quirks::detail).map_err(ours)
+    }
+
+    async fn exec_stream(&self, container: &str, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {
+        self.compat.exec_stream(container, request, open_stdin).await.map_err(|e| ours(quirks::exec_error(e)))
+    }
+
+    async fn copy_to(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
+        self.compat.copy_to(container, destination, tar).await.map_err(ours)
+    }
+
+    async fn copy_from(&self, container: &str, path: &str) -> Result<ByteStream> {
+        self.compat.copy_from(container, path).await.map_err(ours)
+    }
+
+    async fn events(&self, options: EventOptions) -> Result<EventStream> {
+        self.compat.events(options).await.map_err(ours)
+    }
+
+    async fn create_pod(&self, spec: &PodSpec) -> Result<String> {
+        self.compat.create_pod(spec).await.map_err(ours)
+    }
+
+    async fn remove_pod(&self, sandbox: &str) -> Result<()> {
+        self.compat.remove_pod(sandbox).await.map_err(ours)
+    }
+
+    async fn create(&self, spec: &CreateSpec) -> Result<String> {
+        self.compat.create(spec).await.map_err(ours)
+    }
+
+    async fn start(&self, container: &str) -> Result<()> {
+        self.compat.start(container).await.map_err(ours)
+    }
+
+    async fn stop(&self, container: &str, options: StopOptions) -> Result<()> {
+        self.compat.stop(container, options).await.map_err(ours)
+    }
+
+    async fn kill(&self, container: &str, signal: &str) -> Result<()> {
+        self.compat.kill(container, signal).await.map_err(ours)
+    }
+
+    async fn remove(&self, container: &str, force: bool) -> Result<()> {
+        self.compat.remove(container, force).await.map_err(ours)
+    }
+
+    async fn wait(&self, container: &str) -> Result<i64> {
+        self.compat.wait(container).await.map_err(ours)
+    }
+
+    async fn load_image(&self, tar: ByteStream) -> Result<Vec<String>> {
+        self.compat.load_image(tar).await.map_err(ours)
+    }
+
+    async fn list_images(&self) -> Result<Vec<ImageSummary>> {
+        self.compat.list_images().await.map_err(ours)
+    }
+}
+
+fn probe(config: EngineConfig) -> futures_util::future::BoxFuture<'static, Result<EngineInfo>> {
+    async move {
+        let socket = config.socket_path()?;
+        let version =
+            anyctr_engine_docker::get_json_at(&socket, "probe", "/version", config.call_timeout).await.map_err(ours)?;
+        quirks::check_is_podman(&version).map_err(|e| e.with_operation("probe"))?;
+        let api = version.get("ApiVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
+        Ok(quirks::engine_info(&version, None, &api))
+    }
+    .boxed()
+}
+
+fn connect_dyn(config: EngineConfig) -> futures_util::future::BoxFuture<'static, Result<DynEngine>> {
+    async move { connect(config).await.map(|e| Arc::new(e) as DynEngine) }.boxed()
+}
+
+anyctr_core::register_engine!(EngineRegistration {
+    name: ENGINE,
+    aliases: &["libpod"],
+    // Rootful podman.socket's path (`/var/run` is a link to `/run` on systemd hosts).
+    default_sockets: &["/run/podman/podman.sock", "/var/run/podman/podman.sock"],
+    // podman's remote client reads CONTAINER_HOST (`unix:///run/podman/podman.sock`).
+    env_vars: &["CONTAINER_HOST"],
+    // After docker: a podman socket answers docker's probe with a refusal naming Podman.
+    priority: 20,
+    probe,
+    connect: connect_dyn,
+});
