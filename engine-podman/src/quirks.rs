@@ -108,12 +108,18 @@ pub(crate) fn amend_inspect(inspect: &mut Value, libpod: &Value) {
     }
 }
 
-/// Podman's log driver names as anyctr's formats: `k8s-file` is the CRI line format.
+/// The detail with Podman's log driver read as anyctr's format (see [`log_format`]).
 pub(crate) fn detail(mut detail: ContainerDetail) -> ContainerDetail {
-    if matches!(&detail.log_format, Some(LogFormat::Other(driver)) if driver == "k8s-file") {
-        detail.log_format = Some(LogFormat::Cri);
-    }
+    detail.log_format = log_format(detail.log_format.take());
     detail
+}
+
+/// Podman's log driver names as anyctr's formats: `k8s-file` (conmon's) is the CRI line format.
+fn log_format(format: Option<LogFormat>) -> Option<LogFormat> {
+    match format {
+        Some(LogFormat::Other(driver)) if driver == "k8s-file" => Some(LogFormat::Cri),
+        other => other,
+    }
 }
 
 /// Podman refuses an exec whose user or working directory does not exist with an HTTP error
@@ -132,4 +138,97 @@ pub(crate) fn exec_error(e: Error) -> Error {
         mapped = mapped.with_container(container.to_owned());
     }
     mapped.with_quoted_source(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// What Podman 4.3.1's service answered on this machine (trimmed).
+    fn podman_version() -> Value {
+        json!({
+            "Platform": {"Name": "linux/amd64/debian-12"},
+            "Components": [
+                {"Name": "Podman Engine", "Version": "4.3.1", "Details": {"APIVersion": "4.3.1", "MinAPIVersion": "4.0.0"}},
+                {"Name": "Conmon", "Version": "conmon version 2.1.6, commit: unknown"},
+                {"Name": "OCI Runtime (crun)", "Version": "crun version 1.8.1"}
+            ],
+            "Version": "4.3.1", "ApiVersion": "1.41", "MinAPIVersion": "1.24"
+        })
+    }
+
+    #[test]
+    fn podman_is_told_from_docker_and_pouch() {
+        assert!(check_is_podman(&podman_version()).is_ok());
+        let docker = json!({"Components": [{"Name": "Engine", "Version": "20.10.24"}], "ApiVersion": "1.41"});
+        let e = check_is_podman(&docker).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert!(e.message().contains("not Podman"), "{e}");
+        assert!(check_is_podman(&json!({"Version": "1.3.0", "ApiVersion": "1.24"})).is_err());
+    }
+
+    #[test]
+    fn engine_info_names_podman() {
+        let info = engine_info(&podman_version(), Some(&json!({"Runtimes": {"runc": {}, "crun": {}}})), "1.41");
+        assert_eq!(info.engine, "podman");
+        assert_eq!(info.product, "Podman Engine");
+        assert_eq!(info.version, "4.3.1");
+        assert_eq!(info.runtimes, ["crun", "runc"]);
+    }
+
+    #[test]
+    fn libpod_prefix_follows_the_service() {
+        assert_eq!(libpod_prefix(&podman_version()), "/v4.3.1/libpod");
+        // Anything odd in the version string never reaches a URL.
+        let odd = json!({"Components": [{"Name": "Podman Engine", "Details": {"APIVersion": "4/../x"}}]});
+        assert_eq!(libpod_prefix(&odd), "/v4.0.0/libpod");
+    }
+
+    #[test]
+    fn container_ids_are_checked_before_use_in_a_path() {
+        assert_eq!(container_id(&json!({"Id": "3ca4f2a8ce3e"})).unwrap(), "3ca4f2a8ce3e");
+        assert!(container_id(&json!({"Id": "../../x"})).is_err());
+        assert!(container_id(&json!({})).is_err());
+    }
+
+    #[test]
+    fn inspect_takes_the_runtime_and_log_driver_from_libpod() {
+        // The compatible API says `oci` and `json-file` whatever the container runs with.
+        let mut compat =
+            json!({"Id": "ab", "HostConfig": {"Runtime": "oci", "LogConfig": {"Type": "json-file", "Config": null}}});
+        let libpod = json!({"OCIRuntime": "runc", "HostConfig": {"Runtime": "oci", "LogConfig": {"Type": "k8s-file"}}});
+        amend_inspect(&mut compat, &libpod);
+        assert_eq!(compat.pointer("/HostConfig/Runtime"), Some(&json!("runc")));
+        assert_eq!(compat.pointer("/HostConfig/LogConfig/Type"), Some(&json!("k8s-file")));
+        // A libpod answer without the facts changes nothing.
+        let mut compat = json!({"HostConfig": {"Runtime": "oci"}});
+        amend_inspect(&mut compat, &json!({}));
+        assert_eq!(compat.pointer("/HostConfig/Runtime"), Some(&json!("oci")));
+    }
+
+    #[test]
+    fn k8s_file_logs_are_cri_lines() {
+        assert_eq!(log_format(Some(LogFormat::Other("k8s-file".into()))), Some(LogFormat::Cri));
+        let journald = Some(LogFormat::Other("journald".into()));
+        assert_eq!(log_format(journald.clone()), journald);
+        assert_eq!(log_format(None), None);
+    }
+
+    #[test]
+    fn exec_refusals_get_the_kind_of_their_words() {
+        let refused = Error::new(
+            ErrorKind::Unexpected,
+            "dockerd answered 500: unable to find user nosuch: no matching entries in passwd file",
+        )
+        .with_operation("exec")
+        .with_container("c1");
+        let e = exec_error(refused);
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!((e.operation(), e.container()), (Some("exec"), Some("c1")));
+        let other = exec_error(Error::new(ErrorKind::Unexpected, "dockerd answered 500: boom"));
+        assert_eq!(other.kind(), ErrorKind::Unexpected);
+        let conflict = exec_error(Error::new(ErrorKind::Conflict, "unable to find user x"));
+        assert_eq!(conflict.kind(), ErrorKind::Conflict);
+    }
 }
