@@ -1,20 +1,22 @@
-//! The facade links every enabled engine crate, so all four registrations are present.
+//! The facade links every enabled engine crate, so all five registrations are present.
 
 use anyctr::{Engines, ErrorKind};
 
 #[test]
-fn all_four_engines_are_registered_in_a_stable_order() {
+fn all_five_engines_are_registered_in_a_stable_order() {
     let registry = Engines::registry().expect("registry builds");
     let mut names = registry.names();
-    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(names.len(), 5, "{names:?}");
     names.sort_unstable();
-    assert_eq!(names, ["containerd", "docker", "pouch", "rund"]);
+    assert_eq!(names, ["containerd", "docker", "podman", "pouch", "rund"]);
     // Probing order puts pouch before docker: both speak the Docker API, and only pouch's probe
     // can tell a pouchd apart.
     let order = registry.names();
     let pos = |n| order.iter().position(|x| *x == n).unwrap();
     assert!(pos("pouch") < pos("docker"), "{order:?}");
     assert!(pos("containerd") < pos("rund"), "{order:?}");
+    // Docker's probe refuses a Podman socket with a reason naming Podman before Podman's takes it.
+    assert!(pos("docker") < pos("podman"), "{order:?}");
 }
 
 #[test]
