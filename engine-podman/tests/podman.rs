@@ -124,3 +124,40 @@ async fn exec_differences_are_handled() {
     checked.unwrap();
     removed.unwrap();
 }
+
+#[tokio::test]
+async fn the_archive_api_copies_both_ways() {
+    use anyctr_core::copy::{CopyOptions, CopyStrategy, copy_from_container, copy_to_container};
+    let engine = engine().await;
+    let id = sleeper(&engine, "archive").await;
+    let checked: anyctr_core::Result<()> = async {
+        let local = tempfile::tempdir()?;
+        std::fs::create_dir_all(local.path().join("tree/sub"))?;
+        std::fs::write(local.path().join("tree/sub/f.txt"), b"in a tree\n")?;
+        std::fs::write(local.path().join("one.txt"), b"one file\n")?;
+        // Only Podman's archive API: the host path would do it all on the host.
+        let options = CopyOptions { strategies: vec![CopyStrategy::EngineArchive], ..Default::default() };
+        let d = bounded("inspect", engine.inspect(&id)).await?;
+        let to = |src: &str, dest: &'static str| {
+            let (src, options, d, engine) = (local.path().join(src), options.clone(), d.clone(), &engine);
+            async move { bounded("copy_to", copy_to_container(engine, &d, &src, dest, &options)).await }
+        };
+        assert_eq!(to("one.txt", "/tmp/new-dir/one.txt").await?.strategy, CopyStrategy::EngineArchive);
+        to("tree", "/tmp/tree-copy").await?;
+        let r =
+            bounded("cat", engine.exec(&id, ExecRequest::shell("cat /tmp/new-dir/one.txt /tmp/tree-copy/sub/f.txt")))
+                .await?;
+        assert_eq!(r.stdout_lossy(), "one file\nin a tree\n", "{}", r.stderr_lossy());
+
+        let out = tempfile::tempdir()?;
+        let back = out.path().join("back");
+        let report = bounded("copy_from", copy_from_container(&engine, &d, "/tmp/tree-copy", &back, &options)).await?;
+        assert_eq!(report.strategy, CopyStrategy::EngineArchive);
+        assert_eq!(std::fs::read(back.join("sub/f.txt"))?, b"in a tree\n");
+        Ok(())
+    }
+    .await;
+    let removed = bounded("remove", engine.remove(&id, true)).await;
+    checked.unwrap();
+    removed.unwrap();
+}
