@@ -1,9 +1,22 @@
 //! anyctr engine for Podman, through its Docker-compatible API (`podman system service`).
 //!
 //! Podman serves two APIs on one socket: the Docker-compatible one (`/v1.41/...`) and libpod's
-//! (`/v4.x/libpod/...`). The compatible one is enough for everything anyctr does, so this engine
-//! is anyctr's Docker engine (`anyctr_engine_docker::connect_compatible`) with the places where
-//! Podman answers differently from Docker handled here, and only here (see `quirks`).
+//! (`/v4.x/libpod/...`). The compatible one covers everything anyctr does, so this engine is
+//! anyctr's Docker engine (`anyctr_engine_docker::connect_compatible`) with the places where
+//! Podman answers differently from dockerd handled here, and only here (`quirks`):
+//! - identity: `/version` lists a `Podman Engine` component and no `Engine`; Docker's engine
+//!   refuses such a daemon, this one requires it;
+//! - inspect: the compatible answer says runtime `oci` and log driver `json-file` whatever the
+//!   container has; libpod's inspect names the real ones (runc, k8s-file = CRI lines);
+//! - exec: conmon ends an exec's output at its main process's exit (a background child's later
+//!   output is lost, so it is reported incomplete), exec inspect reports no pid after the exit,
+//!   and an unknown user or working directory is an HTTP 500 rather than the exec's output.
+//!
+//! Checked against Podman 4.3.1 and found to need nothing: event actions (`die` with `exitCode`
+//! in the compatible stream), `Created` (RFC 3339 in inspect), the archive API both ways.
+//! Pods are made the way Docker's engine makes them (a pause sandbox container whose namespaces
+//! the pod's containers join, kubelet's labels): libpod's own pods would need libpod's container
+//! create (a second create path), which this engine does not have.
 #![forbid(unsafe_code)]
 
 mod quirks;

@@ -54,6 +54,9 @@ pub(crate) fn engine_info(version: &Value, info: Option<&Value>, api_version: &s
     }
 }
 
+/// Docker's, because every call goes through Docker's engine: runc-class containers are
+/// host-visible, exec kill is emulated (by the exec's env token, as on Docker) and pods are
+/// emulated with a sandbox container. Sandboxed runtimes are refined by the core as for Docker.
 pub(crate) fn capabilities() -> Capabilities {
     anyctr_engine_docker::docker_capabilities()
 }
