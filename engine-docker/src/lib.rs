@@ -85,12 +85,6 @@ impl DockerEngine {
     pub fn api_version(&self) -> &str {
         &self.client.api_version
     }
-
-    /// GET `path_and_query` (without the version prefix) as JSON, versioned and bounded: for an
-    /// engine crate that builds on this one and needs a call this crate does not make.
-    pub async fn get_json(&self, operation: &'static str, path_and_query: &str) -> Result<serde_json::Value> {
-        self.client.get_json(operation, path_and_query).await
-    }
 }
 
 /// GET `path` (taken as it is: no version prefix is added) on the daemon at `socket` as JSON,

@@ -51,14 +51,20 @@ pub struct PodmanEngine {
 /// Connects to the Podman API service at `config`'s socket: checks it is Podman.
 /// Address parameter `pause_image` names the image for pod sandboxes.
 pub async fn connect(config: EngineConfig) -> Result<PodmanEngine> {
-    let socket = config.socket_path()?;
-    let version =
-        anyctr_engine_docker::get_json_at(&socket, "connect", "/version", config.call_timeout).await.map_err(ours)?;
-    quirks::check_is_podman(&version).map_err(|e| e.with_operation("connect"))?;
+    let (socket, version) = podman_version(&config, "connect").await?;
     let libpod = LibpodInspect { socket, prefix: quirks::libpod_prefix(&version), limit: config.call_timeout };
     let compatibility = Compatibility { amend_inspect: Some(Arc::new(libpod)), ..quirks::compatibility() };
     let compat = anyctr_engine_docker::connect_compatible(config, compatibility).await.map_err(ours)?;
     Ok(PodmanEngine { compat })
+}
+
+/// The socket and its daemon's `/version`, which must be Podman's.
+async fn podman_version(config: &EngineConfig, operation: &'static str) -> Result<(PathBuf, Value)> {
+    let socket = config.socket_path()?;
+    let version =
+        anyctr_engine_docker::get_json_at(&socket, operation, "/version", config.call_timeout).await.map_err(ours)?;
+    quirks::check_is_podman(&version).map_err(|e| e.with_operation(operation))?;
+    Ok((socket, version))
 }
 
 /// Completes the compatible API's inspect answer from libpod's (see [`quirks::amend_inspect`]).
@@ -102,9 +108,7 @@ impl ContainerEngine for PodmanEngine {
     }
 
     async fn identify(&self) -> Result<EngineInfo> {
-        let version = self.compat.get_json("identify", "/version").await.map_err(ours)?;
-        let info = self.compat.get_json("identify", "/info").await.ok();
-        Ok(quirks::engine_info(&version, info.as_ref(), self.compat.api_version()))
+        self.compat.identify().await.map(quirks::as_podman).map_err(ours)
     }
 
     async fn list(&self, options: &ListOptions) -> Result<Vec<ContainerSummary>> {
@@ -174,12 +178,9 @@ impl ContainerEngine for PodmanEngine {
 
 fn probe(config: EngineConfig) -> futures_util::future::BoxFuture<'static, Result<EngineInfo>> {
     async move {
-        let socket = config.socket_path()?;
-        let version =
-            anyctr_engine_docker::get_json_at(&socket, "probe", "/version", config.call_timeout).await.map_err(ours)?;
-        quirks::check_is_podman(&version).map_err(|e| e.with_operation("probe"))?;
+        let (_, version) = podman_version(&config, "probe").await?;
         let api = version.get("ApiVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
-        Ok(quirks::engine_info(&version, None, &api))
+        Ok(quirks::engine_info(&version, &api))
     }
     .boxed()
 }

@@ -35,23 +35,22 @@ fn podman_component(version: &Value) -> Option<&Value> {
         .find(|c| c.get("Name").and_then(Value::as_str) == Some(PODMAN_COMPONENT))
 }
 
-/// Who the daemon is, from `/version` and (for runtimes) `/info`.
-pub(crate) fn engine_info(version: &Value, info: Option<&Value>, api_version: &str) -> EngineInfo {
-    let component = podman_component(version);
-    let podman_version = component.and_then(|c| c.get("Version")).or_else(|| version.get("Version"));
-    let mut runtimes: Vec<String> = info
-        .and_then(|i| i.get("Runtimes"))
-        .and_then(Value::as_object)
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    runtimes.sort();
-    EngineInfo {
+/// Who the daemon is, from `/version` (the probe's answer: no runtimes).
+pub(crate) fn engine_info(version: &Value, api_version: &str) -> EngineInfo {
+    let podman_version = podman_component(version).and_then(|c| c.get("Version")).or_else(|| version.get("Version"));
+    as_podman(EngineInfo {
         engine: ENGINE.to_owned(),
-        product: PODMAN_COMPONENT.to_owned(),
+        product: String::new(),
         version: podman_version.and_then(Value::as_str).unwrap_or_default().to_owned(),
         api_version: Some(api_version.to_owned()),
-        runtimes,
-    }
+        runtimes: Vec::new(),
+    })
+}
+
+/// What Docker's engine said about the daemon, named as Podman (its top-level `Version` is
+/// Podman's own; its `Platform` names the OS, not the product).
+pub(crate) fn as_podman(info: EngineInfo) -> EngineInfo {
+    EngineInfo { engine: ENGINE.to_owned(), product: PODMAN_COMPONENT.to_owned(), ..info }
 }
 
 /// Docker's, because every call goes through Docker's engine: runc-class containers are
@@ -173,10 +172,18 @@ mod tests {
 
     #[test]
     fn engine_info_names_podman() {
-        let info = engine_info(&podman_version(), Some(&json!({"Runtimes": {"runc": {}, "crun": {}}})), "1.41");
-        assert_eq!(info.engine, "podman");
-        assert_eq!(info.product, "Podman Engine");
-        assert_eq!(info.version, "4.3.1");
+        let info = engine_info(&podman_version(), "1.41");
+        assert_eq!((info.engine.as_str(), info.product.as_str()), ("podman", "Podman Engine"));
+        assert_eq!((info.version.as_str(), info.api_version.as_deref()), ("4.3.1", Some("1.41")));
+        let docker_said = EngineInfo {
+            engine: "docker".into(),
+            product: "linux/amd64/debian-12".into(),
+            version: "4.3.1".into(),
+            api_version: Some("1.41".into()),
+            runtimes: vec!["crun".into(), "runc".into()],
+        };
+        let info = as_podman(docker_said);
+        assert_eq!((info.engine.as_str(), info.product.as_str()), ("podman", "Podman Engine"));
         assert_eq!(info.runtimes, ["crun", "runc"]);
     }
 

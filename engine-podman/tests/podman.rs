@@ -45,6 +45,13 @@ async fn sleeper(engine: &PodmanEngine, test: &str) -> String {
     id
 }
 
+/// Removes the test's container, then fails the test if its checks failed (or the removal did).
+async fn remove_then_check(engine: &PodmanEngine, id: &str, checked: anyctr_core::Result<()>) {
+    let removed = bounded("remove", engine.remove(id, true)).await;
+    checked.unwrap();
+    removed.unwrap();
+}
+
 #[tokio::test]
 async fn identifies_as_podman_and_docker_refuses_it() {
     let engine = engine().await;
@@ -86,9 +93,7 @@ async fn inspect_reports_the_real_runtime_and_cri_log() {
         Ok(())
     }
     .await;
-    let removed = bounded("remove", engine.remove(&id, true)).await;
-    checked.unwrap();
-    removed.unwrap();
+    remove_then_check(&engine, &id, checked).await;
 }
 
 #[tokio::test]
@@ -120,9 +125,7 @@ async fn exec_differences_are_handled() {
         Ok(())
     }
     .await;
-    let removed = bounded("remove", engine.remove(&id, true)).await;
-    checked.unwrap();
-    removed.unwrap();
+    remove_then_check(&engine, &id, checked).await;
 }
 
 #[tokio::test]
@@ -157,7 +160,5 @@ async fn the_archive_api_copies_both_ways() {
         Ok(())
     }
     .await;
-    let removed = bounded("remove", engine.remove(&id, true)).await;
-    checked.unwrap();
-    removed.unwrap();
+    remove_then_check(&engine, &id, checked).await;
 }
