@@ -7,6 +7,7 @@
 set -uo pipefail
 export PATH=$PATH:/usr/sbin:/sbin
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NAME=${ENGINES_NAME:-anyctr-engines}
 RUN=/run/$NAME
 LIB=/var/lib/$NAME
@@ -19,9 +20,7 @@ warn() {
   log "WARNING: $*" >&2
   FAILED=1
 }
-# alive PIDFILE COMM: the recorded pid runs, is that daemon (not a reused pid) and is no zombie
-alive() { [ -s "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$2" ] &&
-  ! grep -q '^State:[[:space:]]*Z' "/proc/$(cat "$1")/status" 2>/dev/null; }
+. "$HERE/lib.sh"
 
 [ -d "$RUN" ] || exit 0
 [ "$(id -u)" = 0 ] || {
@@ -41,19 +40,9 @@ if alive "$RUN/podman.pid" podman; then
   timeout 120 $PODMAN rm -af -t 0 >/dev/null 2>&1 || warn "podman rm -af failed"
   left=$(timeout 30 $PODMAN ps -aq 2>/dev/null)
   if [ -n "$left" ]; then warn "podman containers left: $(echo $left)"; fi
-  pid=$(cat "$RUN/podman.pid")
-  kill -TERM "$pid" 2>/dev/null
-  for ((i = 0; i < 300; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "podman did not stop in 30s: SIGKILL"
-    kill -KILL "$pid" 2>/dev/null
-  fi
-  log "podman stopped (pid $pid)"
 fi
-rm -f "$RUN/podman.pid" "$SOCK"
+stop_pid "$RUN/podman.pid" podman
+rm -f "$SOCK"
 for p in /proc/[0-9]*; do
   [ "$(cat "$p/comm" 2>/dev/null)" = conmon ] || continue
   grep -q '^State:[[:space:]]*Z' "$p/status" 2>/dev/null && continue # exited, awaiting its reaper

@@ -38,18 +38,7 @@ die() {
   log "ERROR: $*" >&2
   exit 1
 }
-# alive PIDFILE COMM: the recorded pid runs, is that daemon (not a reused pid) and is no zombie
-alive() { [ -s "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$2" ] &&
-  ! grep -q '^State:[[:space:]]*Z' "/proc/$(cat "$1")/status" 2>/dev/null; }
-ping_sock() { curl -sf --max-time 2 --unix-socket "$1" http://d/_ping >/dev/null 2>&1; }
-# put DEST MODE <CONTENT: replace DEST atomically, and only when CONTENT differs (as in up.sh)
-put() {
-  local dest=$1 mode=$2 tmp
-  tmp=$(mktemp "$dest.XXXXXX")
-  cat >"$tmp"
-  chmod "$mode" "$tmp"
-  if cmp -s "$tmp" "$dest"; then rm -f "$tmp"; else mv -f "$tmp" "$dest"; fi
-}
+. "$HERE/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root"
 exec 9>"/run/$NAME.lock"
@@ -117,12 +106,7 @@ else
   setsid podman --root "$LIB/podman/storage" --runroot "$CONF/runroot" --cgroup-manager cgroupfs \
     --events-backend file system service --time=0 "unix://$SOCK" </dev/null >>"$LOGD/podman.log" 2>&1 9>&- &
   echo $! >"$RUN/podman.pid"
-  end=$(($(date +%s) + 30))
-  until ping_sock "$SOCK"; do
-    alive "$RUN/podman.pid" podman || die "podman exited at start; last log lines:$(printf '\n'; tail -15 "$LOGD/podman.log")"
-    [ "$(date +%s)" -lt "$end" ] || die "timed out after 30s waiting for podman (see $LOGD/podman.log)"
-    sleep 0.05
-  done
+  wait_for "podman service" 30 "$RUN/podman.pid" podman ping_sock "$SOCK"
   log "podman service started (pid $(cat "$RUN/podman.pid"))"
 fi
 PODMAN="podman --url unix://$SOCK"
