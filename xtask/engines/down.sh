@@ -18,13 +18,7 @@ CTD_SOCK=$RUN/containerd/containerd.sock
 DOCKER_SOCK=$RUN/docker.sock
 BRIDGE=${ENGINES_BRIDGE:-engines0}
 CRI_BRIDGE=${ENGINES_CRI_BRIDGE:-engines-cri0}
-T0=$(date +%s%N)
-log() { printf '[engines down %6sms] %s\n' "$((($(date +%s%N) - T0) / 1000000))" "$*"; }
-FAILED=0
-warn() {
-  log "WARNING: $*" >&2
-  FAILED=1
-}
+ACTION=down
 . "$HERE/lib.sh"
 ours() { # pids of shims and gVisor processes whose command line names our run dir
   local p comm

@@ -1,5 +1,18 @@
-# lib.sh - the helpers up.sh, down.sh, podman-up.sh and podman-down.sh share. Sourced after the
-# script has defined log and die (and, for wait_for, LOGD).
+# lib.sh - the helpers up.sh, down.sh, podman-up.sh and podman-down.sh share. Sourced first, with
+# ACTION (`up` or `down`) set for the log lines; wait_for also needs LOGD.
+
+T0=$(date +%s%N)
+log() { printf '[engines %s %6sms] %s\n' "$ACTION" "$((($(date +%s%N) - T0) / 1000000))" "$*"; }
+die() {
+  log "ERROR: $*" >&2
+  exit 1
+}
+# warn: report and go on; the script exits 1 at its end (down cleans up as much as it can)
+FAILED=0
+warn() {
+  log "WARNING: $*" >&2
+  FAILED=1
+}
 
 # alive PIDFILE COMM: the recorded pid still runs and is that daemon (not a reused pid, no zombie)
 alive() {

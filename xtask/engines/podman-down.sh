@@ -13,13 +13,7 @@ RUN=/run/$NAME
 LIB=/var/lib/$NAME
 SOCK=$RUN/podman.sock
 BRIDGE=${ENGINES_PODMAN_BRIDGE:-engines-pod0}
-T0=$(date +%s%N)
-log() { printf '[engines down %6sms] %s\n' "$((($(date +%s%N) - T0) / 1000000))" "$*"; }
-FAILED=0
-warn() {
-  log "WARNING: $*" >&2
-  FAILED=1
-}
+ACTION=down
 . "$HERE/lib.sh"
 
 [ -d "$RUN" ] || exit 0

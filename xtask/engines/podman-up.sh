@@ -32,12 +32,7 @@ BRIDGE=${ENGINES_PODMAN_BRIDGE:-engines-pod0}
 SUBNET=${ENGINES_PODMAN_SUBNET:-172.31.252.0/24}
 SMOKE=${ENGINES_SMOKE:-1}
 
-T0=$(date +%s%N)
-log() { printf '[engines up %6sms] %s\n' "$((($(date +%s%N) - T0) / 1000000))" "$*"; }
-die() {
-  log "ERROR: $*" >&2
-  exit 1
-}
+ACTION=up
 . "$HERE/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root"

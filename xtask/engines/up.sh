@@ -39,13 +39,7 @@ CRI_BRIDGE=${ENGINES_CRI_BRIDGE:-engines-cri0}
 CRI_SUBNET=${ENGINES_CRI_SUBNET:-172.31.251.0/24}
 SMOKE=${ENGINES_SMOKE:-1}
 
-T0=$(date +%s%N)
-el() { echo $((($(date +%s%N) - T0) / 1000000)); }
-log() { printf '[engines up %6sms] %s\n' "$(el)" "$*"; }
-die() {
-  log "ERROR: $*" >&2
-  exit 1
-}
+ACTION=up
 . "$HERE/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root"
