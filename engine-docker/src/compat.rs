@@ -13,6 +13,8 @@ use serde_json::Value;
 /// of inspect, exec and copy included).
 #[async_trait]
 pub trait AmendInspect: Send + Sync + 'static {
+    /// Corrects `inspect` (the daemon's answer for one container) in place; an error fails the
+    /// inspect (and the exec or copy that needed it).
     async fn amend(&self, inspect: &mut Value) -> Result<()>;
 }
 
