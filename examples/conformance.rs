@@ -3,7 +3,7 @@
 //!
 //! Sockets come from the environment, defaulting to the harness's:
 //! `ANYCTR_DOCKER_SOCKET`, `ANYCTR_CONTAINERD_SOCKET`, `ANYCTR_CONTAINERD_STATE_DIR`,
-//! `POUCH_SOCKET` (else `/var/run/pouchd.sock`), `ANYCTR_TEST_IMAGE`. To certify your own node, point
+//! `ANYCTR_PODMAN_SOCKET`, `POUCH_SOCKET` (else `/var/run/pouchd.sock`), `ANYCTR_TEST_IMAGE`. To certify your own node, point
 //! them at its sockets (add `ANYCTR_HOST_ROOT` when running inside a container).
 
 use std::process::ExitCode;
@@ -55,6 +55,7 @@ fn plans() -> Vec<Plan> {
     let containerd = env_or("ANYCTR_CONTAINERD_SOCKET", "/run/anyctr-engines/containerd/containerd.sock");
     let state = env_or("ANYCTR_CONTAINERD_STATE_DIR", "/run/anyctr-engines/containerd");
     let pouch = env_or("POUCH_SOCKET", "/var/run/pouchd.sock");
+    let podman = env_or("ANYCTR_PODMAN_SOCKET", "/run/anyctr-engines/podman.sock");
     let cri = format!("containerd://{containerd}?namespace=k8s.io&state_dir={state}");
     let expect = |runtime: RuntimeClass, log: Option<ExpectedLog>, pod: bool| Expectations {
         runtime,
@@ -161,6 +162,21 @@ fn plans() -> Vec<Plan> {
                     "dockerd 20.10 keeps images in its own store (overlay2), none in namespace moby".into(),
                 ),
             ],
+        },
+        Plan {
+            name: "podman/runc",
+            address: format!("podman://{podman}"),
+            // runc, not crun: Debian's crun 1.8 refuses this host's hybrid cgroups (an empty cgroup2
+            // tree beside v1). Logs: conmon's k8s-file driver writes CRI lines to `userdata/ctr.log`.
+            runtime: Some("runc"),
+            expect: expect(
+                RuntimeClass::Runc,
+                Some(ExpectedLog::new(LogFormat::Cri, "overlay-containers/{id}/userdata/ctr.log")),
+                true,
+            ),
+            made_by_docker: false,
+            optional: false,
+            not_applicable: Vec::new(),
         },
         Plan {
             name: "pouch",

@@ -17,7 +17,7 @@
 //! Runnable programs are in `examples/` (`cargo run --example list_inspect`, …); the README's
 //! examples are compiled as doctests.
 //!
-//! Engines are compiled in by cargo features (`docker`, `containerd`, `pouch`, `rund`, all on by
+//! Engines are compiled in by cargo features (`docker`, `containerd`, `pouch`, `rund`, `podman`, all on by
 //! default); each engine crate registers itself, and this crate names every enabled one so the
 //! linker cannot drop a registration.
 #![forbid(unsafe_code)]
@@ -79,6 +79,8 @@ pub use anyctr_engine_containerd as containerd;
 pub use anyctr_engine_cri as cri;
 #[cfg(feature = "docker")]
 pub use anyctr_engine_docker as docker;
+#[cfg(feature = "podman")]
+pub use anyctr_engine_podman as podman;
 #[cfg(feature = "pouch")]
 pub use anyctr_engine_pouch as pouch;
 #[cfg(feature = "rund")]

@@ -8,7 +8,7 @@ fn all_five_engines_are_registered_in_a_stable_order() {
     let mut names = registry.names();
     assert_eq!(names.len(), 5, "{names:?}");
     names.sort_unstable();
-    assert_eq!(names, ["containerd", "cri", "docker", "pouch", "rund"]);
+    assert_eq!(names, ["containerd", "cri", "docker", "podman", "pouch", "rund"]);
     // Probing order puts pouch before docker: both speak the Docker API, and only pouch's probe
     // can tell a pouchd apart.
     let order = registry.names();
@@ -17,6 +17,8 @@ fn all_five_engines_are_registered_in_a_stable_order() {
     assert!(pos("containerd") < pos("rund"), "{order:?}");
     // A containerd socket also answers CRI: probing names it containerd; `cri://` picks the CRI engine.
     assert!(pos("containerd") < pos("cri") && pos("rund") < pos("cri"), "{order:?}");
+    // Docker's probe refuses a Podman socket with a reason naming Podman before Podman's takes it.
+    assert!(pos("docker") < pos("podman"), "{order:?}");
 }
 
 #[test]

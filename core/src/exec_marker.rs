@@ -89,6 +89,12 @@ impl ExecMarker {
         self.kill_under(Path::new("/proc"), init_pid)
     }
 
+    /// Whether a host process carrying the marker still runs (in the pid namespace of `init_pid`
+    /// when given): a process of the exec that may still write its output. Blocking.
+    pub fn alive_on_host(&self, init_pid: Option<u32>) -> bool {
+        !self.marked_pids(Path::new("/proc"), init_pid).is_empty()
+    }
+
     /// SIGKILLs host process `pid` (as an engine reported it) if, and only if, its environment
     /// proves it is this exec's. Blocking.
     pub fn signal_if_marked(&self, pid: u32) -> bool {

@@ -38,14 +38,15 @@ pub(crate) struct Client {
     pub call_timeout: Duration,
     /// `pause_image` address parameter, for pod sandboxes.
     pub pause_image: Option<String>,
+    /// How the daemon differs from dockerd (dockerd's defaults for dockerd itself).
+    pub compat: std::sync::Arc<crate::compat::Compatibility>,
 }
 
 impl Client {
-    /// Connects: asks the daemon its API version (unversioned `/version`), checks it is Docker, and
-    /// builds a bollard client pinned to that version.
+    /// Connects: asks the daemon its API version (unversioned `/version`) and builds a bollard
+    /// client pinned to that version. Whether the daemon is Docker is the caller's check.
     pub async fn connect(socket: PathBuf, call_timeout: Duration) -> Result<(Client, Value)> {
         let version = bounded(call_timeout, "connect", raw_get(&socket, "/version")).await?;
-        crate::convert::check_is_docker(&version)?;
         let api = version.get("ApiVersion").and_then(Value::as_str).unwrap_or_default();
         let (major, minor) = choose_api_version(api)?;
         let api_version = format!("{major}.{minor}");
@@ -72,7 +73,10 @@ impl Client {
             }
             req
         });
-        Ok((Client { docker, socket, api_version, call_timeout, pause_image: None }, version))
+        Ok((
+            Client { docker, socket, api_version, call_timeout, pause_image: None, compat: Default::default() },
+            version,
+        ))
     }
 
     /// GET `path_and_query` (without version) as JSON, with the version prefix, bounded.

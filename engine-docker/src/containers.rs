@@ -52,7 +52,14 @@ pub(crate) async fn inspect_raw(client: &Client, query: &str) -> Result<Value> {
         }
         _ => e,
     });
-    value.map_err(|e| e.in_context(crate::client::ENGINE, "inspect").with_container(query))
+    let mut value = value.map_err(|e| e.in_context(crate::client::ENGINE, "inspect").with_container(query))?;
+    if let Some(amend) = &client.compat.amend_inspect {
+        amend
+            .amend(&mut value)
+            .await
+            .map_err(|e| e.in_context(crate::client::ENGINE, "inspect").with_container(query))?;
+    }
+    Ok(value)
 }
 
 pub(crate) async fn inspect(client: &Client, query: &str) -> Result<ContainerDetail> {

@@ -374,10 +374,19 @@ pub(crate) fn check_is_docker(version: &Value) -> Result<()> {
     if text.contains("pouch") {
         return reject("the daemon answering /version names PouchContainer, not Docker".into());
     }
-    let has_engine = version
-        .get("Components")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c.get("Name").and_then(Value::as_str) == Some("Engine")));
+    let component = |name: &str| {
+        version
+            .get("Components")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| c.get("Name").and_then(Value::as_str) == Some(name)))
+    };
+    if component("Podman Engine") {
+        return reject(
+            "the daemon answering /version is Podman (its Docker-compatible API); connect with podman://<socket>"
+                .into(),
+        );
+    }
+    let has_engine = component("Engine");
     if !has_engine {
         let version = version.get("Version").and_then(Value::as_str).unwrap_or("?");
         return reject(format!(

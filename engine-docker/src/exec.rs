@@ -145,8 +145,24 @@ fn forward_output(
         }
         shared.output_done.store(true, Ordering::SeqCst);
         shared.output_ended.notify_waiters();
+        if shared.client.compat.exec_output_ends_at_exit && !receiver_gone && may_still_write(&shared).await {
+            // The daemon stopped forwarding at the main process's exit while processes of the exec
+            // still run: what they write is lost. The output is left open, as dockerd's would be while
+            // they run, so a reader sees it unfinished (a buffered exec marks it incomplete).
+            tx.closed().await;
+        }
     });
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}
+
+/// Whether a process of the exec may still write output: one carrying its token is alive in the
+/// container's pid namespace. A sandbox's processes are out of the host's sight: they may.
+async fn may_still_write(shared: &Shared) -> bool {
+    if shared.target.sandboxed {
+        return true;
+    }
+    let (marker, init_pid) = (shared.marker.clone(), shared.target.init_pid);
+    tokio::task::spawn_blocking(move || marker.alive_on_host(init_pid)).await.unwrap_or(true)
 }
 
 /// What the control, the output stream and a background kill share about one exec.
@@ -288,7 +304,8 @@ async fn exit_result(shared: &Shared, state: ExecState, code: i64) -> Result<i64
     while !shared.output_done.load(Ordering::SeqCst) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    match crate::exec_errors::start_failure(code, state.pid, &shared.sniffed(), &shared.argv0) {
+    let pid_kept = shared.client.compat.exec_pid_kept_after_exit;
+    match crate::exec_errors::start_failure(code, state.pid, pid_kept, &shared.sniffed(), &shared.argv0) {
         Some(e) => Err(e.with_engine(ENGINE).with_operation("exec").with_container(shared.target.id.clone())),
         None => Ok(code),
     }

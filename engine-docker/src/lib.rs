@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod compat;
 mod containers;
 mod convert;
 mod copy;
@@ -34,6 +35,7 @@ use futures_util::FutureExt;
 
 use crate::client::{Client, ENGINE};
 
+pub use crate::compat::{AmendInspect, Compatibility};
 /// The environment variable that marks every process of one exec (see the exec module docs).
 pub use anyctr_core::exec_marker::EXEC_MARKER_VAR as EXEC_TOKEN_VAR;
 
@@ -55,9 +57,26 @@ impl std::fmt::Debug for DockerEngine {
 /// Connects to the dockerd at `config`'s socket: checks it is Docker and pins the API version.
 /// Address parameter `pause_image` names the image for pod sandboxes.
 pub async fn connect(config: EngineConfig) -> Result<DockerEngine> {
+    connect_checked(config, None).await
+}
+
+/// Connects to a daemon that speaks Docker's API without being Docker (Podman's compatible API),
+/// skipping the identity check: for an engine crate that builds on this one and has checked who
+/// the daemon is itself; `compat` says where the daemon differs from dockerd. Address parameter
+/// `pause_image` as for [`connect`].
+pub async fn connect_compatible(config: EngineConfig, compat: Compatibility) -> Result<DockerEngine> {
+    connect_checked(config, Some(compat)).await
+}
+
+/// `compat` is `None` for dockerd itself, which is then checked to be Docker.
+async fn connect_checked(config: EngineConfig, compat: Option<Compatibility>) -> Result<DockerEngine> {
     let socket = config.socket_path()?;
-    let (mut client, _) =
+    let (mut client, version) =
         Client::connect(socket, config.call_timeout).await.map_err(|e| e.in_context(ENGINE, "connect"))?;
+    match compat {
+        Some(compat) => client.compat = Arc::new(compat),
+        None => convert::check_is_docker(&version).map_err(|e| e.with_operation("connect"))?,
+    }
     client.pause_image = config.address.param("pause_image").map(str::to_owned);
     Ok(DockerEngine { client: Arc::new(client), host_root: config.host_root })
 }
@@ -67,6 +86,18 @@ impl DockerEngine {
     pub fn api_version(&self) -> &str {
         &self.client.api_version
     }
+}
+
+/// GET `path` (taken as it is: no version prefix is added) on the daemon at `socket` as JSON,
+/// bounded by `limit`: for an engine crate that builds on this one, to tell its daemon from Docker
+/// before it connects (`/version`) and to reach the daemon's own API beside Docker's.
+pub async fn get_json_at(
+    socket: &std::path::Path,
+    operation: &'static str,
+    path: &str,
+    limit: std::time::Duration,
+) -> Result<serde_json::Value> {
+    client::bounded(limit, operation, client::raw_get(socket, path)).await
 }
 
 /// What docker supports for a runc-class container (sandboxed ones are refined by the core).

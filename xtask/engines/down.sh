@@ -10,41 +10,17 @@
 set -uo pipefail # no -e: keep cleaning up after a failed step, report at the end
 export PATH=$PATH:/usr/sbin:/sbin
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NAME=${ENGINES_NAME:-anyctr-engines}
 RUN=/run/$NAME
 LIB=/var/lib/$NAME
 CTD_SOCK=$RUN/containerd/containerd.sock
 DOCKER_SOCK=$RUN/docker.sock
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=net.sh
 . "$HERE/net.sh" # the bridge names up.sh used for this instance name
-T0=$(date +%s%N)
-log() { printf '[engines down %6sms] %s\n' "$((($(date +%s%N) - T0) / 1000000))" "$*"; }
-FAILED=0
-warn() {
-  log "WARNING: $*" >&2
-  FAILED=1
-}
-alive() { [ -s "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$2" ]; }
-stop_pid() { # stop_pid PIDFILE COMM: TERM, then KILL after 30 s
-  local pf=$1 comm=$2 pid i
-  if ! alive "$pf" "$comm"; then
-    rm -f "$pf"
-    return 0
-  fi
-  pid=$(cat "$pf")
-  kill -TERM "$pid" 2>/dev/null
-  for ((i = 0; i < 300; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "$comm did not stop in 30s: SIGKILL"
-    kill -KILL "$pid" 2>/dev/null
-  fi
-  rm -f "$pf"
-  log "$comm stopped (pid $pid)"
-}
+ACTION=down
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 ours() { # pids of shims and gVisor processes whose command line names our run dir
   local p comm
   for p in /proc/[0-9]*; do

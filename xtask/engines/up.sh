@@ -39,43 +39,8 @@ DOCKER_SOCK=$RUN/docker.sock
 . "$HERE/net.sh" # BRIDGE BRIDGE_CIDR CRI_BRIDGE CRI_SUBNET, distinct per instance name
 SMOKE=${ENGINES_SMOKE:-1}
 
-T0=$(date +%s%N)
-el() { echo $((($(date +%s%N) - T0) / 1000000)); }
-log() { printf '[engines up %6sms] %s\n' "$(el)" "$*"; }
-die() {
-  log "ERROR: $*" >&2
-  exit 1
-}
-# alive PIDFILE COMM: the recorded pid still runs and is that daemon (not a reused pid)
-alive() { [ -s "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$2" ]; }
-wait_for() { # wait_for WHAT SECONDS PIDFILE COMM CMD...  (gives up at once if the daemon died)
-  local what=$1 secs=$2 pf=$3 comm=$4 end
-  shift 4
-  end=$(($(date +%s) + secs))
-  while [ "$(date +%s)" -lt "$end" ]; do
-    "$@" >/dev/null 2>&1 && return 0
-    alive "$pf" "$comm" || die "$what exited at start; last log lines:$(printf '\n'; tail -15 "$LOGD/$comm.log")"
-    sleep 0.05
-  done
-  die "timed out after ${secs}s waiting for $what (see $LOGD/$comm.log)"
-}
-ping_sock() { curl -sf --max-time 2 --unix-socket "$1" http://d/_ping >/dev/null 2>&1; }
-# put DEST MODE <CONTENT: replace DEST atomically and only when CONTENT differs.
-# A running shim may be reading a wrapper script right now; rewriting it in place
-# (truncate + write) would let that shell read a half-written file.
-put() {
-  local dest=$1 mode=$2 tmp
-  tmp=$(mktemp "$dest.XXXXXX")
-  cat >"$tmp"
-  chmod "$mode" "$tmp"
-  if cmp -s "$tmp" "$dest"; then
-    rm -f "$tmp"
-    PUT_CHANGED=0
-  else
-    mv -f "$tmp" "$dest"
-    PUT_CHANGED=1
-  fi
-}
+ACTION=up
+. "$HERE/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root"
 # One up or down at a time per instance (several `cargo xtask test` may start together).

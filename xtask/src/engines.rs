@@ -1,8 +1,10 @@
-//! `cargo xtask engines up|down|status`: the real containerd and dockerd the tests use.
+//! `cargo xtask engines up|down|status`: the real containerd, dockerd and Podman service the
+//! tests use.
 //!
-//! The daemon work is in `xtask/engines/up.sh` and `down.sh` (shell is the natural
-//! language for starting daemons and writing their configs); this side installs the
-//! packages, bounds the scripts in time, writes the env file and reports.
+//! The daemon work is in `xtask/engines/up.sh` and `down.sh` (containerd, dockerd) and
+//! `podman-up.sh` and `podman-down.sh` (shell is the natural language for starting daemons and
+//! writing their configs); this side installs the packages, bounds the scripts in time, writes
+//! the env file and reports.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,9 @@ pub const PACKAGES: &[&str] = &[
     "curl",
     "containernetworking-plugins",
     "python3",
+    // The Podman API service (podman-up.sh); its OCI runtime is runc.
+    "podman",
+    "conmon",
 ];
 
 pub const TEST_IMAGE: &str = "busybox:local";
@@ -44,21 +49,32 @@ const DOWN_LIMIT: Duration = Duration::from_secs(10 * 60);
 pub enum Daemon {
     Containerd,
     Dockerd,
+    /// `podman system service`, started by podman-up.sh.
+    Podman,
 }
 
 impl Daemon {
-    pub const ALL: [Daemon; 2] = [Daemon::Containerd, Daemon::Dockerd];
+    pub const ALL: [Daemon; 3] = [Daemon::Containerd, Daemon::Dockerd, Daemon::Podman];
 
     pub fn name(self) -> &'static str {
         match self {
             Daemon::Containerd => "containerd",
             Daemon::Dockerd => "dockerd",
+            Daemon::Podman => "podman",
         }
     }
 }
 
+/// What `engines up` brings up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    /// The Podman service alone: containerd and dockerd are neither started nor touched
+    /// (their configs are not rewritten, dockerd is not reloaded).
+    Podman,
+}
+
 /// The dedicated paths of one harness instance, named by ENGINES_NAME (default
-/// `anyctr-engines`): /run/<name> and /var/lib/<name>. A second instance with another
+/// `anyctr-engines`): `/run/<name>` and `/var/lib/<name>`. A second instance with another
 /// name runs beside the first: its bridges and subnets derive from the name (`engines/net.sh`).
 pub struct Layout {
     pub name: String,
@@ -85,6 +101,10 @@ impl Layout {
         self.containerd_state().join("containerd.sock")
     }
 
+    pub fn podman_socket(&self) -> PathBuf {
+        self.run.join("podman.sock")
+    }
+
     pub fn env_file(&self) -> PathBuf {
         self.run.join("env")
     }
@@ -97,7 +117,10 @@ impl Layout {
     pub fn live_pid(&self, daemon: Daemon) -> Option<u32> {
         let pid: u32 = fs::read_to_string(self.pid_file(daemon)).ok()?.trim().parse().ok()?;
         let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        (comm.trim() == daemon.name()).then_some(pid)
+        // A zombie keeps its comm: it is not the daemon any more.
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let zombie = status.lines().any(|l| l.starts_with("State:") && l.contains('Z'));
+        (comm.trim() == daemon.name() && !zombie).then_some(pid)
     }
 
     /// True if any daemon of this instance runs: then someone else brought it up,
@@ -112,6 +135,7 @@ impl Layout {
             ("ANYCTR_DOCKER_SOCKET", self.docker_socket().display().to_string()),
             ("ANYCTR_CONTAINERD_SOCKET", self.containerd_socket().display().to_string()),
             ("ANYCTR_CONTAINERD_STATE_DIR", self.containerd_state().display().to_string()),
+            ("ANYCTR_PODMAN_SOCKET", self.podman_socket().display().to_string()),
             ("ANYCTR_TEST_IMAGE", TEST_IMAGE.to_owned()),
             ("ANYCTR_PAUSE_IMAGE", PAUSE_IMAGE.to_owned()),
         ]
@@ -124,6 +148,8 @@ impl Layout {
         let mut vars = self.test_env();
         vars.push(("DOCKER_HOST", format!("unix://{}", self.docker_socket().display())));
         vars.push(("CONTAINERD_ADDRESS", self.containerd_socket().display().to_string()));
+        // What the podman CLI reads (`podman --remote`).
+        vars.push(("CONTAINER_HOST", format!("unix://{}", self.podman_socket().display())));
         vars.push(("ENGINES_RUN", self.run.display().to_string()));
         vars
     }
@@ -144,34 +170,59 @@ fn require_root(what: &str) -> Result<(), String> {
 }
 
 /// Installs what is missing, starts (or adopts) the daemons, loads the images,
-/// smoke-tests docker with runc and rund, and writes the env file.
+/// smoke-tests docker with runc and rund and podman with runc, and writes the env file.
 pub fn up(layout: &Layout, smoke: bool) -> Result<(), String> {
+    up_only(layout, smoke, None)
+}
+
+/// [`up`], limited by `only` to one engine (the others are left exactly as they are).
+pub fn up_only(layout: &Layout, smoke: bool, only: Option<Only>) -> Result<(), String> {
     require_root("engines up")?;
     let started = Instant::now();
     apt::ensure(PACKAGES, &layout.run.join("log/apt.log"))?;
-    cmd::run_ok(
-        Command::new("bash")
-            .arg(scripts_dir().join("up.sh"))
-            .env("ENGINES_NAME", &layout.name)
-            .env("ENGINES_SMOKE", if smoke { "1" } else { "0" }),
-        UP_LIMIT,
-    )
-    .map_err(|e| format!("{e}\nengines up failed; daemon logs are in {}", layout.run.join("log").display()))?;
+    if only.is_none() {
+        run_script(layout, "up.sh", smoke)?;
+    }
+    run_script(layout, "podman-up.sh", smoke)?;
     write_env_file(layout)?;
-    println!("engines up in {}: containerd (CRI) and dockerd answer", cmd::secs(started.elapsed()));
-    println!("  docker:     {}   runtimes runc crun runsc rund", layout.docker_socket().display());
-    println!("  containerd: {}   CRI handlers runc crun runsc rund", layout.containerd_socket().display());
+    if only == Some(Only::Podman) {
+        println!("engines up (podman only) in {}: podman answers", cmd::secs(started.elapsed()));
+    } else {
+        println!("engines up in {}: containerd (CRI), dockerd and podman answer", cmd::secs(started.elapsed()));
+        println!("  docker:     {}   runtimes runc crun runsc rund", layout.docker_socket().display());
+        println!("  containerd: {}   CRI handlers runc crun runsc rund", layout.containerd_socket().display());
+    }
+    println!("  podman:     {}   runtime runc", layout.podman_socket().display());
     println!("  images:     {TEST_IMAGE}, {PAUSE_IMAGE}");
     println!("  env file:   . {}", layout.env_file().display());
     Ok(())
 }
 
+fn run_script(layout: &Layout, script: &str, smoke: bool) -> Result<(), String> {
+    cmd::run_ok(
+        Command::new("bash")
+            .arg(scripts_dir().join(script))
+            .env("ENGINES_NAME", &layout.name)
+            .env("ENGINES_SMOKE", if smoke { "1" } else { "0" }),
+        UP_LIMIT,
+    )
+    .map_err(|e| format!("{e}\nengines up failed; daemon logs are in {}", layout.run.join("log").display()))
+}
+
 /// Removes all containers of this instance, stops its daemons (only those whose pid
-/// files it wrote) and deletes its directories and bridges.
+/// files it wrote) and deletes its directories and bridges. Podman goes first: down.sh
+/// deletes the directories its storage lives in.
 pub fn down(layout: &Layout) -> Result<(), String> {
     require_root("engines down")?;
-    cmd::run_ok(Command::new("bash").arg(scripts_dir().join("down.sh")).env("ENGINES_NAME", &layout.name), DOWN_LIMIT)
-        .map_err(|e| format!("{e}\nengines down did not finish cleanly (see the warnings above)"))
+    let podman = cmd::run_ok(
+        Command::new("bash").arg(scripts_dir().join("podman-down.sh")).env("ENGINES_NAME", &layout.name),
+        DOWN_LIMIT,
+    );
+    let rest = cmd::run_ok(
+        Command::new("bash").arg(scripts_dir().join("down.sh")).env("ENGINES_NAME", &layout.name),
+        DOWN_LIMIT,
+    );
+    podman.and(rest).map_err(|e| format!("{e}\nengines down did not finish cleanly (see the warnings above)"))
 }
 
 /// Written atomically: tests and shells may source it while `up` runs again.

@@ -1,8 +1,9 @@
 #![forbid(unsafe_code)]
 //! `cargo xtask …`: the project's tasks, above all the real-engine harness the tests run on.
 //!
-//! - `engines up|down|status`: containerd (CRI; handlers runc, crun, runsc, rund) and dockerd
-//!   (runtimes runc, crun, runsc, rund) on the harness's own sockets; see `engines/up.sh`.
+//! - `engines up|down|status`: containerd (CRI; handlers runc, crun, runsc, rund), dockerd
+//!   (runtimes runc, crun, runsc, rund) and the Podman API service (runc) on the harness's own
+//!   sockets; see `engines/up.sh` and `engines/podman-up.sh`.
 //!   `up` writes `/run/anyctr-engines/env` (ANYCTR_* variables for the tests, DOCKER_HOST
 //!   and CONTAINERD_ADDRESS for the CLIs).
 //! - `test [ARGS]`: engines up, then `cargo test --workspace [ARGS]` with the ANYCTR_* variables.
@@ -75,9 +76,12 @@ enum EnginesAction {
     /// Install what is missing, start (or adopt) containerd and dockerd, load the images,
     /// smoke-test, write the env file. Idempotent and fast when everything is up.
     Up {
-        /// Skip the `docker run` smoke test (runc and rund)
+        /// Skip the smoke tests (`docker run` with runc and rund, `podman run`)
         #[arg(long)]
         no_smoke: bool,
+        /// Bring up only this engine, leaving the others exactly as they are
+        #[arg(long, value_enum)]
+        only: Option<engines::Only>,
     },
     /// Remove the harness's containers, stop the daemons `up` started, delete its dirs and bridges
     Down,
@@ -89,7 +93,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let layout = Layout::from_env();
     let result = match cli.task {
-        Task::Engines(EnginesAction::Up { no_smoke }) => engines::up(&layout, !no_smoke),
+        Task::Engines(EnginesAction::Up { no_smoke, only }) => engines::up_only(&layout, !no_smoke, only),
         Task::Engines(EnginesAction::Down) => engines::down(&layout),
         Task::Engines(EnginesAction::Status) if status::status(&layout) => Ok(()),
         Task::Engines(EnginesAction::Status) => return ExitCode::FAILURE,
@@ -132,7 +136,15 @@ mod tests {
 
     #[test]
     fn engines_actions_parse() {
-        assert!(matches!(parse(&["engines", "up", "--no-smoke"]), Task::Engines(EnginesAction::Up { no_smoke: true })));
+        assert!(matches!(
+            parse(&["engines", "up", "--no-smoke"]),
+            Task::Engines(EnginesAction::Up { no_smoke: true, only: None })
+        ));
+        assert!(matches!(
+            parse(&["engines", "up", "--only", "podman"]),
+            Task::Engines(EnginesAction::Up { no_smoke: false, only: Some(engines::Only::Podman) })
+        ));
+        assert!(Cli::try_parse_from(["xtask", "engines", "up", "--only", "pouch"]).is_err());
         assert!(matches!(parse(&["engines", "down"]), Task::Engines(EnginesAction::Down)));
         assert!(matches!(parse(&["engines", "status"]), Task::Engines(EnginesAction::Status)));
         assert!(Cli::try_parse_from(["xtask", "engines", "restart"]).is_err());

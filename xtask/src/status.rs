@@ -52,6 +52,7 @@ fn probe(layout: &Layout, daemon: Daemon) -> Row {
     let socket = match daemon {
         Daemon::Containerd => layout.containerd_socket(),
         Daemon::Dockerd => layout.docker_socket(),
+        Daemon::Podman => layout.podman_socket(),
     };
     let is_socket = std::fs::metadata(&socket).map(|m| m.file_type().is_socket()).unwrap_or(false);
     let answering = if !is_socket {
@@ -59,7 +60,8 @@ fn probe(layout: &Layout, daemon: Daemon) -> Row {
     } else {
         match daemon {
             Daemon::Containerd => containerd_version(&socket),
-            Daemon::Dockerd => docker_version(&socket),
+            // Podman's Docker-compatible /version: its own version, the Docker API it serves.
+            Daemon::Dockerd | Daemon::Podman => docker_version(&socket),
         }
     };
     let socket_text = format!("{}{}", socket.display(), if is_socket { "" } else { " (absent)" });
