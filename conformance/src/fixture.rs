@@ -106,7 +106,7 @@ pub trait FixtureFactory: Send + Sync {
     /// Removes the main fixture (and its pod and host directories).
     async fn remove(&self, fixture: &Fixture) -> Result<()>;
 
-    /// Ids of every container of run `run_id` still present (labelled [`RUN_LABEL`]`=run_id`, or
+    /// Ids of every container of run `run_id` still present (labelled `RUN_LABEL``=run_id`, or
     /// named after the run), pod sandboxes included. Empty at the end of a clean run.
     async fn leftovers(&self, run_id: &str) -> Result<Vec<String>>;
 }

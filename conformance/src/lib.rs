@@ -6,7 +6,7 @@
 //! call [`run_setup`]. Each trial is registered only when the fixture container's capabilities
 //! claim what it needs; for every capability that is *not* claimed, a `*.declared_unsupported`
 //! trial checks that the call really returns `Unsupported` — so capability flags cannot lie in
-//! either direction. [`coverage`] holds the one table of which trials stand behind which flag; a
+//! either direction. `coverage` holds the one table of which trials stand behind which flag; a
 //! claimed capability that no trial exercised fails the run, and so does an engine that claims
 //! nothing.
 //!
@@ -108,7 +108,7 @@ pub struct Trial {
 /// Bound on one trial; a hung daemon call fails the trial instead of hanging the suite.
 pub const TRIAL_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Every trial of the suite, in report order. Each must appear in [`coverage::table`].
+/// Every trial of the suite, in report order. Each must appear in `coverage::table`.
 pub fn all_trials() -> Vec<Trial> {
     let mut all = Vec::new();
     all.extend(trials_inspect::trials());

@@ -67,7 +67,7 @@ use paths::ContainerTarget;
 pub enum CopyStrategy {
     /// Direct file I/O on the host path of a runc-class container.
     HostPath,
-    /// The engine's archive API ([`put_archive`](crate::ContainerEngine::put_archive) / [`get_archive`](crate::ContainerEngine::get_archive)).
+    /// The engine's archive API ([`put_archive`](anyctr_core::ContainerEngine::put_archive) / [`get_archive`](anyctr_core::ContainerEngine::get_archive)).
     EngineArchive,
     /// `tar` run inside the container through exec.
     TarOverExec,

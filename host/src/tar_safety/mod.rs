@@ -1,6 +1,6 @@
 //! Unpacking tar archives that come from a container (or any untrusted source) safely.
 //!
-//! [`unpack`] refuses, with [`ErrorKind::InvalidArgument`](anyctr_core::ErrorKind::InvalidArgument):
+//! [`unpack`] refuses, with [`ErrorKind::InvalidArgument`]:
 //! an entry path that is absolute or contains `..`; an entry below a symlink (an earlier entry
 //! `a -> /etc` followed by `a/passwd`); a symlink whose target is absolute, climbs above the
 //! destination, or has `..` after a name; a hard link whose source is not an earlier entry inside
