@@ -12,7 +12,9 @@ NAME=${ENGINES_NAME:-anyctr-engines}
 RUN=/run/$NAME
 LIB=/var/lib/$NAME
 SOCK=$RUN/podman.sock
-BRIDGE=${ENGINES_PODMAN_BRIDGE:-engines-pod0}
+# shellcheck source=net.sh
+. "$HERE/net.sh"
+BRIDGE=$PODMAN_BRIDGE
 ACTION=down
 . "$HERE/lib.sh"
 

@@ -28,8 +28,10 @@ IMAGE=busybox:local
 PAUSE=localhost/pause:local
 SOCK=$RUN/podman.sock
 CONF=$RUN/podman
-BRIDGE=${ENGINES_PODMAN_BRIDGE:-engines-pod0}
-SUBNET=${ENGINES_PODMAN_SUBNET:-172.31.252.0/24}
+# shellcheck source=net.sh
+. "$HERE/net.sh" # PODMAN_BRIDGE PODMAN_SUBNET, distinct per instance name
+BRIDGE=$PODMAN_BRIDGE
+SUBNET=$PODMAN_SUBNET
 SMOKE=${ENGINES_SMOKE:-1}
 
 ACTION=up
