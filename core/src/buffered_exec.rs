@@ -191,6 +191,26 @@ pub fn exec_result(
     }
 }
 
+/// One output stream of a process, read from a pipe (or any reader) as chunks of up to 64 KiB:
+/// how an engine that reads the process's pipes itself makes its part of an [`ExecSession`].
+pub fn output_chunks<R>(reader: R, which: OutputStream) -> BoxStream<'static, Result<OutputChunk>>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    futures_util::stream::unfold(reader, move |mut r| async move {
+        let mut buf = vec![0u8; 64 << 10];
+        match tokio::io::AsyncReadExt::read(&mut r, &mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(OutputChunk { stream: which, data: buf.into() }), r))
+            }
+            Err(e) => Some((Err(e.into()), r)),
+        }
+    })
+    .boxed()
+}
+
 /// stdout and stderr of one exec, each bounded.
 struct Collected {
     stdout: BoundedBuffer,

@@ -11,12 +11,13 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
+use tokio::io::AsyncWrite;
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::unix::pipe;
 
 use super::cgroup::Transient;
 use super::sys;
+use anyctr_core::buffered_exec::output_chunks;
 use anyctr_core::error::{Error, Result};
 use anyctr_core::model::{ExecControl, OutputChunk, OutputStream};
 
@@ -178,20 +179,5 @@ impl AsyncWrite for Stdin {
 
 /// stdout and stderr as one stream of chunks, each ending at its pipe's EOF.
 pub(super) fn output(stdout: pipe::Receiver, stderr: pipe::Receiver) -> BoxStream<'static, Result<OutputChunk>> {
-    stream::select(chunks(stdout, OutputStream::Stdout), chunks(stderr, OutputStream::Stderr)).boxed()
-}
-
-fn chunks<R: AsyncRead + Unpin + Send + 'static>(r: R, which: OutputStream) -> BoxStream<'static, Result<OutputChunk>> {
-    stream::unfold(r, move |mut r| async move {
-        let mut buf = vec![0u8; 64 << 10];
-        match r.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(OutputChunk { stream: which, data: buf.into() }), r))
-            }
-            Err(e) => Some((Err(e.into()), r)),
-        }
-    })
-    .boxed()
+    stream::select(output_chunks(stdout, OutputStream::Stdout), output_chunks(stderr, OutputStream::Stderr)).boxed()
 }

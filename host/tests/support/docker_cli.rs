@@ -59,25 +59,10 @@ impl ContainerEngine for DockerCli {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let mut child = cmd.spawn()?;
         let stdin = child.stdin.take().map(|s| Box::pin(s) as anyctr_core::model::ExecStdin);
-        let out = chunks(child.stdout.take().unwrap(), OutputStream::Stdout);
-        let err = chunks(child.stderr.take().unwrap(), OutputStream::Stderr);
+        let out = anyctr_core::buffered_exec::output_chunks(child.stdout.take().unwrap(), OutputStream::Stdout);
+        let err = anyctr_core::buffered_exec::output_chunks(child.stderr.take().unwrap(), OutputStream::Stderr);
         Ok(ExecSession::new(stdin, stream::select(out, err).boxed(), Box::new(CliControl(child))))
     }
-}
-
-fn chunks<R: AsyncRead + Unpin + Send + 'static>(r: R, which: OutputStream) -> BoxStream<'static, Result<OutputChunk>> {
-    stream::unfold(r, move |mut r| async move {
-        let mut buf = vec![0u8; 64 << 10];
-        match r.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(OutputChunk { stream: which, data: buf.into() }), r))
-            }
-            Err(e) => Some((Err(e.into()), r)),
-        }
-    })
-    .boxed()
 }
 
 struct CliControl(tokio::process::Child);
