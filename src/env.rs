@@ -91,7 +91,7 @@ fn address_variables(registry: &Registry) -> Vec<(&'static EngineRegistration, &
 
 /// Adds the parameter variables of the engine `address` names (of every engine, when it names
 /// none and is to be probed) that are set and that the address does not set itself.
-fn with_params(
+pub(crate) fn with_params(
     registry: &Registry,
     mut address: EngineAddress,
     get: &impl Fn(&str) -> Option<String>,

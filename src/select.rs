@@ -162,7 +162,13 @@ impl Engines {
                 engine.prefix_choice(&format!("from {source}: "));
                 Ok(engine)
             }
-            None => Self::detect_and_connect(&options).await,
+            // The engine found by probing still gets its parameters from the environment
+            // (`CONTAINERD_NAMESPACE`, the containerd state dir, …), as an address would.
+            None => {
+                let registry = Self::registry()?;
+                let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+                detect_and_connect_in(registry, &options, |a| crate::env::with_params(registry, a, &get)).await
+            }
         }
     }
 
@@ -174,21 +180,30 @@ impl Engines {
 
     /// [`detect`](Self::detect), then connects to the first engine that answered.
     pub async fn detect_and_connect(options: &ConnectOptions) -> Result<Engine> {
-        let registry = Self::registry()?;
-        let report = detect::run(registry, options).await;
-        let Some(chosen) = report.chosen() else {
-            return Err(Error::new(ErrorKind::EngineUnavailable, format!("no container engine found\n{report}")));
-        };
-        let registration = find_registration(registry, chosen.engine)?;
-        let address = EngineAddress::new(chosen.engine, chosen.socket.clone());
-        let choice = format!(
-            "probed: {} answered on {} ({})",
-            chosen.engine,
-            chosen.socket.display(),
-            chosen.version.as_deref().unwrap_or("?")
-        );
-        connect_registration(registration, address, options, choice).await
+        detect_and_connect_in(Self::registry()?, options, |a| a).await
     }
+}
+
+/// [`Engines::detect_and_connect`], with the chosen engine's address amended (by parameters the
+/// environment gives) before connecting.
+async fn detect_and_connect_in(
+    registry: &'static Registry,
+    options: &ConnectOptions,
+    amend: impl FnOnce(EngineAddress) -> EngineAddress,
+) -> Result<Engine> {
+    let report = detect::run(registry, options).await;
+    let Some(chosen) = report.chosen() else {
+        return Err(Error::new(ErrorKind::EngineUnavailable, format!("no container engine found\n{report}")));
+    };
+    let registration = find_registration(registry, chosen.engine)?;
+    let address = amend(EngineAddress::new(chosen.engine, chosen.socket.clone()));
+    let choice = format!(
+        "probed: {} answered on {} ({})",
+        chosen.engine,
+        chosen.socket.display(),
+        chosen.version.as_deref().unwrap_or("?")
+    );
+    connect_registration(registration, address, options, choice).await
 }
 
 /// The registration for `name`, or an error that says whether the engine is unknown or only
