@@ -14,6 +14,7 @@
 // namespaces (raw fork/setns/execve after a fork have no safe wrapper); see that module's docs.
 #![deny(unsafe_code)]
 
+pub mod cgroup_path;
 pub mod copy;
 pub mod host_path;
 pub mod hostfs;
