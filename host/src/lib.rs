@@ -19,4 +19,5 @@ pub mod copy;
 pub mod host_path;
 pub mod hostfs;
 pub mod nsenter;
+pub mod procscan;
 pub mod tar_safety;
