@@ -13,6 +13,7 @@
 //! something an engine author needs.
 #![forbid(unsafe_code)]
 
+mod lookup;
 mod snapshot;
 #[cfg(test)]
 mod tests;
@@ -23,11 +24,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+pub use lookup::{FoundBy, Owner};
 pub(crate) use snapshot::Update;
 pub use snapshot::{Entry, Snapshot};
 
 use anyctr_core::engine::{DynEngine, ListOptions};
 use anyctr_core::error::{Error, ErrorKind, Result};
+use anyctr_core::host_ids::HostLookup;
 use anyctr_core::model::ContainerDetail;
 use anyctr_core::pods::MainContainerRule;
 
@@ -44,6 +47,9 @@ pub struct IndexOptions {
     pub main_rule: MainContainerRule,
     /// Bound on one list or inspect call.
     pub call_timeout: Duration,
+    /// Host access for reverse lookups (pid, cgroup id, netns → container): pass
+    /// `anyctr_host::procscan::ProcScan`. Without it those lookups return `Unsupported`.
+    pub host: Option<Arc<dyn HostLookup>>,
 }
 
 impl Default for IndexOptions {
@@ -54,6 +60,7 @@ impl Default for IndexOptions {
             list: ListOptions::all(),
             main_rule: MainContainerRule::default(),
             call_timeout: Duration::from_secs(30),
+            host: None,
         }
     }
 }
@@ -98,6 +105,7 @@ pub struct ContainerIndex {
     resyncs: Arc<std::sync::atomic::AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    host: Option<Arc<dyn HostLookup>>,
 }
 
 impl ContainerIndex {
@@ -120,6 +128,7 @@ impl ContainerIndex {
         let (stop, stop_rx) = oneshot::channel();
         let (health_tx, health) = watch::channel(IndexHealth::Live);
         let resyncs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let host = options.host.clone();
         let worker = worker::Worker {
             engine,
             options,
@@ -129,7 +138,7 @@ impl ContainerIndex {
             resyncs: resyncs.clone(),
         };
         let task = tokio::spawn(worker.run(events, command_rx, stop_rx));
-        Ok(ContainerIndex { snapshots, changes, commands, health, resyncs, stop: Some(stop), task: Some(task) })
+        Ok(ContainerIndex { snapshots, changes, commands, health, resyncs, stop: Some(stop), task: Some(task), host })
     }
 
     /// Whether the index is being kept current (see [`IndexHealth`]).
