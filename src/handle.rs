@@ -101,8 +101,13 @@ impl Engine {
         CopyOptions { host_root: self.config.host_root.clone(), ..Default::default() }
     }
 
-    /// Starts a live index of this engine's containers and pods.
-    pub async fn index(&self, options: IndexOptions) -> Result<ContainerIndex> {
+    /// Starts a live index of this engine's containers and pods. Without `options.host`, its
+    /// reverse lookups (`container_of_pid`, …) read the host through this engine's host root.
+    pub async fn index(&self, mut options: IndexOptions) -> Result<ContainerIndex> {
+        if options.host.is_none() {
+            let scan = anyctr_host::procscan::ProcScan::new(self.config.host_root.as_deref());
+            options.host = Some(Arc::new(scan));
+        }
         ContainerIndex::start(self.inner.clone(), options).await
     }
 

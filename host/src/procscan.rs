@@ -74,7 +74,15 @@ impl HostLookup for ProcScan {
     fn host_ids(&self, pid: u32) -> HostIds {
         let netns = rustix::fs::stat(self.proc.join(pid.to_string()).join("ns/net")).ok().map(|s| s.st_ino);
         let cgroup_id = self.read_cgroup(pid).ok().and_then(|text| {
-            let dirs = cgroup_dirs(&text, &self.cgroup_root, |p| p.exists()).ok()?;
+            // Only hierarchies where the process sits in a container's cgroup: gVisor's sandbox
+            // joins the v1 hierarchies only (its v2 line reads `0::/`), and the root cgroup's
+            // id would claim every host process.
+            let named: String = text
+                .lines()
+                .filter(|l| CgroupLine::parse(l).is_some_and(|l| owner_of_path(l.path).is_some()))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let dirs = cgroup_dirs(&named, &self.cgroup_root, |p| p.exists()).ok()?;
             let inode = |d: &PathBuf| rustix::fs::stat(d).ok().map(|s| s.st_ino);
             // v2 first; on a v1-only host a named hierarchy: systemd's, else memory's.
             let v2 = dirs.iter().filter(|d| d.is_v2()).find_map(|d| inode(&d.dir)).map(|i| (CgroupIdSource::V2, i));
@@ -114,6 +122,11 @@ mod tests {
         // v1 only names it (a v2 line at `/`): still found.
         let v1 = format!("9:name=systemd:/docker/{ID}\n0::/\n");
         assert_eq!(names_in_cgroup_file(&v1).unwrap().container_id.as_deref(), Some(ID));
+        // Read on this machine: a gVisor (runsc) sandbox process of a containerd CRI pod joins the
+        // v1 hierarchies only.
+        let sandbox = "fe1852a984666555c07d3182c258a75e504ffe79e8896bb66e8bd72ba390ef2f";
+        let gvisor = format!("9:name=systemd:/k8s.io/{sandbox}\n4:memory:/k8s.io/{sandbox}\n0::/\n");
+        assert_eq!(names_in_cgroup_file(&gvisor).unwrap().container_id.as_deref(), Some(sandbox));
         assert_eq!(names_in_cgroup_file("9:name=systemd:/\n4:memory:/process_api/ab\n0::/\n"), None);
         assert_eq!(names_in_cgroup_file(""), None);
     }
