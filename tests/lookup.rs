@@ -78,6 +78,9 @@ async fn assert_maps(index: &ContainerIndex, id: &str, exec_pid: u32) {
     let netns = stat_ino(format!("/proc/{exec_pid}/ns/net"));
     let in_ns = index.containers_in_netns(netns).unwrap();
     assert!(in_ns.iter().any(|d| d.id == id), "netns {netns}: {:?}", in_ns.iter().map(|d| &d.id).collect::<Vec<_>>());
+    let mntns = stat_ino(format!("/proc/{exec_pid}/ns/mnt"));
+    let in_mnt: Vec<String> = index.containers_in_mntns(mntns).unwrap().iter().map(|d| d.id.clone()).collect();
+    assert_eq!(in_mnt, [id], "mntns {mntns}: a runc container's own");
 }
 
 fn assert_unknown_pids(index: &ContainerIndex) {

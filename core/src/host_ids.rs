@@ -15,6 +15,8 @@ pub struct HostIds {
     pub cgroup_id: Option<(CgroupIdSource, u64)>,
     /// The inode of the network namespace (`stat /proc/<pid>/ns/net`).
     pub netns: Option<u64>,
+    /// The inode of the mount namespace (`stat /proc/<pid>/ns/mnt`).
+    pub mntns: Option<u64>,
 }
 
 /// Which hierarchy a cgroup id is an inode of.

@@ -72,7 +72,8 @@ fn proc_error(e: std::io::Error, pid: u32, path: &Path) -> Error {
 
 impl HostLookup for ProcScan {
     fn host_ids(&self, pid: u32) -> HostIds {
-        let netns = rustix::fs::stat(self.proc.join(pid.to_string()).join("ns/net")).ok().map(|s| s.st_ino);
+        let ns = |kind: &str| rustix::fs::stat(self.proc.join(pid.to_string()).join("ns").join(kind)).ok();
+        let (netns, mntns) = (ns("net").map(|s| s.st_ino), ns("mnt").map(|s| s.st_ino));
         let cgroup_id = self.read_cgroup(pid).ok().and_then(|text| {
             // Only hierarchies where the process sits in a container's cgroup: gVisor's sandbox
             // joins the v1 hierarchies only (its v2 line reads `0::/`), and the root cgroup's
@@ -93,7 +94,7 @@ impl HostLookup for ProcScan {
                 })
             })
         });
-        HostIds { cgroup_id, netns }
+        HostIds { cgroup_id, netns, mntns }
     }
 
     fn cgroup_names(&self, pid: u32) -> Result<Option<CgroupNames>> {
@@ -139,7 +140,7 @@ mod tests {
         // Whatever it names (nothing on a host, the container when the tests run in one): it reads.
         scan.cgroup_names(me).unwrap();
         let ids = scan.host_ids(me);
-        assert!(ids.netns.is_some(), "{ids:?}");
+        assert!(ids.netns.is_some() && ids.mntns.is_some(), "{ids:?}");
         if scan.cgroup_names(me).unwrap().is_none() {
             assert_eq!(ids.cgroup_id, None, "a host process's cgroup is no container's");
         }

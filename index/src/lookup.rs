@@ -1,8 +1,8 @@
-//! Reverse lookups: a host pid, cgroup id or network namespace → the container (and pod).
+//! Reverse lookups: a host pid, cgroup id, network or mount namespace → the container (and pod).
 //!
 //! The index reads each container's host ids once, when it learns the container (through the
 //! [`HostLookup`] given in [`IndexOptions::host`](crate::IndexOptions::host)): its init pid, the
-//! inode of its cgroup and of its network namespace. These maps answer warm lookups with no
+//! inode of its cgroup and of its network and mount namespaces. These maps answer warm lookups with no
 //! syscall. A pid the maps do not hold (a process exec'd in a container, a sandbox's gofer) costs
 //! one `/proc/<pid>/cgroup` read, whose path names the container or the pod
 //! (`anyctr_host::cgroup_path`). Nothing is guessed: a pid whose cgroup names no container the
@@ -51,6 +51,7 @@ pub(crate) struct HostMaps {
     by_pid: HashMap<u32, BTreeSet<String>>,
     by_cgroup_id: HashMap<u64, BTreeSet<String>>,
     by_netns: HashMap<u64, BTreeSet<String>>,
+    by_mntns: HashMap<u64, BTreeSet<String>>,
 }
 
 fn add<K: std::hash::Hash + Eq>(map: &mut HashMap<K, BTreeSet<String>>, key: Option<K>, id: &str) {
@@ -89,6 +90,7 @@ impl HostMaps {
         add(&mut self.by_pid, host_pid(&e.detail), id);
         add(&mut self.by_cgroup_id, e.host.cgroup_id.map(|(_, i)| i), id);
         add(&mut self.by_netns, e.host.netns, id);
+        add(&mut self.by_mntns, e.host.mntns, id);
     }
 
     pub(crate) fn remove(&mut self, e: &Entry) {
@@ -96,6 +98,7 @@ impl HostMaps {
         drop_id(&mut self.by_pid, host_pid(&e.detail), id);
         drop_id(&mut self.by_cgroup_id, e.host.cgroup_id.map(|(_, i)| i), id);
         drop_id(&mut self.by_netns, e.host.netns, id);
+        drop_id(&mut self.by_mntns, e.host.mntns, id);
     }
 }
 
@@ -128,7 +131,16 @@ impl Snapshot {
     /// Every container whose processes are in the network namespace with inode `netns` (a pod's
     /// containers share one; host-network containers share the host's).
     pub fn containers_in_netns(&self, netns: u64) -> Vec<Arc<ContainerDetail>> {
-        let ids = self.host_maps().by_netns.get(&netns);
+        self.holders(self.host_maps().by_netns.get(&netns))
+    }
+
+    /// Every container whose processes are in the mount namespace with inode `mntns` (one per
+    /// runc container; a gVisor pod's containers share the sandbox process's).
+    pub fn containers_in_mntns(&self, mntns: u64) -> Vec<Arc<ContainerDetail>> {
+        self.holders(self.host_maps().by_mntns.get(&mntns))
+    }
+
+    fn holders(&self, ids: Option<&BTreeSet<String>>) -> Vec<Arc<ContainerDetail>> {
         ids.into_iter().flatten().filter_map(|id| self.container(id).cloned()).collect()
     }
 
@@ -201,6 +213,12 @@ impl ContainerIndex {
     pub fn containers_in_netns(&self, netns: u64) -> Result<Vec<Arc<ContainerDetail>>> {
         self.host()?;
         Ok(self.snapshot().containers_in_netns(netns))
+    }
+
+    /// The containers in the mount namespace with inode `mntns` (empty when none).
+    pub fn containers_in_mntns(&self, mntns: u64) -> Result<Vec<Arc<ContainerDetail>>> {
+        self.host()?;
+        Ok(self.snapshot().containers_in_mntns(mntns))
     }
 }
 

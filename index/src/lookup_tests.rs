@@ -11,7 +11,8 @@ use anyctr_core::pods::MainContainerRule;
 fn entry(id: &str, sandbox: &str, pid: u32, cgroup: u64, netns: u64) -> Entry {
     let mut d = (*anyctr_testkit::detail::pod_member(id, &format!("c-{id}"), "uid-1", sandbox, true)).clone();
     d.state.pid = Some(pid);
-    let host = HostIds { cgroup_id: Some((CgroupIdSource::V2, cgroup)), netns: Some(netns) };
+    let host =
+        HostIds { cgroup_id: Some((CgroupIdSource::V2, cgroup)), netns: Some(netns), mntns: Some(cgroup + 1000) };
     Entry { detail: Arc::new(d), updated: Instant::now(), host }
 }
 
@@ -32,10 +33,12 @@ fn init_pid_cgroup_id_and_netns_map_to_the_container_and_follow_removal() {
     let mut in_ns: Vec<String> = s.containers_in_netns(7).iter().map(|d| d.id.clone()).collect();
     in_ns.sort();
     assert_eq!(in_ns, ["app", "sb"]);
+    assert_eq!(s.containers_in_mntns(1101).iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["app"]);
     assert!(s.owner_of_init_pid(12).is_none() && s.owner_of_cgroup_id(102).is_none());
     let s = apply(&s, vec![Update::Remove("app".into())]);
     assert!(s.owner_of_init_pid(11).is_none() && s.owner_of_cgroup_id(101).is_none());
     assert_eq!(s.containers_in_netns(7).len(), 1);
+    assert!(s.containers_in_mntns(1101).is_empty());
 }
 
 /// Every container of a gVisor pod reports the sandbox's pid: the pid belongs to the pod, answered
