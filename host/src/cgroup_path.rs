@@ -12,10 +12,13 @@
 //! | CRI-O | (kubepods) | `crio-<id>.scope`, monitor `crio-conmon-<id>.scope` |
 //! | Podman | `/libpod_parent/libpod-<id>` | `libpod-<id>.scope`, monitor `libpod-conmon-<id>.scope` |
 //!
-//! The path is read from the leaf up and the first component that names a container wins, so a
-//! process in a child cgroup of a container (anyctr's own fast-path cgroup
-//! `…/<id>/anyctr-exec-…`, systemd's `init.scope` inside a container) still maps to it. A pod-level
-//! cgroup with no container below it (`…/pod<uid>`, where Kata puts its VMM) names the pod alone.
+//! The path is read from the root down and the *outermost* component that names a container wins:
+//! the engine made that cgroup on the host, while everything below it is the container's to make
+//! (a process with a writable cgroupfs can create `…/<id>/docker-<other id>.scope` and move into
+//! it; it still maps to its own container). So a process in a child cgroup of a container
+//! (anyctr's own fast-path cgroup `…/<id>/anyctr-exec-…`, systemd's `init.scope` inside a
+//! container, docker-in-docker) maps to the container the host's engine knows. A pod-level cgroup
+//! with no container below it (`…/pod<uid>`, where Kata puts its VMM) names the pod alone.
 //!
 //! What is not one of these layouts is `None`: never a guess. Ids are validated (64 lowercase hex
 //! for every engine that makes them so; containerd's namespaced layout also requires it, since
@@ -104,12 +107,16 @@ pub fn owner_of_path(path: &str) -> Option<CgroupOwner> {
     if parts.contains(&"..") {
         return None;
     }
-    for i in (0..parts.len()).rev() {
-        if let Some(owner) = owner_at(&parts[..=i]) {
-            return Some(owner);
+    let mut pod_level = None;
+    for i in 0..parts.len() {
+        match owner_at(&parts[..=i]) {
+            Some(owner) if owner.container_id.is_some() => return Some(owner),
+            // A pod's cgroup: the container below it, if any, is the answer.
+            Some(pod) => pod_level = pod_level.or(Some(pod)),
+            None => {}
         }
     }
-    None
+    pod_level
 }
 
 /// What the line names (see [`owner_of_path`]); `None` for a malformed line too.

@@ -47,6 +47,16 @@ fn real_lines_of_every_layout() {
             "6:freezer:/docker/9933934095ccabcbe75eeb5f9c036f208b21d8c7fd2eac76992477ab8ef54401/anyctr-exec-812-3",
             want(Some(ID), None, Docker, Cgroupfs, false),
         ),
+        // A cgroup a container made below its own (writable cgroupfs), named like another
+        // container's: the outermost, engine-made cgroup wins.
+        (
+            "0::/docker/9933934095ccabcbe75eeb5f9c036f208b21d8c7fd2eac76992477ab8ef54401/docker-1111111111111111111111111111111111111111111111111111111111111111.scope",
+            want(Some(ID), None, Docker, Cgroupfs, false),
+        ),
+        (
+            "0::/kubepods/besteffort/pod74c13223-5a00-11e9-b385-42010a80018d/9933934095ccabcbe75eeb5f9c036f208b21d8c7fd2eac76992477ab8ef54401/docker/1111111111111111111111111111111111111111111111111111111111111111",
+            want(Some(ID), Some(UID), Kubepods, Cgroupfs, false),
+        ),
         // machine: containerd `ctr run` in k8s.io (and CRI pods without a cgroup parent).
         (
             "9:name=systemd:/k8s.io/c9ac66e358f9a292c48777b1cc4ff2ecd36b036e4fb7654aaafdad2fe44117fa",

@@ -4,10 +4,11 @@
 //! [`HostLookup`](anyctr_core::host_ids::HostLookup), which the index calls: once per container
 //! when it learns it (host ids), and once per cold pid lookup (one `/proc` read).
 //!
-//! What a process's cgroup is named is written by the engine on the host, but a process inside a
-//! container can move itself into a child cgroup it creates (cgroup namespaces show it its own
-//! subtree), never above its container's: [`cgroup_path`](crate::cgroup_path) reads the path from
-//! the leaf up, so the answer is the container (or pod) whose subtree holds the process.
+//! A process's cgroup is made by the engine on the host, but a process inside a container can
+//! move itself into a child cgroup it creates (cgroup namespaces show it its own subtree), never
+//! above its container's: [`cgroup_path`](crate::cgroup_path) takes the outermost component that
+//! names a container, so the answer is the container (or pod) whose subtree holds the process,
+//! whatever the container named the cgroups below its own.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
