@@ -30,13 +30,10 @@ fn main() {
         let id = guard.sleeper("runc").await;
         let script = "sleep 424242 </dev/null >/dev/null 2>&1 &";
         common::bounded("exec", engine.exec(&id, ExecRequest::shell(script))).await.expect("exec");
-        let want = b"sleep\x00424242\x00".to_vec();
+        let scan = anyctr::procscan::ProcScan::new(None);
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let (exec_pid, entry) = loop {
-            let pid = std::fs::read_dir("/proc")
-                .expect("/proc")
-                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-                .find(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want));
+            let pid = scan.pids_with_argv(&["sleep", "424242"]).expect("/proc").first().copied();
             let entry = index.snapshot().entry(&id).cloned().filter(|e| e.host.cgroup_id.is_some());
             if let (Some(pid), Some(entry)) = (pid, entry) {
                 break (pid, entry);

@@ -17,12 +17,7 @@ const ROUND_TRIP: Duration = Duration::from_secs(30);
 
 /// Host pids whose argv is exactly `argv`.
 fn host_pids_with_argv(argv: &[&str]) -> Vec<u32> {
-    let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
-        .collect()
+    anyctr::procscan::ProcScan::new(None).pids_with_argv(argv).unwrap()
 }
 
 /// Host pids whose `/proc/<pid>/cgroup` mentions `id`, with their command names.

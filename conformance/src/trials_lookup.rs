@@ -48,14 +48,10 @@ async fn exec_sleep(ctx: &TrialContext) -> Result<u32, String> {
     let script = format!("sleep {marker} </dev/null >/dev/null 2>&1 &");
     let r = ctx.engine.exec(&ctx.fixture.id, ExecRequest::shell(script)).await.map_err(fail("exec"))?;
     ensure!(r.exit_code == 0, "exec of the background sleep gave {}", r.exit_code);
-    let want: Vec<u8> = ["sleep", marker.as_str()].iter().flat_map(|a| a.bytes().chain([0])).collect();
+    let scan = ProcScan::new(None);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let found: Vec<u32> = std::fs::read_dir("/proc")
-            .map_err(|e| format!("/proc: {e}"))?
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
-            .collect();
+        let found = scan.pids_with_argv(&["sleep", &marker]).map_err(fail("scanning /proc"))?;
         if let [pid] = found[..] {
             return Ok(pid);
         }

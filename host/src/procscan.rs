@@ -39,6 +39,17 @@ impl ProcScan {
         }
     }
 
+    /// Host pids whose argv is exactly `argv` (`/proc/<pid>/cmdline`), e.g. a marker command
+    /// started in a container through an engine's exec, to find it on the host.
+    pub fn pids_with_argv(&self, argv: &[&str]) -> Result<Vec<u32>> {
+        let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+        let entries = std::fs::read_dir(&self.proc).map_err(|e| proc_error(e, 0, &self.proc))?;
+        Ok(entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| std::fs::read(self.proc.join(pid.to_string()).join("cmdline")).is_ok_and(|c| c == want))
+            .collect())
+    }
+
     /// The text of `/proc/<pid>/cgroup`; `NotFound` for no such process.
     pub fn read_cgroup(&self, pid: u32) -> Result<String> {
         let path = self.proc.join(pid.to_string()).join("cgroup");
@@ -145,6 +156,9 @@ mod tests {
         if scan.cgroup_names(me).unwrap().is_none() {
             assert_eq!(ids.cgroup_id, None, "a host process's cgroup is no container's");
         }
+        let argv: Vec<String> = std::env::args().collect();
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        assert!(scan.pids_with_argv(&argv).unwrap().contains(&me));
         // pid_max is at most 2^22: this pid cannot exist.
         let e = scan.cgroup_names(u32::MAX - 1).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
