@@ -100,6 +100,35 @@ async fn docker_exec_pid_cgroup_id_and_netns_map_to_the_container() {
     let marker = format!("6{}", std::process::id());
     let pid = exec_sleep(&engine, &id, &marker).await;
     assert_maps(&index, &id, pid).await;
+
+    // A fast-path command runs in a transient child cgroup of the container's: its pid still maps
+    // to the container.
+    let fast_marker = format!("8{}", std::process::id());
+    let (fast_engine, fast_id, m) = (engine.clone(), id.clone(), fast_marker.clone());
+    tokio::spawn(async move {
+        let _ =
+            fast_engine.exec_fast(&fast_id, ExecRequest::new(["sleep", &m]).timeout(Duration::from_secs(600))).await;
+    });
+    let mut fast = Vec::new();
+    eventually(ROUND_TRIP, "the fast-path process on the host", || {
+        fast = host_pids_with_argv(&["sleep", &fast_marker]);
+        fast.len() == 1
+    })
+    .await;
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", fast[0])).unwrap();
+    assert!(cgroup.contains("anyctr-exec-"), "not in a transient cgroup: {cgroup}");
+    let o = index.container_of_pid(fast[0]).unwrap();
+    assert_eq!((o.container.id.as_str(), o.found_by), (id.as_str(), FoundBy::CgroupPath));
+    // On a hybrid host the transient cgroup is made in the v1 freezer hierarchy, so the v2 id
+    // (eBPF's) is the container's own; where it is a v2 child, its id is no container's.
+    let v2 = cgroup.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+    let v2_id = index.container_of_cgroup_id(stat_ino(format!("/sys/fs/cgroup/unified{v2}")));
+    if v2.contains("anyctr-exec-") {
+        assert_eq!(v2_id.unwrap_err().kind(), ErrorKind::NotFound);
+    } else {
+        assert_eq!(v2_id.unwrap().container.id, id);
+    }
+
     assert_unknown_pids(&index);
     index.shutdown().await;
 }
