@@ -7,6 +7,9 @@
 //! immutable [`Snapshot`]s; subscribers get [`IndexChange`]s; [`ContainerIndex::get_newer_than`]
 //! waits until an entry is at least as fresh as asked; [`ContainerIndex::health`] says whether
 //! the index is being kept current (a dead worker is reported, never a silently frozen snapshot).
+//! Reverse lookups ([`ContainerIndex::container_of_pid`], `container_of_cgroup_id`,
+//! `containers_in_netns`, `containers_in_mntns`, `who_am_i`) answer from maps of each container's
+//! host ids when given host access ([`IndexOptions::host`]); see the `lookup` module.
 //!
 //! Its own crate, apart from the facade, because the conformance suite (`anyctr-conformance`)
 //! exercises it too; apart from `anyctr-core`, because it is machinery built on the trait, not
