@@ -134,10 +134,16 @@ pub trait EngineExt: ContainerEngine {
 
     /// Starts a live index of this engine's containers and pods. By default it keeps stopped
     /// containers too (see [`IndexOptions`]).
-    fn index(&self, options: IndexOptions) -> impl Future<Output = Result<ContainerIndex>> + Send
+    /// Without `options.host`, its reverse lookups (`container_of_pid`, …) read the host through
+    /// this engine's host root.
+    fn index(&self, mut options: IndexOptions) -> impl Future<Output = Result<ContainerIndex>> + Send
     where
         Self: Clone + Sized,
     {
+        if options.host.is_none() {
+            let scan = anyctr_host::procscan::ProcScan::new(self.host_root());
+            options.host = Some(Arc::new(scan));
+        }
         ContainerIndex::start(Arc::new(self.clone()) as DynEngine, options)
     }
 }

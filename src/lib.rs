@@ -58,8 +58,8 @@ pub use anyctr_host::host_path::{HostPath, HostPathSource, OpenedHostPath};
 pub use anyctr_index::{ContainerIndex, IndexChange, IndexHealth, IndexOptions, Snapshot};
 // The modules, for what the list above leaves out: the core's, the host machinery's and the
 // live index (each from its own crate, see ARCHITECTURE.md).
-pub use anyctr_core::{model, pods, socket_check};
-pub use anyctr_host::{copy, host_path, hostfs, nsenter, tar_safety};
+pub use anyctr_core::{host_ids, model, pods, socket_check};
+pub use anyctr_host::{cgroup_path, copy, host_path, hostfs, nsenter, procscan, tar_safety};
 pub use anyctr_index as index;
 
 /// The traits whose methods a program calls on an [`Engine`]: `use anyctr::prelude::*;`.

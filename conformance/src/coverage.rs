@@ -103,7 +103,11 @@ pub(super) fn table() -> Vec<CapabilityTrials> {
             &["host_path.rootfs", "host_path.symlink_escape"],
             ("host_path.rootfs_declared_unsupported", declared::host_rootfs),
         ),
-        row("proc_root", &["inspect.proc_root"], ("inspect.proc_root_declared_unsupported", declared::proc_root)),
+        row(
+            "proc_root",
+            &["inspect.proc_root", "lookup.by_pid", "lookup.by_cgroup_id", "lookup.by_netns"],
+            ("inspect.proc_root_declared_unsupported", declared::proc_root),
+        ),
         row("nsenter", &["exec.nsenter_fast_path"], ("exec.nsenter_declared_unsupported", declared::nsenter)),
         row(
             "lifecycle",

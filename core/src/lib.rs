@@ -25,6 +25,7 @@ pub mod error;
 pub mod event_cursor;
 pub mod exec_failure;
 pub mod exec_marker;
+pub mod host_ids;
 pub mod lookup;
 pub mod model;
 pub mod pods;

@@ -14,8 +14,10 @@
 // namespaces (raw fork/setns/execve after a fork have no safe wrapper); see that module's docs.
 #![deny(unsafe_code)]
 
+pub mod cgroup_path;
 pub mod copy;
 pub mod host_path;
 pub mod hostfs;
 pub mod nsenter;
+pub mod procscan;
 pub mod tar_safety;

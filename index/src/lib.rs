@@ -7,12 +7,16 @@
 //! immutable [`Snapshot`]s; subscribers get [`IndexChange`]s; [`ContainerIndex::get_newer_than`]
 //! waits until an entry is at least as fresh as asked; [`ContainerIndex::health`] says whether
 //! the index is being kept current (a dead worker is reported, never a silently frozen snapshot).
+//! Reverse lookups ([`ContainerIndex::container_of_pid`], `container_of_cgroup_id`,
+//! `containers_in_netns`, `containers_in_mntns`, `who_am_i`) answer from maps of each container's
+//! host ids when given host access ([`IndexOptions::host`]); see the `lookup` module.
 //!
 //! Its own crate, apart from the facade, because the conformance suite (`anyctr-conformance`)
 //! exercises it too; apart from `anyctr-core`, because it is machinery built on the trait, not
 //! something an engine author needs.
 #![forbid(unsafe_code)]
 
+mod lookup;
 mod snapshot;
 #[cfg(test)]
 mod tests;
@@ -23,11 +27,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+pub use lookup::{FoundBy, Owner};
 pub(crate) use snapshot::Update;
 pub use snapshot::{Entry, Snapshot};
 
 use anyctr_core::engine::{DynEngine, ListOptions};
 use anyctr_core::error::{Error, ErrorKind, Result};
+use anyctr_core::host_ids::HostLookup;
 use anyctr_core::model::ContainerDetail;
 use anyctr_core::pods::MainContainerRule;
 
@@ -56,6 +62,9 @@ pub struct IndexOptions {
     pub main_rule: MainContainerRule,
     /// Bound on one list or inspect call.
     pub call_timeout: Duration,
+    /// Host access for reverse lookups (pid, cgroup id, netns → container): pass
+    /// `anyctr_host::procscan::ProcScan`. Without it those lookups return `Unsupported`.
+    pub host: Option<Arc<dyn HostLookup>>,
 }
 
 impl IndexOptions {
@@ -94,6 +103,12 @@ impl IndexOptions {
         self.call_timeout = timeout;
         self
     }
+
+    /// Host access for the reverse lookups (see [`host`](Self::host)).
+    pub fn host(mut self, host: Arc<dyn HostLookup>) -> Self {
+        self.host = Some(host);
+        self
+    }
 }
 
 impl Default for IndexOptions {
@@ -104,6 +119,7 @@ impl Default for IndexOptions {
             list: ListOptions::all(),
             main_rule: MainContainerRule::default(),
             call_timeout: Duration::from_secs(30),
+            host: None,
         }
     }
 }
@@ -156,6 +172,7 @@ pub struct ContainerIndex {
     resyncs: Arc<std::sync::atomic::AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    host: Option<Arc<dyn HostLookup>>,
 }
 
 impl ContainerIndex {
@@ -178,6 +195,7 @@ impl ContainerIndex {
         let (stop, stop_rx) = oneshot::channel();
         let (health_tx, health) = watch::channel(IndexHealth::Live);
         let resyncs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let host = options.host.clone();
         let worker = worker::Worker {
             engine,
             options,
@@ -187,7 +205,7 @@ impl ContainerIndex {
             resyncs: resyncs.clone(),
         };
         let task = tokio::spawn(worker.run(events, command_rx, stop_rx));
-        Ok(ContainerIndex { snapshots, changes, commands, health, resyncs, stop: Some(stop), task: Some(task) })
+        Ok(ContainerIndex { snapshots, changes, commands, health, resyncs, stop: Some(stop), task: Some(task), host })
     }
 
     /// A container of the current snapshot by full id, 12-character short id or name (the

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::IndexChange;
+use super::lookup::HostMaps;
+use anyctr_core::host_ids::HostIds;
 use anyctr_core::model::{ContainerDetail, SHORT_ID_LEN};
 use anyctr_core::pods::{MainContainerRule, Pod, group_pods, pod_key};
 
@@ -22,6 +24,8 @@ pub struct Entry {
     pub detail: Arc<ContainerDetail>,
     /// When it was inspected.
     pub updated: Instant,
+    /// The host ids read when the index learnt this detail (empty without host access).
+    pub host: HostIds,
 }
 
 /// What one update does to one container.
@@ -56,6 +60,8 @@ pub struct Snapshot {
     /// Keys a refresh looked up and the engine did not know, with the instant before that lookup;
     /// bounded: cleared by a full resync.
     missing: HashMap<String, Instant>,
+    /// Pid, cgroup id and netns → container ids, for reverse lookups.
+    host: HostMaps,
 }
 
 /// The 12-character prefix a short-id lookup uses, when the id is longer than that (and the cut
@@ -94,6 +100,7 @@ impl Snapshot {
             by_short_id: HashMap::new(),
             by_name: HashMap::new(),
             missing: HashMap::new(),
+            host: HostMaps::default(),
         }
     }
 
@@ -121,6 +128,7 @@ impl Snapshot {
                 None => s.containers.remove(&id),
             };
             if let Some(old) = &old {
+                s.host.remove(old);
                 if let Some(short) = short_key(&id) {
                     remove_if(&mut s.by_short_id, &short.to_owned(), &id);
                 }
@@ -130,6 +138,7 @@ impl Snapshot {
                 }
             }
             if let Some(new) = &new {
+                s.host.put(new);
                 if let Some(short) = short_key(&id) {
                     s.by_short_id.insert(short.to_owned(), id.clone());
                 }
@@ -282,6 +291,10 @@ impl Snapshot {
     pub fn pod_of(&self, container: &str) -> Option<&Arc<Pod>> {
         let id = &self.entry(container)?.detail.id;
         self.pod_at(self.pod_by_container.get(id))
+    }
+
+    pub(crate) fn host_maps(&self) -> &HostMaps {
+        &self.host
     }
 
     pub(crate) fn entries(&self) -> &HashMap<String, Entry> {

@@ -213,7 +213,7 @@ fn incremental_pods_equal_a_full_regroup() {
     let rule = MainContainerRule::default();
     let mut s = Snapshot::empty();
     let now = Instant::now();
-    let put = |d: ContainerDetail| Update::Put(Entry { detail: Arc::new(d), updated: now });
+    let put = |d: ContainerDetail| Update::Put(Entry { detail: Arc::new(d), updated: now, host: Default::default() });
     let steps: Vec<Vec<Update>> = vec![
         vec![put(detail("s1", Some(("u1", "s1")))), put(detail("c1", Some(("u1", "s1")))), put(detail("x", None))],
         vec![put(detail("s2", Some(("u2", "s2"))))],
@@ -260,8 +260,10 @@ fn ids_that_are_not_ascii_do_not_panic() {
     let now = Instant::now();
     // 11 ASCII bytes then a 2-byte character: byte 12 is inside it.
     let ids = ["abcdefghijké-rest", "ééééééééééééé", "short", ""];
-    let updates =
-        ids.iter().map(|id| Update::Put(Entry { detail: Arc::new(detail(id, None)), updated: now })).collect();
+    let updates = ids
+        .iter()
+        .map(|id| Update::Put(Entry { detail: Arc::new(detail(id, None)), updated: now, host: Default::default() }))
+        .collect();
     let (s, _) = Snapshot::empty().apply(updates, |_| {}, &rule);
     for id in ids {
         assert_eq!(s.container(id).map(|d| d.id.as_str()), Some(id));

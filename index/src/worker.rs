@@ -14,6 +14,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::lookup::read_host_ids;
 use super::snapshot::Update;
 use super::{Command, Entry, IndexChange, IndexHealth, IndexOptions, Snapshot};
 use anyctr_core::engine::{DynEngine, EventStream};
@@ -75,7 +76,8 @@ pub(crate) async fn full_build(engine: DynEngine, options: IndexOptions) -> Resu
     let mut entries = Vec::new();
     for detail in inspected {
         if let Some(d) = detail? {
-            entries.push(Entry { detail: Arc::new(d), updated: stamp });
+            let host = read_host_ids(options.host.as_ref(), &d);
+            entries.push(Entry { detail: Arc::new(d), updated: stamp, host });
         }
     }
     Ok(Build { stamp, entries })
@@ -337,7 +339,8 @@ impl Worker {
             match result {
                 Ok(Some(d)) if self.wanted(&d) => {
                     found.push(key);
-                    updates.push(Update::Put(Entry { detail: Arc::new(d), updated: stamp }));
+                    let host = read_host_ids(self.options.host.as_ref(), &d);
+                    updates.push(Update::Put(Entry { detail: Arc::new(d), updated: stamp, host }));
                 }
                 Ok(other) => {
                     let gone = id.or(held.map(|e| e.detail.id.clone())).or(other.map(|d| d.id));
@@ -375,7 +378,7 @@ impl Worker {
             .map(|e| match current.entries().get(&e.detail.id) {
                 // The same detail: keep the shared `Arc`, refresh the stamp.
                 Some(held) if held.detail == e.detail => {
-                    Update::Put(Entry { detail: held.detail.clone(), updated: e.updated })
+                    Update::Put(Entry { detail: held.detail.clone(), updated: e.updated, host: e.host })
                 }
                 _ => Update::Put(e),
             })

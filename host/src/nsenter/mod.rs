@@ -53,7 +53,7 @@ mod report;
 mod session;
 #[allow(unsafe_code)]
 mod sys;
-mod target;
+pub(crate) mod target;
 mod user;
 
 use std::ffi::CString;

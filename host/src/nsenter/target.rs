@@ -15,6 +15,7 @@ use nix::fcntl::{OFlag, open, openat};
 use nix::libc;
 use nix::sys::stat::{Mode, fstat};
 
+use crate::cgroup_path::CgroupLine;
 use anyctr_core::error::{Error, ErrorKind, Result};
 use anyctr_core::registry::under_host_root;
 
@@ -136,19 +137,19 @@ impl Target {
 /// One of the init's cgroups: the hierarchy's controllers (`cpu,cpuacct`, `name=systemd`; empty
 /// for cgroup v2) and its directory on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct CgroupDir {
+pub(crate) struct CgroupDir {
     pub controllers: String,
     pub dir: PathBuf,
 }
 
 impl CgroupDir {
     /// Whether this is the unified (v2) hierarchy.
-    pub(super) fn is_v2(&self) -> bool {
+    pub(crate) fn is_v2(&self) -> bool {
         self.controllers.is_empty()
     }
 
     /// Whether this v1 hierarchy carries `controller`.
-    pub(super) fn has_controller(&self, controller: &str) -> bool {
+    pub(crate) fn has_controller(&self, controller: &str) -> bool {
         self.controllers.split(',').any(|c| c == controller)
     }
 }
@@ -162,14 +163,13 @@ impl CgroupDir {
 ///
 /// A hierarchy mounted nowhere we look is skipped (nothing to join); a path with `..` means this
 /// process sits in another cgroup namespace and cannot name the container's cgroups: refused.
-pub(super) fn cgroup_dirs(text: &str, cgroup_root: &Path, exists: impl Fn(&Path) -> bool) -> Result<Vec<CgroupDir>> {
+pub(crate) fn cgroup_dirs(text: &str, cgroup_root: &Path, exists: impl Fn(&Path) -> bool) -> Result<Vec<CgroupDir>> {
     let mut out: Vec<CgroupDir> = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let mut parts = line.splitn(3, ':');
-        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+        let Some(CgroupLine { hierarchy, controllers, path }) = CgroupLine::parse(line) else {
             return Err(Error::unexpected(format!("malformed /proc cgroup line {line:?}")));
         };
-        if !path.starts_with('/') || path.split('/').any(|c| c == "..") {
+        if path.split('/').any(|c| c == "..") {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 format!(
@@ -177,7 +177,7 @@ pub(super) fn cgroup_dirs(text: &str, cgroup_root: &Path, exists: impl Fn(&Path)
                 ),
             ));
         }
-        let base = if id == "0" && controllers.is_empty() {
+        let base = if hierarchy == 0 && controllers.is_empty() {
             if exists(&cgroup_root.join("cgroup.controllers")) {
                 Some(cgroup_root.to_path_buf())
             } else {
@@ -198,7 +198,7 @@ pub(super) fn cgroup_dirs(text: &str, cgroup_root: &Path, exists: impl Fn(&Path)
             let dir = base.join(path.trim_start_matches('/'));
             if !out.iter().any(|d| d.dir == dir) {
                 let controllers =
-                    if id == "0" && controllers.is_empty() { String::new() } else { controllers.to_owned() };
+                    if hierarchy == 0 && controllers.is_empty() { String::new() } else { controllers.to_owned() };
                 out.push(CgroupDir { controllers, dir });
             }
         }
