@@ -17,5 +17,6 @@
 pub mod copy;
 pub mod host_path;
 pub mod hostfs;
+pub mod logs;
 pub mod nsenter;
 pub mod tar_safety;

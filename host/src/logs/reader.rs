@@ -1,0 +1,370 @@
+//! Reading one log file: tail N from the end without reading the whole file, since/until, and
+//! follow through rotation. The file is opened by descriptor beneath its (engine-owned) directory:
+//! a symlink or special file in its place is refused. The reading runs on its own thread and
+//! hands records over a bounded channel, so a slow consumer slows the reader, never loses lines.
+
+use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::Duration;
+
+use anyctr_core::model::{LogOptions, LogRecord};
+use anyctr_core::{Error, ErrorKind, Result};
+use futures_util::stream::BoxStream;
+use tokio::sync::mpsc;
+
+use super::{Decoder, FileFormat, MAX_RAW_LINE_BYTES};
+use crate::hostfs::Dir;
+
+const CHUNK: usize = 64 << 10;
+
+/// How a log file is read.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FileLogOptions {
+    pub options: LogOptions,
+    /// How often a followed file is checked for new lines and rotation.
+    pub poll: Duration,
+}
+
+impl FileLogOptions {
+    pub fn new(options: LogOptions) -> Self {
+        FileLogOptions { options, poll: Duration::from_millis(20) }
+    }
+}
+
+fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
+    let kind = match e.kind() {
+        io::ErrorKind::NotFound => ErrorKind::NotFound,
+        io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        _ => ErrorKind::Unexpected,
+    };
+    Error::new(kind, format!("{what} log file {}: {e}", path.display()))
+}
+
+/// Reads the log file at `path` (a host path) in `format`. Fails at once if the file cannot be
+/// opened; afterwards a bad line is an error item and the stream goes on.
+pub fn read_log_file(
+    path: &Path,
+    format: FileFormat,
+    options: FileLogOptions,
+) -> Result<BoxStream<'static, Result<LogRecord>>> {
+    options.options.validate()?;
+    let (parent, name) = match (path.parent(), path.file_name()) {
+        (Some(p), Some(n)) if path.is_absolute() => (p, n.to_owned()),
+        _ => return Err(Error::invalid_argument(format!("log path {} is not an absolute file path", path.display()))),
+    };
+    let dir = Dir::open(parent).map_err(|e| io_error("opening the directory of", path, e))?;
+    let (file, stat) = dir.open_file(&name).map_err(|e| io_error("opening", path, e))?;
+    let log =
+        LogFile { dir, name, file, ino: (stat.st_dev, stat.st_ino), read_pos: 0, buf: Vec::new(), skipping: false };
+    let (tx, mut rx) = mpsc::channel(1024);
+    let shown = path.display().to_string();
+    std::thread::Builder::new()
+        .name("anyctr-logs".into())
+        .spawn(move || Reader { log, decoder: Decoder::new(format), format, options, tx, path: shown }.run())
+        .map_err(|e| Error::new(ErrorKind::Unexpected, format!("starting the log reader: {e}")))?;
+    Ok(Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))))
+}
+
+/// The open log file and the bytes read but not yet consumed (an incomplete last line).
+struct LogFile {
+    dir: Dir,
+    name: OsString,
+    file: File,
+    ino: (u64, u64),
+    /// Offset up to which the file was read; `buf` holds the unconsumed bytes just before it.
+    read_pos: u64,
+    buf: Vec<u8>,
+    /// Inside an over-long line: its bytes are dropped up to the next newline.
+    skipping: bool,
+}
+
+/// What reading found besides lines.
+enum Found<'a> {
+    Line(&'a [u8], u64),
+    Overlong(u64),
+}
+
+impl LogFile {
+    /// Reads `file` from `read_pos` to its end and hands every complete line to `each`.
+    fn read_from(
+        file: &File,
+        read_pos: &mut u64,
+        buf: &mut Vec<u8>,
+        skipping: &mut bool,
+        each: &mut dyn FnMut(Found<'_>) -> bool,
+    ) -> io::Result<bool> {
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let n = file.read_at(&mut chunk, *read_pos)?;
+            if n == 0 {
+                return Ok(true);
+            }
+            *read_pos += n as u64;
+            buf.extend_from_slice(&chunk[..n]);
+            let base = *read_pos - buf.len() as u64;
+            let mut start = 0;
+            while let Some(at) = buf[start..].iter().position(|&b| b == b'\n') {
+                let line = &buf[start..start + at];
+                let keep_going =
+                    if std::mem::take(skipping) { true } else { each(Found::Line(line, base + start as u64)) };
+                start += at + 1;
+                if !keep_going {
+                    buf.drain(..start);
+                    return Ok(false);
+                }
+            }
+            buf.drain(..start);
+            if buf.len() > MAX_RAW_LINE_BYTES {
+                if !*skipping && !each(Found::Overlong(*read_pos - buf.len() as u64)) {
+                    buf.clear();
+                    *skipping = true;
+                    return Ok(false);
+                }
+                buf.clear();
+                *skipping = true;
+            }
+        }
+    }
+
+    /// Where the last `n` records begin: scans back from the end over complete lines, counting
+    /// the lines that end a record, and starts after the one that ends record n+1.
+    fn tail_start(&self, n: usize, format: FileFormat) -> io::Result<u64> {
+        let size = self.file.metadata()?.len();
+        let mut win: Vec<u8> = Vec::new();
+        let mut win_start = size;
+        let extend = |win: &mut Vec<u8>, win_start: &mut u64| -> io::Result<bool> {
+            if *win_start == 0 {
+                return Ok(false);
+            }
+            let from = win_start.saturating_sub(CHUNK as u64);
+            let mut chunk = vec![0u8; (*win_start - from) as usize];
+            self.file.read_exact_at(&mut chunk, from)?;
+            chunk.extend_from_slice(win);
+            *win = chunk;
+            *win_start = from;
+            Ok(true)
+        };
+        // The end of the last complete line.
+        let mut line_end = loop {
+            if let Some(p) = win.iter().rposition(|&b| b == b'\n') {
+                break win_start + p as u64;
+            }
+            if !extend(&mut win, &mut win_start)? {
+                return Ok(0);
+            }
+            if win.len() > MAX_RAW_LINE_BYTES + CHUNK {
+                win.truncate(CHUNK); // an over-long incomplete tail: only its beginning can hold a newline
+            }
+        };
+        let mut ended = 0;
+        loop {
+            win.truncate((line_end - win_start) as usize);
+            let line_start = loop {
+                if let Some(q) = win.iter().rposition(|&b| b == b'\n') {
+                    break Some(win_start + q as u64 + 1);
+                }
+                if !extend(&mut win, &mut win_start)? {
+                    break None;
+                }
+            };
+            let begin = line_start.unwrap_or(0);
+            let line = &win[(begin - win_start) as usize..];
+            // A line that does not parse ends no record; an over-long one is skipped forward too.
+            if line.len() <= MAX_RAW_LINE_BYTES && format.is_partial(line) == Ok(false) {
+                ended += 1;
+                if ended > n {
+                    return Ok(line_end + 1);
+                }
+            }
+            match line_start {
+                Some(s) if s > 0 => line_end = s - 1,
+                _ => return Ok(0),
+            }
+        }
+    }
+
+    /// The file now at the log's name, if it is another one than ours (rename-and-create).
+    fn replaced(&self) -> io::Result<Option<(File, (u64, u64))>> {
+        match self.dir.lookup(&self.name)? {
+            Some(e) if (e.stat().st_dev, e.stat().st_ino) != self.ino => {
+                let stat = *e.stat();
+                Ok(Some((e.open_file()?, (stat.st_dev, stat.st_ino))))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The rotated copy of a copy-truncated file, by logrotate's naming (`<name>.1`).
+    fn rotated_copy(&self) -> Option<File> {
+        let mut copy = self.name.clone();
+        copy.push(OsStr::new(".1"));
+        self.dir.open_file(&copy).ok().map(|(f, _)| f)
+    }
+}
+
+struct Reader {
+    log: LogFile,
+    decoder: Decoder,
+    format: FileFormat,
+    options: FileLogOptions,
+    tx: mpsc::Sender<Result<LogRecord>>,
+    path: String,
+}
+
+impl Reader {
+    fn bad_line(&self, offset: u64, why: impl std::fmt::Display) -> Error {
+        Error::new(ErrorKind::Unexpected, format!("log file {} at byte {offset}: {why}", self.path))
+    }
+
+    fn run(mut self) {
+        if let Err(e) = self.read_all() {
+            let _ = self.tx.blocking_send(Err(e));
+        }
+    }
+
+    /// Decodes one found line; the record (if it completes one and passes since/until) and errors
+    /// go to `out`. Returns whether to go on (false once past `until`).
+    fn decode(&mut self, found: Found<'_>, out: &mut dyn FnMut(Result<LogRecord>) -> bool) -> bool {
+        match found {
+            Found::Overlong(at) => {
+                out(Err(self.bad_line(at, format!("a line over {MAX_RAW_LINE_BYTES} bytes, skipped"))))
+            }
+            Found::Line(line, at) => match self.decoder.line(line) {
+                Ok(Some(r)) => self.admit(r, out),
+                Ok(None) => true,
+                Err(e) => out(Err(self.bad_line(at, e))),
+            },
+        }
+    }
+
+    fn admit(&self, r: LogRecord, out: &mut dyn FnMut(Result<LogRecord>) -> bool) -> bool {
+        let o = &self.options.options;
+        if o.until.is_some_and(|u| r.time >= u) {
+            return false;
+        }
+        if o.admits(&r.time) { out(Ok(r)) } else { true }
+    }
+
+    fn read_all(&mut self) -> Result<()> {
+        let io = |e: io::Error| Error::new(ErrorKind::Unexpected, format!("reading log file: {e}"));
+        let tail = self.options.options.tail;
+        if let Some(n) = tail {
+            self.log.read_pos = self.log.tail_start(n, self.format).map_err(io)?;
+        }
+        // The lines present now: with tail, only the last n records are kept.
+        let mut kept: VecDeque<Result<LogRecord>> = VecDeque::new();
+        let mut within = true;
+        {
+            let mut take = |r: Result<LogRecord>| {
+                kept.push_back(r);
+                if let Some(n) = tail {
+                    while kept.iter().filter(|r| r.is_ok()).count() > n {
+                        kept.pop_front();
+                    }
+                }
+                true
+            };
+            let file = self.log.file.try_clone().map_err(io)?;
+            let (mut pos, mut buf, mut skipping) =
+                (self.log.read_pos, std::mem::take(&mut self.log.buf), self.log.skipping);
+            LogFile::read_from(&file, &mut pos, &mut buf, &mut skipping, &mut |f| {
+                within = self.decode(f, &mut take);
+                within
+            })
+            .map_err(io)?;
+            (self.log.read_pos, self.log.buf, self.log.skipping) = (pos, buf, skipping);
+            if !self.options.options.follow {
+                for r in self.decoder.finish() {
+                    if !self.admit(r, &mut take) {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(n) = tail {
+            while kept.iter().filter(|r| r.is_ok()).count() > n {
+                kept.pop_front();
+            }
+        }
+        for r in kept {
+            if self.tx.blocking_send(r).is_err() {
+                return Ok(());
+            }
+        }
+        if self.options.options.follow && within {
+            self.follow().map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Sends what `file` holds from `pos` on; false once the consumer left or `until` passed.
+    fn pump(&mut self, file: &File, pos: &mut u64, buf: &mut Vec<u8>, skipping: &mut bool) -> io::Result<bool> {
+        let tx = self.tx.clone();
+        let mut send = |r: Result<LogRecord>| tx.blocking_send(r).is_ok();
+        let mut go = true;
+        LogFile::read_from(file, pos, buf, skipping, &mut |f| {
+            go = self.decode(f, &mut send);
+            go
+        })?;
+        Ok(go)
+    }
+
+    fn follow(&mut self) -> io::Result<()> {
+        loop {
+            let file = self.log.file.try_clone()?;
+            let (mut pos, mut buf, mut skipping) =
+                (self.log.read_pos, std::mem::take(&mut self.log.buf), self.log.skipping);
+            let go = self.pump(&file, &mut pos, &mut buf, &mut skipping)?;
+            (self.log.read_pos, self.log.buf, self.log.skipping) = (pos, buf, skipping);
+            if !go || self.tx.is_closed() {
+                return Ok(());
+            }
+            let size = file.metadata()?.len();
+            if size < self.log.read_pos {
+                // Copy-truncate: what was written after our last read is in the copy.
+                let consumed = self.log.read_pos - self.log.buf.len() as u64;
+                if let Some(copy) = self.log.rotated_copy() {
+                    let (mut p, mut b, mut s) = (consumed, Vec::new(), self.log.skipping);
+                    if !self.pump(&copy, &mut p, &mut b, &mut s)? {
+                        return Ok(());
+                    }
+                }
+                self.log.read_pos = 0;
+                self.log.buf.clear();
+                self.log.skipping = false;
+                continue;
+            }
+            if let Some((next, ino)) = self.log.replaced()? {
+                // Rename-and-create: finish the old file (the writer is done with it), then switch.
+                let file = self.log.file.try_clone()?;
+                let (mut pos, mut buf, mut skipping) =
+                    (self.log.read_pos, std::mem::take(&mut self.log.buf), self.log.skipping);
+                if !self.pump(&file, &mut pos, &mut buf, &mut skipping)? {
+                    return Ok(());
+                }
+                if !buf.is_empty()
+                    && self
+                        .tx
+                        .blocking_send(Err(
+                            self.bad_line(pos, "the rotated file ends mid-line; its last bytes are dropped")
+                        ))
+                        .is_err()
+                {
+                    return Ok(());
+                }
+                self.log.file = next;
+                self.log.ino = ino;
+                self.log.read_pos = 0;
+                self.log.buf.clear();
+                self.log.skipping = false;
+                continue;
+            }
+            std::thread::sleep(self.options.poll);
+        }
+    }
+}
