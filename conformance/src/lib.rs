@@ -32,6 +32,7 @@ mod trials_images;
 mod trials_index;
 mod trials_inspect;
 mod trials_lifecycle;
+mod trials_logs;
 mod trials_nsenter;
 
 use std::sync::Mutex;
@@ -116,6 +117,7 @@ pub fn all_trials() -> Vec<Trial> {
     all.extend(trials_lifecycle::trials());
     all.extend(trials_index::trials());
     all.extend(trials_images::trials());
+    all.extend(trials_logs::trials());
     all
 }
 

@@ -22,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod event_cursor;
 pub mod exec_failure;
+pub mod log_join;
 pub mod lookup;
 pub mod model;
 pub mod pods;

@@ -14,6 +14,7 @@ mod events;
 mod exec;
 mod exec_errors;
 mod lifecycle;
+mod logs;
 mod own_mounts;
 mod pods;
 mod procscan;
@@ -21,8 +22,8 @@ mod procscan;
 use std::sync::Arc;
 
 use anyctr_core::model::{
-    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, PodSpec,
-    StopOptions,
+    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, LogOptions,
+    LogStream, PodSpec, StopOptions,
 };
 use anyctr_core::registry::EngineRegistration;
 use anyctr_core::{
@@ -91,6 +92,8 @@ pub fn docker_capabilities() -> Capabilities {
         images: Support::Native,
         // Docker has no pods: dockershim's sandbox container and labels stand in for them.
         pods: Support::Emulated,
+        // The logs API; anyctr_host::logs reads the json-file directly where it is host-visible.
+        logs: Support::Native,
     }
 }
 
@@ -116,6 +119,10 @@ impl ContainerEngine for DockerEngine {
 
     async fn inspect(&self, container: &str) -> Result<ContainerDetail> {
         containers::inspect(&self.client, container).await
+    }
+
+    async fn logs(&self, container: &str, options: &LogOptions) -> Result<LogStream> {
+        logs::logs(&self.client, container, options).await
     }
 
     async fn exec_stream(&self, container: &str, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {

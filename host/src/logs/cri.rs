@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use super::ParseError;
-use super::join::Piece;
 use super::json_file::{stream_kind, truncate};
+use anyctr_core::log_join::Piece;
 
 fn field(rest: &[u8]) -> Option<(&[u8], &[u8])> {
     let at = rest.iter().position(|&b| b == b' ')?;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::ParseError;
-use super::join::Piece;
+use anyctr_core::log_join::Piece;
 
 #[derive(Deserialize)]
 struct Line<'a> {

@@ -7,14 +7,13 @@
 //! line that does not parse is reported as an error item and skipped — the stream goes on.
 
 mod cri;
-mod join;
 mod json_file;
 mod reader;
 mod select;
 
 use anyctr_core::model::{LogFormat, LogRecord};
 
-pub use join::{Joiner, Piece};
+pub use anyctr_core::log_join::{Joiner, Piece};
 pub use reader::{FileLogOptions, read_log_file};
 pub use select::container_logs;
 

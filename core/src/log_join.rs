@@ -1,6 +1,7 @@
-//! Rejoining lines the engine split (CRI `P`…`F`, json-file's 16 KiB pieces), bounded.
+//! Rejoining log lines an engine split (CRI `P`…`F`, json-file and the docker logs API's 16 KiB
+//! pieces), bounded: shared by anyctr-host's file reader and engines that read a logs API.
 
-use anyctr_core::model::{LogRecord, LogStreamKind};
+use crate::model::{LogRecord, LogStreamKind};
 use chrono::{DateTime, Utc};
 
 /// One piece of a line as a log format stores it.
