@@ -20,6 +20,8 @@ use super::{Decoder, FileFormat, MAX_RAW_LINE_BYTES};
 use crate::hostfs::Dir;
 
 const CHUNK: usize = 64 << 10;
+/// How many rotated siblings (`<name>.1` …) are looked through for the file being read.
+const MAX_ROTATED: usize = 32;
 
 /// How a log file is read.
 #[derive(Debug, Clone)]
@@ -59,8 +61,16 @@ pub fn read_log_file(
     };
     let dir = Dir::open(parent).map_err(|e| io_error("opening the directory of", path, e))?;
     let (file, stat) = dir.open_file(&name).map_err(|e| io_error("opening", path, e))?;
-    let log =
-        LogFile { dir, name, file, ino: (stat.st_dev, stat.st_ino), read_pos: 0, buf: Vec::new(), skipping: false };
+    let log = LogFile {
+        dir,
+        name,
+        file,
+        ino: (stat.st_dev, stat.st_ino),
+        read_pos: 0,
+        buf: Vec::new(),
+        skipping: false,
+        size_at_open: stat.st_size as u64,
+    };
     let (tx, mut rx) = mpsc::channel(1024);
     let shown = path.display().to_string();
     std::thread::Builder::new()
@@ -81,6 +91,8 @@ struct LogFile {
     buf: Vec<u8>,
     /// Inside an over-long line: its bytes are dropped up to the next newline.
     skipping: bool,
+    /// The file's size when the call was made: `tail` counts the lines up to here.
+    size_at_open: u64,
 }
 
 /// What reading found besides lines.
@@ -134,7 +146,7 @@ impl LogFile {
     /// Where the last `n` records begin: scans back from the end over complete lines, counting
     /// the lines that end a record, and starts after the one that ends record n+1.
     fn tail_start(&self, n: usize, format: FileFormat) -> io::Result<u64> {
-        let size = self.file.metadata()?.len();
+        let size = self.size_at_open;
         let mut win: Vec<u8> = Vec::new();
         let mut win_start = size;
         let extend = |win: &mut Vec<u8>, win_start: &mut u64| -> io::Result<bool> {
@@ -199,6 +211,28 @@ impl LogFile {
         }
     }
 
+    /// Files rotated after ours and before the current one (dockerd's `<name>.1` … `<name>.N`
+    /// naming, `.1` the newest), oldest first, when several rotations happened between two
+    /// looks. `Err` when rotated siblings exist but ours is not among them: files were deleted
+    /// (max-file) before they were read, and their lines are lost.
+    fn rotated_since_ours(&self) -> io::Result<std::result::Result<Vec<File>, ()>> {
+        let mut newer = Vec::new();
+        for k in 1..=MAX_ROTATED {
+            let mut name = self.name.clone();
+            name.push(format!(".{k}"));
+            match self.dir.lookup(&name)? {
+                None if k == 1 => return Ok(Ok(Vec::new())),
+                None => return Ok(Err(())),
+                Some(e) if (e.stat().st_dev, e.stat().st_ino) == self.ino => {
+                    newer.reverse();
+                    return Ok(Ok(newer));
+                }
+                Some(e) => newer.push(e.open_file()?),
+            }
+        }
+        Ok(Err(()))
+    }
+
     /// The rotated copy of a copy-truncated file, by logrotate's naming (`<name>.1`).
     fn rotated_copy(&self) -> Option<File> {
         let mut copy = self.name.clone();
@@ -256,15 +290,25 @@ impl Reader {
         if let Some(n) = tail {
             self.log.read_pos = self.log.tail_start(n, self.format).map_err(io)?;
         }
-        // The lines present now: with tail, only the last n records are kept.
+        // The lines present at the call: with tail, only the last n records are kept. Lines
+        // written since (the file grows while we read) are all new and all pass.
+        let at_open = self.log.size_at_open;
         let mut kept: VecDeque<Result<LogRecord>> = VecDeque::new();
+        let mut kept_ok = 0;
+        let mut newer: Vec<Result<LogRecord>> = Vec::new();
         let mut within = true;
         {
+            let is_new = std::cell::Cell::new(false);
             let mut take = |r: Result<LogRecord>| {
+                if is_new.get() {
+                    newer.push(r);
+                    return true;
+                }
+                kept_ok += usize::from(r.is_ok());
                 kept.push_back(r);
-                if let Some(n) = tail {
-                    while kept.iter().filter(|r| r.is_ok()).count() > n {
-                        kept.pop_front();
+                while tail.is_some_and(|n| kept_ok > n) {
+                    if kept.pop_front().is_some_and(|r| r.is_ok()) {
+                        kept_ok -= 1;
                     }
                 }
                 true
@@ -273,6 +317,9 @@ impl Reader {
             let (mut pos, mut buf, mut skipping) =
                 (self.log.read_pos, std::mem::take(&mut self.log.buf), self.log.skipping);
             LogFile::read_from(&file, &mut pos, &mut buf, &mut skipping, &mut |f| {
+                is_new.set(match f {
+                    Found::Line(_, at) | Found::Overlong(at) => at >= at_open,
+                });
                 within = self.decode(f, &mut take);
                 within
             })
@@ -286,11 +333,7 @@ impl Reader {
                 }
             }
         }
-        if let Some(n) = tail {
-            while kept.iter().filter(|r| r.is_ok()).count() > n {
-                kept.pop_front();
-            }
-        }
+        kept.extend(newer);
         for r in kept {
             if self.tx.blocking_send(r).is_err() {
                 return Ok(());
@@ -356,6 +399,22 @@ impl Reader {
                         .is_err()
                 {
                     return Ok(());
+                }
+                match self.log.rotated_since_ours()? {
+                    Ok(newer) => {
+                        for f in newer {
+                            let (mut p, mut b, mut sk) = (0, Vec::new(), false);
+                            if !self.pump(&f, &mut p, &mut b, &mut sk)? {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    Err(()) => {
+                        let gap = "the log rotated past files that were deleted before they were read: lines are missing here";
+                        if self.tx.blocking_send(Err(self.bad_line(0, gap))).is_err() {
+                            return Ok(());
+                        }
+                    }
                 }
                 self.log.file = next;
                 self.log.ino = ino;
