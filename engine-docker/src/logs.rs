@@ -13,29 +13,76 @@ use anyctr_core::{Error, ErrorKind, Result};
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptions;
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 
 use crate::client::{Client, ENGINE, map_bollard};
 
 /// A record is never kept longer than this (the rest is dropped and the record says so).
 const MAX_RECORD_BYTES: usize = 1 << 20;
 
-pub(crate) async fn logs(client: &Client, container: &str, options: &LogOptions) -> Result<LogStream> {
-    options.validate()?;
-    // Resolves the name (NotFound, ambiguous prefix) before the stream starts.
-    let id = crate::containers::inspect(client, container).await?.id;
-    let query = LogsOptions {
-        follow: options.follow,
+type Frames = futures_util::stream::BoxStream<'static, std::result::Result<LogOutput, bollard::errors::Error>>;
+
+fn query(options: &LogOptions, follow: bool, tail: Option<usize>) -> LogsOptions {
+    LogsOptions {
+        follow,
         stdout: true,
         stderr: true,
         since: options.since.map_or(0, |s| s.timestamp() as i32),
         until: options.until.map_or(0, |u| (u.timestamp() + 1) as i32),
         timestamps: true,
-        tail: options.tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
+        tail: tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
+    }
+}
+
+pub(crate) async fn logs(client: &Client, container: &str, options: &LogOptions) -> Result<LogStream> {
+    options.validate()?;
+    // Resolves the name (NotFound, ambiguous prefix) before the stream starts.
+    let id = crate::containers::inspect(client, container).await?.id;
+    let records = match options.tail {
+        // The API's tail counts pieces, not lines: find how many pieces hold the last n lines.
+        Some(n) if n > 0 => {
+            let (frames, probed) = tail_frames(client, &id, options, n).await?;
+            if options.follow {
+                let stream = client.docker.logs(&id, Some(query(options, true, frames))).boxed();
+                decode(stream, options.clone()).skip(probed.saturating_sub(n)).boxed()
+            } else {
+                let start = probed.saturating_sub(n);
+                let stream = client.docker.logs(&id, Some(query(options, false, frames))).boxed();
+                decode(stream, options.clone()).skip(start).boxed()
+            }
+        }
+        tail => decode(client.docker.logs(&id, Some(query(options, options.follow, tail))).boxed(), options.clone()),
     };
-    let frames = client.docker.logs(&id, Some(query));
-    let state = (frames.boxed(), Joiner::new(MAX_RECORD_BYTES), options.clone(), Vec::<Result<LogRecord>>::new());
-    // Frames in, records out; at the end, lines left open (the container exited mid-line) are ended.
+    Ok(LogStream { source: LogSource::EngineApi, records })
+}
+
+/// How many pieces (`None`: all) to ask for so that the last `n` lines are whole, and how many
+/// records those pieces make. Asks for more until the answer holds n+1 line ends or the whole log.
+async fn tail_frames(client: &Client, id: &str, options: &LogOptions, n: usize) -> Result<(Option<usize>, usize)> {
+    let mut m = n + 1;
+    loop {
+        let fetch = client.docker.logs(id, Some(query(options, false, Some(m)))).collect::<Vec<_>>();
+        let frames = crate::client::bounded(client.call_timeout, "logs", fetch.map(Ok)).await?;
+        let got = frames.len();
+        let ended = frames
+            .iter()
+            .filter(|f| matches!(f, Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message }) if message.ends_with(b"\n")))
+            .count();
+        let records = decode(futures_util::stream::iter(frames).boxed(), options.clone()).count().await;
+        if got < m {
+            return Ok((None, records));
+        }
+        if ended > n {
+            // The first records may be pieces cut from a line begun earlier: only whole ones are counted.
+            return Ok((Some(m), records));
+        }
+        m = m.saturating_mul(4);
+    }
+}
+
+/// Frames in, records out; at the end, lines left open (the container exited mid-line) are ended.
+fn decode(frames: Frames, options: LogOptions) -> futures_util::stream::BoxStream<'static, Result<LogRecord>> {
+    let state = (frames, Joiner::new(MAX_RECORD_BYTES), options, Vec::<Result<LogRecord>>::new());
     let records = futures_util::stream::unfold(state, |(mut frames, mut joiner, options, mut ready)| async move {
         loop {
             if let Some(r) = ready.pop() {
@@ -58,7 +105,7 @@ pub(crate) async fn logs(client: &Client, container: &str, options: &LogOptions)
             }
         }
     });
-    Ok(LogStream { source: LogSource::EngineApi, records: records.boxed() })
+    records.boxed()
 }
 
 fn piece(stream: LogStreamKind, frame: &[u8]) -> Result<Piece<'_>> {
