@@ -83,3 +83,49 @@ impl Joiner {
         self.pending.iter().any(Option::is_some)
     }
 }
+
+/// A frame of a Docker-API logs answer asked with `timestamps=1` (docker, pouch):
+/// `<RFC3339Nano> <text>`, where text without a trailing newline is a piece of a longer line.
+/// `Err` says what is wrong with the frame.
+pub fn timestamped_frame(stream: LogStreamKind, frame: &[u8]) -> Result<Piece<'_>, &'static str> {
+    let at = frame.iter().position(|&b| b == b' ').ok_or("without a timestamp")?;
+    let time = std::str::from_utf8(&frame[..at])
+        .ok()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .ok_or("with a bad timestamp")?
+        .with_timezone(&Utc);
+    let text = &frame[at + 1..];
+    let (bytes, partial) = match text.strip_suffix(b"\n") {
+        Some(line) => (line, false),
+        None => (text, true),
+    };
+    Ok(Piece { time, stream, bytes, partial })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamped_frames_become_pieces() {
+        let p = timestamped_frame(LogStreamKind::Stdout, b"2026-11-30T17:00:00.5Z hello\n").unwrap();
+        assert_eq!((p.bytes, p.partial), (&b"hello"[..], false));
+        let p = timestamped_frame(LogStreamKind::Stderr, b"2026-11-30T17:00:00.5Z a b").unwrap();
+        assert_eq!((p.bytes, p.partial), (&b"a b"[..], true));
+        assert!(timestamped_frame(LogStreamKind::Stdout, b"nospace").is_err());
+        assert!(timestamped_frame(LogStreamKind::Stdout, b"yesterday x\n").is_err());
+    }
+
+    #[test]
+    fn pieces_join_per_stream_and_are_bounded() {
+        let t = DateTime::<Utc>::UNIX_EPOCH;
+        let mut j = Joiner::new(5);
+        let piece = |stream, bytes, partial| Piece { time: t, stream, bytes, partial };
+        assert!(j.push(piece(LogStreamKind::Stdout, b"abc", true)).is_none());
+        let err = j.push(piece(LogStreamKind::Stderr, b"e", false)).unwrap();
+        assert_eq!((&err.bytes[..], err.partial_rejoined), (&b"e"[..], false));
+        let out = j.push(piece(LogStreamKind::Stdout, b"defg", false)).unwrap();
+        assert_eq!((&out.bytes[..], out.partial_rejoined, out.truncated), (&b"abcde"[..], true, true));
+        assert!(!j.is_open());
+    }
+}

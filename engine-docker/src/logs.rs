@@ -7,7 +7,7 @@
 //! since/until take whole seconds: the request widens to whole seconds and the exact bounds are
 //! applied here.
 
-use anyctr_core::log_join::{Joiner, Piece};
+use anyctr_core::log_join::{Joiner, timestamped_frame};
 use anyctr_core::model::{LogOptions, LogRecord, LogSource, LogStream, LogStreamKind};
 use anyctr_core::{Error, ErrorKind, Result};
 use bollard::container::LogOutput;
@@ -80,6 +80,10 @@ async fn tail_frames(client: &Client, id: &str, options: &LogOptions, n: usize) 
     }
 }
 
+fn bad_frame(why: &str) -> Error {
+    Error::new(ErrorKind::Unexpected, format!("docker logs frame {why}")).with_engine(ENGINE)
+}
+
 /// Frames in, records out; at the end, lines left open (the container exited mid-line) are ended.
 fn decode(frames: Frames, options: LogOptions) -> futures_util::stream::BoxStream<'static, Result<LogRecord>> {
     let state = (frames, Joiner::new(MAX_RECORD_BYTES), options, Vec::<Result<LogRecord>>::new());
@@ -99,42 +103,11 @@ fn decode(frames: Frames, options: LogOptions) -> futures_util::stream::BoxStrea
                 }
                 None => return None,
             };
-            match piece(stream, &message) {
+            match timestamped_frame(stream, &message).map_err(bad_frame) {
                 Ok(p) => ready.extend(joiner.push(p).filter(|r| options.admits(&r.time)).map(Ok)),
                 Err(e) => ready.push(Err(e)),
             }
         }
     });
     records.boxed()
-}
-
-fn piece(stream: LogStreamKind, frame: &[u8]) -> Result<Piece<'_>> {
-    let bad = |why: &str| Error::new(ErrorKind::Unexpected, format!("docker logs frame {why}")).with_engine(ENGINE);
-    let at = frame.iter().position(|&b| b == b' ').ok_or_else(|| bad("without a timestamp"))?;
-    let time = std::str::from_utf8(&frame[..at])
-        .ok()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .ok_or_else(|| bad("with a bad timestamp"))?
-        .with_timezone(&Utc);
-    let text = &frame[at + 1..];
-    let (bytes, partial) = match text.strip_suffix(b"\n") {
-        Some(line) => (line, false),
-        None => (text, true),
-    };
-    Ok(Piece { time, stream, bytes, partial })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_become_pieces() {
-        let p = piece(LogStreamKind::Stdout, b"2026-11-30T17:00:00.5Z hello\n").unwrap();
-        assert_eq!((p.bytes, p.partial), (&b"hello"[..], false));
-        let p = piece(LogStreamKind::Stderr, b"2026-11-30T17:00:00.5Z a b").unwrap();
-        assert_eq!((p.bytes, p.partial), (&b"a b"[..], true));
-        assert!(piece(LogStreamKind::Stdout, b"nospace").is_err());
-        assert!(piece(LogStreamKind::Stdout, b"yesterday x\n").is_err());
-    }
 }
