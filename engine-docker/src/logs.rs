@@ -12,7 +12,6 @@ use anyctr_core::model::{LogOptions, LogRecord, LogSource, LogStream, LogStreamK
 use anyctr_core::{Error, ErrorKind, Result};
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptions;
-use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, StreamExt};
 
 use crate::client::{Client, ENGINE, map_bollard};
