@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use std::path::Path;
 
-use anyctr_core::model::{ExecRequest, ExecResult};
+use anyctr_core::model::{ExecRequest, ExecResult, LogOptions, LogStream};
 use anyctr_core::{ContainerEngine, DynEngine, EngineConfig, EngineInfo, Error, Result};
 use anyctr_host::copy::{CopyOptions, CopyReport, copy_from_container, copy_to_container};
 use anyctr_host::host_path::{HostPath, OpenedHostPath, host_path};
@@ -52,6 +52,14 @@ impl Engine {
         let detail = self.inner.inspect(container).await?;
         host_path(&detail, path, self.config.host_root.as_deref())
             .map_err(|e| e.in_context(self.inner.name(), "host_path").with_container(container))
+    }
+
+    /// The container's logs from the cheapest correct source: the engine's log file read from the
+    /// host (json-file, CRI; host root applied) where it is visible, else the engine's logs API.
+    /// The stream's `source` says which served. (Shadows the trait's API-only
+    /// [`ContainerEngine::logs`], still reachable through [`dyn_engine`](Self::dyn_engine).)
+    pub async fn logs(&self, container: &str, options: &LogOptions) -> Result<LogStream> {
+        anyctr_host::logs::container_logs(&*self.inner, container, options, self.config.host_root.as_deref()).await
     }
 
     /// [`host_path`](Self::host_path), opened: a handle on the file or directory that stays the

@@ -28,7 +28,7 @@ pub use anyctr_core::*;
 // The host machinery and the live index, from their own crates (see ARCHITECTURE.md).
 #[cfg(feature = "conformance")]
 pub use anyctr_conformance as conformance;
-pub use anyctr_host::{copy, host_path, hostfs, nsenter, tar_safety};
+pub use anyctr_host::{copy, host_path, hostfs, logs, nsenter, tar_safety};
 pub use anyctr_index as index;
 pub use detect::{DetectReport, ProbeReport};
 pub use env::{EnvPlan, plan_from_env};
