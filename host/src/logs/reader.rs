@@ -122,8 +122,14 @@ impl LogFile {
             let mut start = 0;
             while let Some(at) = buf[start..].iter().position(|&b| b == b'\n') {
                 let line = &buf[start..start + at];
-                let keep_going =
-                    if std::mem::take(skipping) { true } else { each(Found::Line(line, base + start as u64)) };
+                let offset = base + start as u64;
+                let keep_going = if std::mem::take(skipping) {
+                    true
+                } else if line.len() > MAX_RAW_LINE_BYTES {
+                    each(Found::Overlong(offset))
+                } else {
+                    each(Found::Line(line, offset))
+                };
                 start += at + 1;
                 if !keep_going {
                     buf.drain(..start);

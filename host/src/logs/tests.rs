@@ -228,3 +228,22 @@ async fn follow_through_copy_truncate() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn bad_and_overlong_lines_are_reported_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.log");
+    let mut text = numbered(FileFormat::Cri, 0..2);
+    text += "not a log line at all\n";
+    text += &"z".repeat(MAX_RAW_LINE_BYTES + 10);
+    text += "\n";
+    text += &numbered(FileFormat::Cri, 2..4);
+    std::fs::write(&path, text).unwrap();
+    let s = read_log_file(&path, FileFormat::Cri, FileLogOptions::new(LogOptions::new())).unwrap();
+    let items: Vec<_> = tokio::time::timeout(WAIT, s.collect::<Vec<_>>()).await.unwrap();
+    let errors: Vec<String> = items.iter().filter_map(|r| r.as_ref().err().map(|e| e.to_string())).collect();
+    let lines: Vec<LogRecord> = items.into_iter().filter_map(Result::ok).collect();
+    assert_eq!(texts(&lines), ["line 0", "line 1", "line 2", "line 3"]);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[1].contains("skipped"), "{errors:?}");
+}
