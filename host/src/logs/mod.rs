@@ -8,6 +8,7 @@
 
 mod cri;
 mod json_file;
+mod log_file;
 mod reader;
 mod select;
 
