@@ -70,6 +70,14 @@ fn plans() -> Vec<Plan> {
         let path = "/var/log/pods/{pod_namespace}_{pod_name}_{pod_uid}/{name}/0.log";
         Some(ExpectedLog::new(LogFormat::Cri, path))
     };
+    // Rotation is the engine's doing: dockerd rotates json-file only with a `max-size` log option
+    // (CreateSpec has no log options and the harness daemon sets none), and the CRI plugin never
+    // rotates (kubelet does, by rename and ReopenContainerLog, which anyctr does not call). The
+    // reader's rotation handling is tested on real files (anyctr-host logs::tests::follow_through_*).
+    let no_rotation = |why: &str| vec![("logs.rotation", why.to_owned())];
+    let docker_rotation = "dockerd rotates json-file only with log-opt max-size; the harness daemon sets none and CreateSpec has no log options";
+    let cri_rotation = "the CRI plugin does not rotate its logs (kubelet does, by rename and ReopenContainerLog)";
+    let podman_rotation = "conmon rotates a k8s-file log only with log_size_max; the harness's podman sets none and CreateSpec has no log options";
     let moby_why = "dockerd creates these containers; containerd has no record of one until it starts".to_owned();
     vec![
         Plan {
@@ -79,7 +87,7 @@ fn plans() -> Vec<Plan> {
             expect: expect(RuntimeClass::Runc, docker_log(), true),
             made_by_docker: false,
             optional: false,
-            not_applicable: Vec::new(),
+            not_applicable: no_rotation(docker_rotation),
         },
         // The harness dockerd's runtime `crun`.
         Plan {
@@ -89,7 +97,7 @@ fn plans() -> Vec<Plan> {
             expect: expect(RuntimeClass::Crun, docker_log(), true),
             made_by_docker: false,
             optional: false,
-            not_applicable: Vec::new(),
+            not_applicable: no_rotation(docker_rotation),
         },
         Plan {
             name: "docker/rund",
@@ -98,7 +106,7 @@ fn plans() -> Vec<Plan> {
             expect: expect(RuntimeClass::Rund, docker_log(), true),
             made_by_docker: false,
             optional: false,
-            not_applicable: Vec::new(),
+            not_applicable: no_rotation(docker_rotation),
         },
         Plan {
             name: "containerd-cri/runc",
@@ -107,7 +115,7 @@ fn plans() -> Vec<Plan> {
             expect: expect(RuntimeClass::Runc, cri_log(), true),
             made_by_docker: false,
             optional: false,
-            not_applicable: Vec::new(),
+            not_applicable: no_rotation(cri_rotation),
         },
         // crun is runc-class (host paths, fast path apply): the harness's CRI handler `crun`.
         Plan {
@@ -117,7 +125,7 @@ fn plans() -> Vec<Plan> {
             expect: expect(RuntimeClass::Crun, cri_log(), true),
             made_by_docker: false,
             optional: false,
-            not_applicable: Vec::new(),
+            not_applicable: no_rotation(cri_rotation),
         },
         Plan {
             name: "containerd-cri/rund",
@@ -126,7 +134,7 @@ fn plans() -> Vec<Plan> {
             expect: expect(RuntimeClass::Rund, cri_log(), true),
             made_by_docker: false,
             optional: false,
-            not_applicable: Vec::new(),
+            not_applicable: no_rotation(cri_rotation),
         },
         // The harness containerd reached through CRI alone (runtime handler runc).
         Plan {
@@ -176,7 +184,7 @@ fn plans() -> Vec<Plan> {
             ),
             made_by_docker: false,
             optional: false,
-            not_applicable: Vec::new(),
+            not_applicable: no_rotation(podman_rotation),
         },
         Plan {
             name: "pouch",

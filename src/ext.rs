@@ -15,7 +15,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyctr_core::model::{ContainerDetail, ExecRequest, ExecResult};
+use anyctr_core::model::{ContainerDetail, ExecRequest, ExecResult, LogOptions, LogStream};
 use anyctr_core::{ContainerEngine, DynEngine, Error, Result};
 use anyctr_host::copy::{CopyOptions, CopyReport, copy_from_container, copy_to_container};
 use anyctr_host::host_path::{HostPath, OpenedHostPath};
@@ -123,6 +123,14 @@ pub trait EngineExt: ContainerEngine {
             let detail = self.inspect(container).await?;
             copy_from_container(self.as_dyn_engine(), &detail, &src, &local_dest, &self.copy_options()).await
         }
+    }
+
+    /// The container's logs from the cheapest correct source: the engine's log file read from
+    /// the host (json-file, CRI; host root applied, by descriptor) where it is visible, else the
+    /// engine's logs API ([`ContainerEngine::logs`], which is the API alone). The stream's
+    /// `source` says which served.
+    fn container_logs(&self, container: &str, options: &LogOptions) -> impl Future<Output = Result<LogStream>> + Send {
+        anyctr_host::logs::container_logs(self.as_dyn_engine(), container, options, self.host_root())
     }
 
     /// The copy options [`copy_into`](Self::copy_into) and [`copy_out`](Self::copy_out) use:

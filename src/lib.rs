@@ -44,8 +44,9 @@ pub use select::{ConnectOptions, Engines, KnownEngine, known_engines};
 pub use anyctr_core::model::{
     ContainerDetail, ContainerState, ContainerStatus, ContainerSummary, CreateSpec, DEFAULT_EXEC_TIMEOUT,
     DEFAULT_OUTPUT_LIMIT, DEFAULT_STOP_GRACE, Event, EventKind, EventOptions, ExecInput, ExecRequest, ExecResult,
-    ExecSession, ImageSummary, IntoArgv, LogFormat, Mount, MountKind, MountSpec, MountSpecKind, OutputChunk,
-    OutputStream, PodIdentity, PodRole, PodSpec, RootfsView, RuntimeClass, Signal,
+    ExecSession, ImageSummary, IntoArgv, LogFormat, LogOptions, LogRecord, LogSource, LogStream, LogStreamKind, Mount,
+    MountKind, MountSpec, MountSpecKind, OutputChunk, OutputStream, PodIdentity, PodRole, PodSpec, RootfsView,
+    RuntimeClass, Signal,
 };
 pub use anyctr_core::pods::{MainContainerRule, Pod};
 pub use anyctr_core::registry::DEFAULT_CALL_TIMEOUT;
@@ -59,7 +60,7 @@ pub use anyctr_index::{ContainerIndex, IndexChange, IndexHealth, IndexOptions, S
 // The modules, for what the list above leaves out: the core's, the host machinery's and the
 // live index (each from its own crate, see ARCHITECTURE.md).
 pub use anyctr_core::{host_ids, model, pods, socket_check};
-pub use anyctr_host::{cgroup_path, copy, host_path, hostfs, nsenter, procscan, tar_safety};
+pub use anyctr_host::{cgroup_path, copy, host_path, hostfs, logs, nsenter, procscan, tar_safety};
 pub use anyctr_index as index;
 
 /// The traits whose methods a program calls on an [`Engine`]: `use anyctr::prelude::*;`.

@@ -123,6 +123,11 @@ pub(super) fn table() -> Vec<CapabilityTrials> {
         ),
         row("images", &["images.list", "images.load_refuses_junk"], ("images.declared_unsupported", declared::images)),
         row("pods", &["pods.identity", "pods.sandbox", "pods.grouping"], ("pods.declared_unsupported", declared::pods)),
+        row(
+            "logs",
+            &["logs.tail", "logs.follow", "logs.since", "logs.streams_apart", "logs.partial_line", "logs.rotation"],
+            ("logs.declared_unsupported", declared::logs),
+        ),
     ]
 }
 

@@ -11,7 +11,7 @@ use super::fixture::RUN_LABEL;
 use super::{Fixture, TrialContext, TrialResult};
 use anyctr_core::ErrorKind;
 use anyctr_core::engine::ListOptions;
-use anyctr_core::model::{EventOptions, ExecRequest, PodSpec};
+use anyctr_core::model::{EventOptions, ExecRequest, LogOptions, PodSpec};
 
 pub(super) type Check = for<'a> fn(&'a TrialContext) -> BoxFuture<'a, TrialResult>;
 
@@ -168,5 +168,14 @@ pub(super) fn pods(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
             c.cleanup_pod(sandbox);
         }
         verdict("pods", made)
+    })
+}
+
+pub(super) fn logs(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        // Both ways in: the engine's API and anyctr's file reader must refuse alike.
+        verdict("logs (engine API)", c.engine.logs(&c.fixture.id, &LogOptions::new()).await)?;
+        let via_host = anyctr_host::logs::container_logs(&*c.engine, &c.fixture.id, &LogOptions::new(), None).await;
+        verdict("logs", via_host)
     })
 }

@@ -32,6 +32,7 @@ mod trials_images;
 mod trials_index;
 mod trials_inspect;
 mod trials_lifecycle;
+mod trials_logs;
 mod trials_lookup;
 mod trials_nsenter;
 
@@ -123,6 +124,7 @@ pub fn all_trials() -> Vec<Trial> {
     all.extend(trials_index::trials());
     all.extend(trials_lookup::trials());
     all.extend(trials_images::trials());
+    all.extend(trials_logs::trials());
     all
 }
 

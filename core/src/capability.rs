@@ -107,6 +107,9 @@ capabilities! {
     images,
     /// Kubernetes pods: sandboxes and pod identity on containers.
     pods,
+    /// Container logs: `Native` from the engine's logs API, `Emulated` when anyctr reads the
+    /// engine's log file from the host (`anyctr_host::logs::container_logs` serves both).
+    logs,
 }
 
 impl Capabilities {

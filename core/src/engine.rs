@@ -19,7 +19,7 @@ use crate::capability::Capabilities;
 use crate::error::{Error, Result};
 use crate::model::{
     ContainerDetail, ContainerSummary, CreateSpec, Event, EventOptions, ExecRequest, ExecResult, ExecSession,
-    ImageSummary, PodSpec, Signal,
+    ImageSummary, LogOptions, LogStream, PodSpec, Signal,
 };
 
 /// A stream of bytes (tar archives, image tarballs).
@@ -239,6 +239,14 @@ pub trait ContainerEngine: Send + Sync + 'static {
     /// Lists images. Requires `images`.
     async fn list_images(&self) -> Result<Vec<ImageSummary>> {
         Err(Error::unsupported(self.name(), "list_images"))
+    }
+
+    /// The container's logs from the engine's own API. Requires capability `logs` (`Native`);
+    /// where anyctr reads the engine's log file itself (`Emulated`), `anyctr_host::logs` serves
+    /// and this default stays `Unsupported`.
+    async fn logs(&self, container: &str, options: &LogOptions) -> Result<LogStream> {
+        let _ = (container, options);
+        Err(Error::unsupported(self.name(), "logs"))
     }
 }
 

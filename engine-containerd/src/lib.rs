@@ -156,7 +156,19 @@ impl ContainerEngine for ContainerdEngine {
             lifecycle: Support::Native,
             images: Support::Native,
             pods: Support::Native,
+            // The CRI log file (written on the host by the CRI plugin, for sandboxed runtimes too),
+            // read by anyctr_host::logs; containerd has no logs API.
+            logs: Support::Emulated,
         }
+    }
+
+    fn container_capabilities(&self, container: &ContainerDetail) -> Capabilities {
+        let mut caps = self.capabilities().for_runtime(&container.runtime);
+        // Only CRI containers have a log file; containerd keeps no output of others.
+        if container.log_path.is_none() {
+            caps.logs = Support::Unsupported;
+        }
+        caps
     }
 
     async fn identify(&self) -> Result<EngineInfo> {

@@ -16,14 +16,15 @@ mod events;
 mod exec;
 mod exec_errors;
 mod lifecycle;
+mod logs;
 mod own_mounts;
 mod pods;
 
 use std::sync::Arc;
 
 use anyctr_core::model::{
-    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, PodSpec,
-    Signal,
+    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, LogOptions,
+    LogStream, PodSpec, Signal,
 };
 use anyctr_core::registry::{EngineRegistration, EnvVar};
 use anyctr_core::{
@@ -123,6 +124,8 @@ pub fn docker_capabilities() -> Capabilities {
         images: Support::Native,
         // Docker has no pods: dockershim's sandbox container and labels stand in for them.
         pods: Support::Emulated,
+        // The logs API; anyctr_host::logs reads the json-file directly where it is host-visible.
+        logs: Support::Native,
     }
 }
 
@@ -152,6 +155,10 @@ impl ContainerEngine for DockerEngine {
 
     async fn inspect(&self, container: &str) -> Result<ContainerDetail> {
         containers::inspect(&self.client, container).await
+    }
+
+    async fn logs(&self, container: &str, options: &LogOptions) -> Result<LogStream> {
+        logs::logs(&self.client, container, options).await
     }
 
     async fn exec_stream(&self, container: &str, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {

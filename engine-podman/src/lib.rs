@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyctr_core::model::{
-    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, PodSpec,
-    Signal,
+    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, LogOptions,
+    LogStream, PodSpec, Signal,
 };
 use anyctr_core::registry::{EngineRegistration, EnvVar};
 use anyctr_core::{
@@ -133,6 +133,10 @@ impl ContainerEngine for PodmanEngine {
 
     async fn get_archive(&self, container: &str, path: &str) -> Result<ByteStream> {
         self.compat.get_archive(container, path).await.map_err(ours)
+    }
+
+    async fn logs(&self, container: &str, options: &LogOptions) -> Result<LogStream> {
+        self.compat.logs(container, options).await.map_err(ours)
     }
 
     async fn events(&self, options: EventOptions) -> Result<EventStream> {

@@ -14,7 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyctr_core::model::{
-    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, Signal,
+    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, LogOptions,
+    LogStream, Signal,
 };
 use anyctr_core::{
     ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, EnvVar, Error,
@@ -33,6 +34,7 @@ mod hijack;
 pub mod host_signal;
 mod images;
 mod lifecycle;
+mod logs;
 // The wire types mirror pouchd's API reference field for field; their docs are that reference.
 #[allow(missing_docs)]
 pub mod models;
@@ -197,6 +199,9 @@ impl ContainerEngine for PouchEngine {
             images: Support::Native,
             // Pod identity is read from pouch's CRI labels, but pods cannot be made through this API.
             pods: Support::Unsupported,
+            // Its json-file log, read by anyctr_host::logs where it is host-visible, else pouchd's
+            // logs API (not following: no following stream of pouchd is recorded).
+            logs: Support::Emulated,
         }
     }
 
@@ -334,6 +339,11 @@ impl ContainerEngine for PouchEngine {
 
     async fn load_image(&self, tar: ByteStream) -> Result<Vec<String>> {
         images::load(&self.client, tar).await.map_err(|e| e.in_context(ENGINE, "load_image"))
+    }
+
+    async fn logs(&self, container: &str, options: &LogOptions) -> Result<LogStream> {
+        let run = async { logs::logs(&self.client, &self.resolve_id(container).await?, options).await };
+        run.await.map_err(|e| e.in_context(ENGINE, "logs").with_container(container))
     }
 
     async fn list_images(&self) -> Result<Vec<ImageSummary>> {

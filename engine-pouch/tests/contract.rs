@@ -362,3 +362,31 @@ async fn events_are_normalized_and_reopened_without_duplicates() {
     assert_eq!(opens[1], [("since".to_owned(), "1795411222".to_owned())]);
     assert_all_matched(&server);
 }
+
+#[tokio::test]
+async fn logs_tail_over_the_api() {
+    use anyctr_core::model::{LogOptions, LogSource, LogStreamKind};
+    // `pobs` was inspected twice (paused, after an update): keep one so its name resolves.
+    let server = FixtureServer::start_without(&["container-inspect-after-update"]).await;
+    let config = EngineConfig::new(EngineAddress::new("pouch", &server.socket));
+    let engine = tokio::time::timeout(T, anyctr_engine_pouch::connect(config)).await.unwrap().unwrap();
+    let s = tokio::time::timeout(T, engine.logs("pobs", &LogOptions::new().tail(4))).await.unwrap().unwrap();
+    assert_eq!(s.source, LogSource::EngineApi);
+    let records: Vec<_> = s.records.try_collect().await.unwrap();
+    let got: Vec<(LogStreamKind, String)> =
+        records.iter().map(|r| (r.stream, String::from_utf8_lossy(&r.bytes).into_owned())).collect();
+    assert_eq!(
+        got,
+        [
+            (LogStreamKind::Stderr, "err-13".to_owned()),
+            (LogStreamKind::Stdout, "out-13".to_owned()),
+            (LogStreamKind::Stderr, "err-14".to_owned()),
+            (LogStreamKind::Stdout, "out-14".to_owned()),
+        ]
+    );
+    assert!(records.windows(2).all(|w| w[0].time <= w[1].time));
+    // Following is refused until a following stream of pouchd is recorded.
+    let e = engine.logs("pobs", &LogOptions::new().follow(true)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert_all_matched(&server);
+}

@@ -18,6 +18,7 @@ pub mod cgroup_path;
 pub mod copy;
 pub mod host_path;
 pub mod hostfs;
+pub mod logs;
 pub mod nsenter;
 pub mod procscan;
 pub mod tar_safety;

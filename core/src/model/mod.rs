@@ -8,9 +8,11 @@ mod event;
 mod exec;
 mod image;
 mod lifecycle;
+mod logs;
 
 pub use container::*;
 pub use event::*;
 pub use exec::*;
 pub use image::*;
 pub use lifecycle::*;
+pub use logs::*;

@@ -1,0 +1,182 @@
+//! One open log file: reading complete lines from an offset (bounded), finding where the last N
+//! records begin by scanning back from the end, and noticing rotation (the name now naming
+//! another file, the rotated siblings `<name>.1` …).
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use super::{FileFormat, MAX_RAW_LINE_BYTES};
+use crate::hostfs::Dir;
+
+const CHUNK: usize = 64 << 10;
+/// How many rotated siblings (`<name>.1` …) are looked through for the file being read.
+const MAX_ROTATED: usize = 32;
+
+/// The open log file and the bytes read but not yet consumed (an incomplete last line).
+pub(super) struct LogFile {
+    pub(super) dir: Dir,
+    pub(super) name: OsString,
+    pub(super) file: File,
+    pub(super) ino: (u64, u64),
+    /// Offset up to which the file was read; `buf` holds the unconsumed bytes just before it.
+    pub(super) read_pos: u64,
+    pub(super) buf: Vec<u8>,
+    /// Inside an over-long line: its bytes are dropped up to the next newline.
+    pub(super) skipping: bool,
+    /// The file's size when the call was made: `tail` counts the lines up to here.
+    pub(super) size_at_open: u64,
+}
+
+/// What reading found besides lines.
+pub(super) enum Found<'a> {
+    Line(&'a [u8], u64),
+    Overlong(u64),
+}
+
+impl LogFile {
+    /// Reads `file` from `read_pos` to its end and hands every complete line to `each`.
+    pub(super) fn read_from(
+        file: &File,
+        read_pos: &mut u64,
+        buf: &mut Vec<u8>,
+        skipping: &mut bool,
+        each: &mut dyn FnMut(Found<'_>) -> bool,
+    ) -> io::Result<bool> {
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let n = file.read_at(&mut chunk, *read_pos)?;
+            if n == 0 {
+                return Ok(true);
+            }
+            *read_pos += n as u64;
+            buf.extend_from_slice(&chunk[..n]);
+            let base = *read_pos - buf.len() as u64;
+            let mut start = 0;
+            while let Some(at) = buf[start..].iter().position(|&b| b == b'\n') {
+                let line = &buf[start..start + at];
+                let offset = base + start as u64;
+                let keep_going = if std::mem::take(skipping) {
+                    true
+                } else if line.len() > MAX_RAW_LINE_BYTES {
+                    each(Found::Overlong(offset))
+                } else {
+                    each(Found::Line(line, offset))
+                };
+                start += at + 1;
+                if !keep_going {
+                    buf.drain(..start);
+                    return Ok(false);
+                }
+            }
+            buf.drain(..start);
+            if buf.len() > MAX_RAW_LINE_BYTES {
+                if !*skipping && !each(Found::Overlong(*read_pos - buf.len() as u64)) {
+                    buf.clear();
+                    *skipping = true;
+                    return Ok(false);
+                }
+                buf.clear();
+                *skipping = true;
+            }
+        }
+    }
+
+    /// Where the last `n` records begin: scans back from the end over complete lines, counting
+    /// the lines that end a record, and starts after the one that ends record n+1.
+    pub(super) fn tail_start(&self, n: usize, format: FileFormat) -> io::Result<u64> {
+        let size = self.size_at_open;
+        let mut win: Vec<u8> = Vec::new();
+        let mut win_start = size;
+        let extend = |win: &mut Vec<u8>, win_start: &mut u64| -> io::Result<bool> {
+            if *win_start == 0 {
+                return Ok(false);
+            }
+            let from = win_start.saturating_sub(CHUNK as u64);
+            let mut chunk = vec![0u8; (*win_start - from) as usize];
+            self.file.read_exact_at(&mut chunk, from)?;
+            chunk.extend_from_slice(win);
+            *win = chunk;
+            *win_start = from;
+            Ok(true)
+        };
+        // The end of the last complete line.
+        let mut line_end = loop {
+            if let Some(p) = win.iter().rposition(|&b| b == b'\n') {
+                break win_start + p as u64;
+            }
+            if !extend(&mut win, &mut win_start)? {
+                return Ok(0);
+            }
+            if win.len() > MAX_RAW_LINE_BYTES + CHUNK {
+                win.truncate(CHUNK); // an over-long incomplete tail: only its beginning can hold a newline
+            }
+        };
+        let mut ended = 0;
+        loop {
+            win.truncate((line_end - win_start) as usize);
+            let line_start = loop {
+                if let Some(q) = win.iter().rposition(|&b| b == b'\n') {
+                    break Some(win_start + q as u64 + 1);
+                }
+                if !extend(&mut win, &mut win_start)? {
+                    break None;
+                }
+            };
+            let begin = line_start.unwrap_or(0);
+            let line = &win[(begin - win_start) as usize..];
+            // A line that does not parse ends no record; an over-long one is skipped forward too.
+            if line.len() <= MAX_RAW_LINE_BYTES && format.is_partial(line) == Ok(false) {
+                ended += 1;
+                if ended > n {
+                    return Ok(line_end + 1);
+                }
+            }
+            match line_start {
+                Some(s) if s > 0 => line_end = s - 1,
+                _ => return Ok(0),
+            }
+        }
+    }
+
+    /// The file now at the log's name, if it is another one than ours (rename-and-create).
+    pub(super) fn replaced(&self) -> io::Result<Option<(File, (u64, u64))>> {
+        match self.dir.lookup(&self.name)? {
+            Some(e) if (e.stat().st_dev, e.stat().st_ino) != self.ino => {
+                let stat = *e.stat();
+                Ok(Some((e.open_file()?, (stat.st_dev, stat.st_ino))))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Files rotated after ours and before the current one (dockerd's `<name>.1` … `<name>.N`
+    /// naming, `.1` the newest), oldest first, when several rotations happened between two
+    /// looks. `Err` when rotated siblings exist but ours is not among them: files were deleted
+    /// (max-file) before they were read, and their lines are lost.
+    pub(super) fn rotated_since_ours(&self) -> io::Result<std::result::Result<Vec<File>, ()>> {
+        let mut newer = Vec::new();
+        for k in 1..=MAX_ROTATED {
+            let mut name = self.name.clone();
+            name.push(format!(".{k}"));
+            match self.dir.lookup(&name)? {
+                None if k == 1 => return Ok(Ok(Vec::new())),
+                None => return Ok(Err(())),
+                Some(e) if (e.stat().st_dev, e.stat().st_ino) == self.ino => {
+                    newer.reverse();
+                    return Ok(Ok(newer));
+                }
+                Some(e) => newer.push(e.open_file()?),
+            }
+        }
+        Ok(Err(()))
+    }
+
+    /// The rotated copy of a copy-truncated file, by logrotate's naming (`<name>.1`).
+    pub(super) fn rotated_copy(&self) -> Option<File> {
+        let mut copy = self.name.clone();
+        copy.push(OsStr::new(".1"));
+        self.dir.open_file(&copy).ok().map(|(f, _)| f)
+    }
+}

@@ -1,0 +1,263 @@
+//! Reading one log file: tail N from the end without reading the whole file, since/until, and
+//! follow through rotation. The file is opened by descriptor beneath its (engine-owned) directory:
+//! a symlink or special file in its place is refused. The reading runs on its own thread and
+//! hands records over a bounded channel, so a slow consumer slows the reader, never loses lines.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use anyctr_core::model::{LogOptions, LogRecord};
+use anyctr_core::{Error, ErrorKind, Result};
+use futures_util::stream::BoxStream;
+use tokio::sync::mpsc;
+
+use super::log_file::{Found, LogFile};
+use super::{Decoder, FileFormat, MAX_RAW_LINE_BYTES};
+use crate::hostfs::Dir;
+
+/// How a log file is read.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FileLogOptions {
+    pub options: LogOptions,
+    /// How often a followed file is checked for new lines and rotation.
+    pub poll: Duration,
+}
+
+impl FileLogOptions {
+    pub fn new(options: LogOptions) -> Self {
+        FileLogOptions { options, poll: Duration::from_millis(20) }
+    }
+}
+
+fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
+    let kind = match e.kind() {
+        io::ErrorKind::NotFound => ErrorKind::NotFound,
+        io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        _ => ErrorKind::Unexpected,
+    };
+    Error::new(kind, format!("{what} log file {}: {e}", path.display()))
+}
+
+/// Reads the log file at `path` (a host path) in `format`. Fails at once if the file cannot be
+/// opened; afterwards a bad line is an error item and the stream goes on.
+pub fn read_log_file(
+    path: &Path,
+    format: FileFormat,
+    options: FileLogOptions,
+) -> Result<BoxStream<'static, Result<LogRecord>>> {
+    options.options.validate()?;
+    let (parent, name) = match (path.parent(), path.file_name()) {
+        (Some(p), Some(n)) if path.is_absolute() => (p, n.to_owned()),
+        _ => return Err(Error::invalid_argument(format!("log path {} is not an absolute file path", path.display()))),
+    };
+    let dir = Dir::open(parent).map_err(|e| io_error("opening the directory of", path, e))?;
+    let (file, stat) = dir.open_file(&name).map_err(|e| io_error("opening", path, e))?;
+    let log = LogFile {
+        dir,
+        name,
+        file,
+        ino: (stat.st_dev, stat.st_ino),
+        read_pos: 0,
+        buf: Vec::new(),
+        skipping: false,
+        size_at_open: stat.st_size as u64,
+    };
+    let (tx, mut rx) = mpsc::channel(1024);
+    let shown = path.display().to_string();
+    std::thread::Builder::new()
+        .name("anyctr-logs".into())
+        .spawn(move || Reader { log, decoder: Decoder::new(format), format, options, tx, path: shown }.run())
+        .map_err(|e| Error::new(ErrorKind::Unexpected, format!("starting the log reader: {e}")))?;
+    Ok(Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))))
+}
+
+struct Reader {
+    log: LogFile,
+    decoder: Decoder,
+    format: FileFormat,
+    options: FileLogOptions,
+    tx: mpsc::Sender<Result<LogRecord>>,
+    path: String,
+}
+
+impl Reader {
+    fn bad_line(&self, offset: u64, why: impl std::fmt::Display) -> Error {
+        Error::new(ErrorKind::Unexpected, format!("log file {} at byte {offset}: {why}", self.path))
+    }
+
+    fn run(mut self) {
+        if let Err(e) = self.read_all() {
+            let _ = self.tx.blocking_send(Err(e));
+        }
+    }
+
+    /// Decodes one found line; the record (if it completes one and passes since/until) and errors
+    /// go to `out`. Returns whether to go on (false once past `until`).
+    fn decode(&mut self, found: Found<'_>, out: &mut dyn FnMut(Result<LogRecord>) -> bool) -> bool {
+        match found {
+            Found::Overlong(at) => {
+                out(Err(self.bad_line(at, format!("a line over {MAX_RAW_LINE_BYTES} bytes, skipped"))))
+            }
+            Found::Line(line, at) => match self.decoder.line(line) {
+                Ok(Some(r)) => self.admit(r, out),
+                Ok(None) => true,
+                Err(e) => out(Err(self.bad_line(at, e))),
+            },
+        }
+    }
+
+    fn admit(&self, r: LogRecord, out: &mut dyn FnMut(Result<LogRecord>) -> bool) -> bool {
+        let o = &self.options.options;
+        if o.until.is_some_and(|u| r.time >= u) {
+            return false;
+        }
+        if o.admits(&r.time) { out(Ok(r)) } else { true }
+    }
+
+    fn read_all(&mut self) -> Result<()> {
+        let io = |e: io::Error| Error::new(ErrorKind::Unexpected, format!("reading log file: {e}"));
+        let tail = self.options.options.tail;
+        if let Some(n) = tail {
+            self.log.read_pos = self.log.tail_start(n, self.format).map_err(io)?;
+        }
+        // The lines present at the call: with tail, only the last n records are kept. Lines
+        // written since (the file grows while we read) are all new and all pass.
+        let at_open = self.log.size_at_open;
+        let mut kept: VecDeque<Result<LogRecord>> = VecDeque::new();
+        let mut kept_ok = 0;
+        let mut newer: Vec<Result<LogRecord>> = Vec::new();
+        let mut within = true;
+        {
+            let is_new = std::cell::Cell::new(false);
+            let mut take = |r: Result<LogRecord>| {
+                if is_new.get() {
+                    newer.push(r);
+                    return true;
+                }
+                kept_ok += usize::from(r.is_ok());
+                kept.push_back(r);
+                while tail.is_some_and(|n| kept_ok > n) {
+                    if kept.pop_front().is_some_and(|r| r.is_ok()) {
+                        kept_ok -= 1;
+                    }
+                }
+                true
+            };
+            let file = self.log.file.try_clone().map_err(io)?;
+            let (mut pos, mut buf, mut skipping) =
+                (self.log.read_pos, std::mem::take(&mut self.log.buf), self.log.skipping);
+            LogFile::read_from(&file, &mut pos, &mut buf, &mut skipping, &mut |f| {
+                is_new.set(match f {
+                    Found::Line(_, at) | Found::Overlong(at) => at >= at_open,
+                });
+                within = self.decode(f, &mut take);
+                within
+            })
+            .map_err(io)?;
+            (self.log.read_pos, self.log.buf, self.log.skipping) = (pos, buf, skipping);
+            if !self.options.options.follow {
+                for r in self.decoder.finish() {
+                    if !self.admit(r, &mut take) {
+                        break;
+                    }
+                }
+            }
+        }
+        kept.extend(newer);
+        for r in kept {
+            if self.tx.blocking_send(r).is_err() {
+                return Ok(());
+            }
+        }
+        if self.options.options.follow && within {
+            self.follow().map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Sends what `file` holds from `pos` on; false once the consumer left or `until` passed.
+    fn pump(&mut self, file: &File, pos: &mut u64, buf: &mut Vec<u8>, skipping: &mut bool) -> io::Result<bool> {
+        let tx = self.tx.clone();
+        let mut send = |r: Result<LogRecord>| tx.blocking_send(r).is_ok();
+        let mut go = true;
+        LogFile::read_from(file, pos, buf, skipping, &mut |f| {
+            go = self.decode(f, &mut send);
+            go
+        })?;
+        Ok(go)
+    }
+
+    fn follow(&mut self) -> io::Result<()> {
+        loop {
+            let file = self.log.file.try_clone()?;
+            let (mut pos, mut buf, mut skipping) =
+                (self.log.read_pos, std::mem::take(&mut self.log.buf), self.log.skipping);
+            let go = self.pump(&file, &mut pos, &mut buf, &mut skipping)?;
+            (self.log.read_pos, self.log.buf, self.log.skipping) = (pos, buf, skipping);
+            if !go || self.tx.is_closed() {
+                return Ok(());
+            }
+            let size = file.metadata()?.len();
+            if size < self.log.read_pos {
+                // Copy-truncate: what was written after our last read is in the copy.
+                let consumed = self.log.read_pos - self.log.buf.len() as u64;
+                if let Some(copy) = self.log.rotated_copy() {
+                    let (mut p, mut b, mut s) = (consumed, Vec::new(), self.log.skipping);
+                    if !self.pump(&copy, &mut p, &mut b, &mut s)? {
+                        return Ok(());
+                    }
+                }
+                self.log.read_pos = 0;
+                self.log.buf.clear();
+                self.log.skipping = false;
+                continue;
+            }
+            if let Some((next, ino)) = self.log.replaced()? {
+                // Rename-and-create: finish the old file (the writer is done with it), then switch.
+                let file = self.log.file.try_clone()?;
+                let (mut pos, mut buf, mut skipping) =
+                    (self.log.read_pos, std::mem::take(&mut self.log.buf), self.log.skipping);
+                if !self.pump(&file, &mut pos, &mut buf, &mut skipping)? {
+                    return Ok(());
+                }
+                if !buf.is_empty()
+                    && self
+                        .tx
+                        .blocking_send(Err(
+                            self.bad_line(pos, "the rotated file ends mid-line; its last bytes are dropped")
+                        ))
+                        .is_err()
+                {
+                    return Ok(());
+                }
+                match self.log.rotated_since_ours()? {
+                    Ok(newer) => {
+                        for f in newer {
+                            let (mut p, mut b, mut sk) = (0, Vec::new(), false);
+                            if !self.pump(&f, &mut p, &mut b, &mut sk)? {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    Err(()) => {
+                        let gap = "the log rotated past files that were deleted before they were read: lines are missing here";
+                        if self.tx.blocking_send(Err(self.bad_line(0, gap))).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                self.log.file = next;
+                self.log.ino = ino;
+                self.log.read_pos = 0;
+                self.log.buf.clear();
+                self.log.skipping = false;
+                continue;
+            }
+            std::thread::sleep(self.options.poll);
+        }
+    }
+}
