@@ -318,7 +318,17 @@ mod tests {
     #[test]
     fn known_engines_are_the_engine_features() {
         let known: Vec<(&str, &str)> = known_engines().iter().map(|k| (k.name, k.feature)).collect();
-        assert_eq!(known, [("docker", "docker"), ("containerd", "containerd"), ("pouch", "pouch"), ("rund", "rund")]);
+        assert_eq!(
+            known,
+            [
+                ("docker", "docker"),
+                ("containerd", "containerd"),
+                ("pouch", "pouch"),
+                ("rund", "rund"),
+                ("cri", "cri"),
+                ("podman", "podman")
+            ]
+        );
         // The default features compile every engine in, under the name its crate is named after.
         let registry = Registry::global().unwrap();
         for k in known_engines() {

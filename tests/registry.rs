@@ -1,12 +1,12 @@
-//! The facade links every enabled engine crate, so all five registrations are present.
+//! The facade links every enabled engine crate, so all six registrations are present.
 
 use anyctr::{Engines, ErrorKind};
 
 #[test]
-fn all_five_engines_are_registered_in_a_stable_order() {
+fn all_six_engines_are_registered_in_a_stable_order() {
     let registry = Engines::registry().expect("registry builds");
     let mut names = registry.names();
-    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names.len(), 6, "{names:?}");
     names.sort_unstable();
     assert_eq!(names, ["containerd", "cri", "docker", "podman", "pouch", "rund"]);
     // Probing order puts pouch before docker: both speak the Docker API, and only pouch's probe

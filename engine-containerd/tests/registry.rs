@@ -15,7 +15,7 @@ fn config(socket: &str) -> EngineConfig {
 
 #[tokio::test]
 async fn registered_and_probed() {
-    let reg = Registry::global().unwrap().find("cri").expect("containerd is registered");
+    let reg = Registry::global().unwrap().find("containerd").expect("containerd is registered");
     assert_eq!(reg.name, "containerd");
     assert!(reg.answers_to("ctr") && reg.answers_to("CONTAINERD"));
     assert_eq!(reg.priority, 20);
