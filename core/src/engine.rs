@@ -309,6 +309,14 @@ macro_rules! __forward_container_engine {
                 let $this = self;
                 $crate::ContainerEngine::get_archive($inner, container, path).await
             }
+            async fn logs(
+                &self,
+                container: &str,
+                options: &$crate::model::LogOptions,
+            ) -> $crate::Result<$crate::model::LogStream> {
+                let $this = self;
+                $crate::ContainerEngine::logs($inner, container, options).await
+            }
             async fn events(&self, options: $crate::model::EventOptions) -> $crate::Result<$crate::EventStream> {
                 let $this = self;
                 $crate::ContainerEngine::events($inner, options).await
