@@ -20,6 +20,12 @@ pub async fn container_logs(
 ) -> Result<LogStream> {
     options.validate()?;
     let detail = engine.inspect(container).await?;
+    // What the engine does not claim for this container is refused, not served on the side: a
+    // claim is what the conformance suite proves (a log file an engine reports but does not
+    // claim, as the CRI engine's, waits for its trials).
+    if !engine.container_capabilities(&detail).logs.is_supported() {
+        return Err(Error::unsupported(engine.name(), "logs").with_container(container));
+    }
     let file = match (&detail.log_path, detail.log_format.as_ref().and_then(FileFormat::of)) {
         (Some(path), Some(format)) if path.is_absolute() => Some((under_host_root(host_root, path), format)),
         _ => None,
