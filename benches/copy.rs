@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyctr::copy::{CopyOptions, CopyStrategy, copy_from_container, copy_to_container};
 use anyctr::prelude::*;
 use anyctr::{ContainerDetail, Engine};
-use common::{Guard, Timings};
+use common::Timings;
 use criterion::{Criterion, SamplingMode, Throughput};
 
 const RUNC_SIZE: u64 = 256 << 20;
@@ -86,7 +86,7 @@ fn mb_per_s(bytes: u64, d: Duration) -> f64 {
 fn main() {
     let rt = common::runtime();
     let engine = rt.block_on(common::docker());
-    let guard = Guard::new(&engine, "copy");
+    let guard = common::guard(&engine, "copy");
     let dir = tempfile::tempdir().expect("temp dir");
     let (big, small) = (dir.path().join("big.bin"), dir.path().join("small.bin"));
     data_file(&big, RUNC_SIZE);

@@ -49,7 +49,7 @@ fn main() {
         return;
     }
     let engine = rt.block_on(common::docker());
-    let guard = Guard::new(&engine, "index");
+    let guard = common::guard(&engine, "index");
     rt.block_on(start_latency(&engine, &guard));
     let template = rt.block_on(guard.sleeper("runc"));
     for mode in ["raw", "bare"] {
@@ -68,7 +68,7 @@ fn unix_micros_now() -> i64 {
 }
 
 async fn start_latency(engine: &anyctr::Engine, guard: &Guard) {
-    let options = IndexOptions::default().list(guard.filter());
+    let options = IndexOptions::default().list(guard.label_filter());
     let index = common::bounded("index start", engine.index(options)).await.expect("index");
     let mut from_started_at = Vec::new();
     let mut from_start_return = Vec::new();
@@ -138,26 +138,19 @@ impl ContainerEngine for CopiesEngine {
     }
 
     async fn identify(&self) -> Result<EngineInfo> {
-        Ok(EngineInfo {
-            engine: "copies".into(),
-            product: "in-memory copies of one docker inspect".into(),
-            version: "0".into(),
-            api_version: None,
-            runtimes: Vec::new(),
-        })
+        Ok(EngineInfo::new("copies", "in-memory copies of one docker inspect", "0"))
     }
 
     async fn list(&self, _: &ListOptions) -> Result<Vec<ContainerSummary>> {
         Ok((0..self.count)
-            .map(|i| ContainerSummary {
-                id: synthetic_id(i),
-                names: vec![format!("c{i}")],
-                image: self.template.image.clone(),
-                labels: self.template.labels.clone(),
-                status: self.template.state.status.clone(),
-                created: self.template.created,
-                namespace: None,
-                runtime: Some(self.template.runtime.clone()),
+            .map(|i| {
+                let t = &self.template;
+                let mut summary = ContainerSummary::new(synthetic_id(i), &t.image, t.state.status.clone());
+                summary.names = vec![format!("c{i}")];
+                summary.labels = t.labels.clone();
+                summary.created = t.created;
+                summary.runtime = Some(t.runtime.clone());
+                summary
             })
             .collect())
     }
@@ -225,8 +218,8 @@ mod update_path {
     use anyctr::index::{ContainerIndex, IndexOptions};
     use anyctr::{
         Capabilities, ContainerDetail, ContainerEngine, ContainerState, ContainerStatus, ContainerSummary, EngineInfo,
-        Error, Event, EventKind, EventOptions, EventStream, ListOptions, PodIdentity, PodRole, Result, RootfsView,
-        RuntimeClass, Support,
+        Error, Event, EventKind, EventOptions, EventStream, ListOptions, PodIdentity, PodRole, Result, RuntimeClass,
+        Support,
     };
     use futures_util::StreamExt;
     use tokio::sync::mpsc;
@@ -244,37 +237,23 @@ mod update_path {
         let pod = (i < 20).then(|| {
             let uid = format!("pod-{}", i / 2);
             let sandbox = format!("{:064x}", i - i % 2);
-            PodIdentity {
-                pod_name: Some(uid.clone()),
-                namespace: Some("bench".into()),
-                pod_uid: Some(uid),
-                container_name: Some(if i.is_multiple_of(2) { "POD".into() } else { "app".into() }),
-                sandbox_id: Some(sandbox),
-                role: Some(if i.is_multiple_of(2) { PodRole::Sandbox } else { PodRole::Main }),
-            }
+            let mut pod = PodIdentity::default();
+            pod.pod_name = Some(uid.clone());
+            pod.namespace = Some("bench".into());
+            pod.pod_uid = Some(uid);
+            pod.container_name = Some(if i.is_multiple_of(2) { "POD".into() } else { "app".into() });
+            pod.sandbox_id = Some(sandbox);
+            pod.role = Some(if i.is_multiple_of(2) { PodRole::Sandbox } else { PodRole::Main });
+            pod
         });
-        ContainerDetail {
-            id: format!("{i:064x}"),
-            name: format!("c{i}"),
-            image: "busybox:local".into(),
-            labels: (0..10).map(|l| (format!("label-{l}"), format!("value-{l}"))).collect(),
-            annotations: Default::default(),
-            env: vec!["PATH=/usr/bin:/bin".into(), "HOME=/root".into()],
-            state,
-            runtime: RuntimeClass::Runc,
-            runtime_name: "runc".into(),
-            hostname: Some(format!("c{i}")),
-            network_mode: Some("bridge".into()),
-            pid_mode: None,
-            log_path: None,
-            log_format: None,
-            rootfs: RootfsView::NotReported,
-            mounts: vec![],
-            pod: pod.unwrap_or_default(),
-            created: None,
-            namespace: None,
-            raw: serde_json::Value::Null,
-        }
+        let mut detail =
+            ContainerDetail::new(format!("{i:064x}"), format!("c{i}"), "busybox:local", state, RuntimeClass::Runc);
+        detail.labels = (0..10).map(|l| (format!("label-{l}"), format!("value-{l}"))).collect();
+        detail.env = vec!["PATH=/usr/bin:/bin".into(), "HOME=/root".into()];
+        detail.hostname = Some(format!("c{i}"));
+        detail.network_mode = Some("bridge".into());
+        detail.pod = pod.unwrap_or_default();
+        detail
     }
 
     struct Synthetic {
@@ -293,26 +272,16 @@ mod update_path {
         }
 
         async fn identify(&self) -> Result<EngineInfo> {
-            Ok(EngineInfo {
-                engine: "synthetic".into(),
-                product: "in-memory".into(),
-                version: "0".into(),
-                api_version: None,
-                runtimes: vec![],
-            })
+            Ok(EngineInfo::new("synthetic", "in-memory", "0"))
         }
 
         async fn list(&self, _: &ListOptions) -> Result<Vec<ContainerSummary>> {
             Ok((0..CONTAINERS)
-                .map(|i| ContainerSummary {
-                    id: format!("{i:064x}"),
-                    names: vec![format!("c{i}")],
-                    image: "busybox:local".into(),
-                    labels: Default::default(),
-                    status: ContainerStatus::Running,
-                    created: None,
-                    namespace: None,
-                    runtime: None,
+                .map(|i| {
+                    let mut summary =
+                        ContainerSummary::new(format!("{i:064x}"), "busybox:local", ContainerStatus::Running);
+                    summary.names = vec![format!("c{i}")];
+                    summary
                 })
                 .collect())
         }

@@ -17,16 +17,17 @@ use std::time::Duration;
 use anyctr::ExecRequest;
 use anyctr::index::IndexOptions;
 use anyctr::prelude::*;
-use common::Guard;
+
 use criterion::Criterion;
 
 fn main() {
     let rt = common::runtime();
     let engine = rt.block_on(common::docker());
-    let guard = Guard::new(&engine, "lookup");
+    let guard = common::guard(&engine, "lookup");
     let (index, id, init, exec_pid, cgroup_id) = rt.block_on(async {
-        let index =
-            common::bounded("index", engine.index(IndexOptions::default().list(guard.filter()))).await.expect("index");
+        let index = common::bounded("index", engine.index(IndexOptions::default().list(guard.label_filter())))
+            .await
+            .expect("index");
         let id = guard.sleeper("runc").await;
         let script = "sleep 424242 </dev/null >/dev/null 2>&1 &";
         common::bounded("exec", engine.exec(&id, ExecRequest::shell(script))).await.expect("exec");

@@ -1,11 +1,17 @@
-//! The plain entry points: [`connect`], [`from_env`] and their `_with` variants, and the setters
-//! of [`ConnectOptions`].
+//! The entry points, all free functions: [`connect`], [`from_env`] and their `_with` variants,
+//! [`detect`] and [`detect_and_connect`] (probe the known sockets), [`registry`] (the engines
+//! compiled in); and the setters of [`ConnectOptions`]. They are the facade's one way in; the
+//! `Engines` type they are implemented with is hidden from the docs and kept only so code
+//! written against it keeps compiling.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyctr_core::{EngineAddress, Result};
 
+use anyctr_core::Registry;
+
+use crate::detect::DetectReport;
 use crate::handle::Engine;
 use crate::select::{ConnectOptions, Engines};
 
@@ -34,6 +40,23 @@ pub async fn from_env() -> Result<Engine> {
 /// [`from_env`] with options; `ANYCTR_HOST_ROOT`, when set, replaces `options.host_root`.
 pub async fn from_env_with(options: &ConnectOptions) -> Result<Engine> {
     Engines::from_env_with(options).await
+}
+
+/// Probes every known socket of every compiled-in engine (under the host root) and reports each
+/// candidate: path, exists, is a socket, permission, answered, version or why rejected.
+pub async fn detect(options: &ConnectOptions) -> Result<DetectReport> {
+    Engines::detect(options).await
+}
+
+/// [`detect`], then connects to the first engine that answered.
+pub async fn detect_and_connect(options: &ConnectOptions) -> Result<Engine> {
+    Engines::detect_and_connect(options).await
+}
+
+/// The engines compiled into this program, in probing order. Fails with `Conflict` when two
+/// registrations share a name.
+pub fn registry() -> Result<&'static Registry> {
+    Engines::registry()
 }
 
 impl ConnectOptions {

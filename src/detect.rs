@@ -10,6 +10,7 @@ use crate::select::{ConnectOptions, probe};
 
 /// One candidate: an engine tried on a socket.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProbeReport {
     /// The engine tried.
     pub engine: &'static str,
@@ -27,6 +28,7 @@ pub struct ProbeReport {
 
 /// What detection found, candidate by candidate, in probing order.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct DetectReport {
     /// The host root sockets were looked up under.
     pub host_root: Option<PathBuf>,
@@ -62,10 +64,15 @@ impl fmt::Display for DetectReport {
 /// engine in priority order until one recognizes the daemon — so a pouchd serving
 /// `/var/run/docker.sock` is found as pouch, and a socket is reported once per engine tried.
 pub(crate) async fn run(registry: &Registry, options: &ConnectOptions) -> DetectReport {
+    run_except(registry, options, &[]).await
+}
+
+/// [`run`], skipping the sockets in `taken` (already named by an address).
+pub(crate) async fn run_except(registry: &Registry, options: &ConnectOptions, taken: &[PathBuf]) -> DetectReport {
     let mut sockets: Vec<&'static str> = Vec::new();
     for r in registry.iter() {
         for s in r.default_sockets {
-            if !sockets.contains(s) {
+            if !sockets.contains(s) && !taken.iter().any(|t| t.as_path() == std::path::Path::new(s)) {
                 sockets.push(s);
             }
         }

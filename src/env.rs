@@ -1,10 +1,13 @@
 //! Choosing an engine from the environment, as a pure function of the variables so it can be
-//! tested with a case table; [`Engines::from_env`](crate::Engines::from_env) applies it.
+//! tested with a case table; [`from_env`](crate::from_env) applies it.
 //!
 //! The facade knows only its own variables (`ANYCTR_ADDRESS`, `ANYCTR_HOST_ROOT`); every engine
 //! declares its own in its registration ([`EnvVar`]: `DOCKER_HOST`, `CONTAINERD_ADDRESS`, …), so
-//! adding an engine touches only that engine's crate. A compiled-out engine's variables are not
-//! read: nothing in this program could use them.
+//! adding an engine touches only that engine's crate. A compiled-out engine's variables cannot
+//! be used, but they are not ignored silently either: [`compiled_out`] names each one that is set
+//! and the cargo feature that would read it, and `from_env` says so in its choice or its error.
+//! That takes the one list the registry cannot give, [`OPTIONAL_ENGINE_VARIABLES`], which a test
+//! checks against the registrations of the engines compiled in.
 
 use std::path::PathBuf;
 
@@ -17,6 +20,7 @@ pub const ANYCTR_HOST_ROOT: &str = "ANYCTR_HOST_ROOT";
 
 /// What the environment asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EnvPlan {
     /// The address to connect to; `None` means "probe the known sockets".
     pub address: Option<EngineAddress>,
@@ -24,6 +28,41 @@ pub struct EnvPlan {
     pub source: Option<&'static str>,
     /// From `ANYCTR_HOST_ROOT`.
     pub host_root: Option<PathBuf>,
+}
+
+/// Every engine the facade can be built without (its cargo features) with the address variables
+/// its registration declares, for [`compiled_out`]. A unit test (default features: every engine
+/// in) checks it against the registry, so it cannot drift from the engines' own declarations.
+pub const OPTIONAL_ENGINE_VARIABLES: &[(&str, &[&str])] = &[
+    ("containerd", &["CONTAINER_RUNTIME_ENDPOINT", "CONTAINERD_ADDRESS"]),
+    ("cri", &["CONTAINER_RUNTIME_ENDPOINT"]),
+    ("docker", &["DOCKER_HOST"]),
+    ("podman", &["CONTAINER_HOST"]),
+    ("oci", &[]),
+    ("pouch", &["POUCH_SOCKET"]),
+    ("rund", &[]),
+];
+
+/// One sentence per variable that is set but belongs only to engines not compiled into this
+/// program (`DOCKER_HOST is set, but engine docker is not compiled in (cargo feature "docker")`).
+/// A variable that a compiled-in engine also reads is not mentioned.
+pub fn compiled_out(registry: &Registry, var: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let read_here = |name: &str| registry.iter().any(|r| r.env_vars.iter().any(|v| v.name == name));
+    let mut notes: Vec<String> = Vec::new();
+    for (engine, variables) in OPTIONAL_ENGINE_VARIABLES {
+        if registry.find(engine).is_some() {
+            continue;
+        }
+        for name in *variables {
+            let set = var(name).is_some_and(|v| !v.trim().is_empty());
+            if set && !read_here(name) && !notes.iter().any(|n| n.starts_with(&format!("{name} "))) {
+                notes.push(format!(
+                    "{name} is set, but engine {engine} is not compiled into this program (cargo feature \"{engine}\" of anyctr); it was not used"
+                ));
+            }
+        }
+    }
+    notes
 }
 
 /// Reads the plan from variables given by `var`, with the variables the compiled-in engines
@@ -122,6 +161,50 @@ mod tests {
     fn plan(vars: &[(&str, &str)]) -> Result<EnvPlan> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         plan_from_env(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn optional_engine_variables_match_the_registrations() {
+        let registry = Registry::global().unwrap();
+        for (engine, variables) in OPTIONAL_ENGINE_VARIABLES {
+            let registration = registry.find(engine).unwrap_or_else(|| panic!("{engine} not compiled in"));
+            let declared: Vec<&str> = registration
+                .env_vars
+                .iter()
+                .filter(|v| matches!(v.role, EnvRole::Address | EnvRole::Endpoint))
+                .map(|v| v.name)
+                .collect();
+            assert_eq!(&declared, variables, "{engine}");
+        }
+        assert_eq!(registry.names().len(), OPTIONAL_ENGINE_VARIABLES.len(), "an engine is missing from the list");
+    }
+
+    #[test]
+    fn compiled_out_variables_are_explained() {
+        let only = |names: &[&str]| {
+            let regs: Vec<&'static EngineRegistration> =
+                names.iter().map(|n| Registry::global().unwrap().find(n).unwrap()).collect();
+            Registry::build(regs).unwrap()
+        };
+        let vars: HashMap<&str, &str> = [
+            ("DOCKER_HOST", "unix:///run/d.sock"),
+            ("CONTAINER_RUNTIME_ENDPOINT", "unix:///c.sock"),
+            ("POUCH_SOCKET", " "),
+        ]
+        .into();
+        let get = |k: &str| vars.get(k).map(|v| v.to_string());
+        // docker out, containerd in: DOCKER_HOST explained; the CRI endpoint containerd reads is not;
+        // an empty POUCH_SOCKET counts as unset.
+        let notes = compiled_out(&only(&["containerd"]), get);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].starts_with("DOCKER_HOST is set, but engine docker is not compiled in"), "{}", notes[0]);
+        assert!(notes[0].contains("cargo feature \"docker\""), "{}", notes[0]);
+        // Nothing compiled in: each set variable once.
+        let notes = compiled_out(&Registry::build([]).unwrap(), get);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].starts_with("CONTAINER_RUNTIME_ENDPOINT is set, but engine containerd"), "{notes:?}");
+        // Everything compiled in: nothing to explain.
+        assert!(compiled_out(Registry::global().unwrap(), get).is_empty());
     }
 
     #[test]

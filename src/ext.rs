@@ -15,7 +15,9 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyctr_core::model::{ContainerDetail, ExecRequest, ExecResult, LogOptions, LogStream};
+use anyctr_core::model::{
+    ContainerDetail, ContainerStats, ContainerTop, ExecRequest, ExecResult, LogOptions, LogStream,
+};
 use anyctr_core::{ContainerEngine, DynEngine, Error, Result};
 use anyctr_host::copy::{CopyOptions, CopyReport, copy_from_container, copy_to_container};
 use anyctr_host::host_path::{HostPath, OpenedHostPath};
@@ -133,6 +135,70 @@ pub trait EngineExt: ContainerEngine {
         anyctr_host::logs::container_logs(self.as_dyn_engine(), container, options, self.host_root())
     }
 
+    /// The container's processes (host and in-container pids, parent, user, state, command line,
+    /// RSS, CPU time), pid 1's name, whether it reaps zombies and the zombie count, from the
+    /// cheapest correct source: the host's `/proc` for a runc-class container (no daemon call
+    /// beyond the inspect), `/proc` read inside by one exec for a sandboxed one. The answer's
+    /// `source` says which; see [`anyctr_host::top`] for how reaping is decided.
+    fn container_top(&self, container: &str) -> impl Future<Output = Result<ContainerTop>> + Send {
+        anyctr_host::top::container_top(self.as_dyn_engine(), container, self.host_root())
+    }
+
+    /// A [`ProbeCache`](crate::ProbeCache) for this engine's containers: time zone, libc,
+    /// hostname and pid 1, computed lazily, each saying how it was found.
+    fn probe_cache(&self) -> crate::ProbeCache
+    where
+        Self: Clone + Sized,
+    {
+        crate::ProbeCache::new(Arc::new(self.clone()) as DynEngine)
+    }
+
+    /// One resource-usage sample from the cheapest correct source: the container's cgroup read
+    /// from this host (host root applied, no daemon call) for a runc-class container whose init
+    /// this host sees, else the engine's stats API ([`ContainerEngine::stats`]; for a sandbox, the
+    /// runtime's own figures). The sample's `source` says which served.
+    fn container_stats(&self, container: &str) -> impl Future<Output = Result<ContainerStats>> + Send {
+        anyctr_host::cgroup_stats::container_stats(self.as_dyn_engine(), container, self.host_root())
+    }
+
+    /// Samples of many running containers (every running one when `containers` is empty) in one
+    /// sweep: one list, one cgroup walk, one engine `stats_many` for the rest. An agent that sweeps
+    /// repeatedly should keep an [`anyctr_host::cgroup_stats::NodeStats`] instead, which
+    /// remembers runtimes docker's list does not say (this call inspects those each time).
+    fn container_stats_many(&self, containers: &[String]) -> impl Future<Output = Result<Vec<ContainerStats>>> + Send {
+        async move {
+            let sweeper = anyctr_host::cgroup_stats::NodeStats::new(self.host_root());
+            sweeper.sample(self.as_dyn_engine(), containers).await
+        }
+    }
+
+    /// [`container_stats`](Self::container_stats) every `interval`, the first sample at once,
+    /// until the container stops (the stream then ends with its `Conflict` or `NotFound` error)
+    /// or the stream is dropped. CPU percent: [`ContainerStats::cpu_percent_since`] on
+    /// consecutive samples.
+    fn stats_stream(
+        &self,
+        container: &str,
+        interval: std::time::Duration,
+    ) -> futures_util::stream::BoxStream<'_, Result<ContainerStats>>
+    where
+        Self: Sync,
+    {
+        let container = container.to_owned();
+        Box::pin(futures_util::stream::unfold(Some(true), move |state| {
+            let container = container.clone();
+            async move {
+                let first = state?;
+                if !first {
+                    tokio::time::sleep(interval).await;
+                }
+                let sample = self.container_stats(&container).await;
+                let next = sample.is_ok().then_some(false);
+                Some((sample, next))
+            }
+        }))
+    }
+
     /// The copy options [`copy_into`](Self::copy_into) and [`copy_out`](Self::copy_out) use:
     /// the defaults with this engine's host root. Pass changed ones to
     /// [`copy_to_container`]/[`copy_from_container`] directly.
@@ -183,7 +249,7 @@ async fn on_host<E: EngineExt + ?Sized, T>(
 }
 
 /// A container path as the engines take it: UTF-8.
-fn container_path(path: &Path, operation: &'static str) -> Result<String> {
+pub(crate) fn container_path(path: &Path, operation: &'static str) -> Result<String> {
     path.to_str().map(str::to_owned).ok_or_else(|| {
         Error::invalid_argument(format!("container path {} is not UTF-8", path.display())).with_operation(operation)
     })

@@ -7,7 +7,8 @@
 //! - Engine operations are the methods of [`ContainerEngine`] (list, inspect, exec, lifecycle,
 //!   events, raw tar archives); the host-side conveniences — [`host_path`](EngineExt::host_path),
 //!   [`copy_into`](EngineExt::copy_into)/[`copy_out`](EngineExt::copy_out) (path copies),
-//!   [`exec_fast`](EngineExt::exec_fast), the live [`index`](EngineExt::index) — are the methods
+//!   [`exec_fast`](EngineExt::exec_fast), [`container_top`](EngineExt::container_top), the live
+//!   [`index`](EngineExt::index), the [`probe_cache`](EngineExt::probe_cache) — are the methods
 //!   of [`EngineExt`], on every engine handle (`Engine`, [`DynEngine`], `&dyn ContainerEngine`).
 //!   `use anyctr::prelude::*` brings both traits into scope.
 //! - Every call is bounded: daemon calls by [`ConnectOptions::call_timeout`] (default
@@ -17,8 +18,8 @@
 //! Runnable programs are in `examples/` (`cargo run --example list_inspect`, …); the README's
 //! examples are compiled as doctests.
 //!
-//! Engines are compiled in by cargo features (`docker`, `containerd`, `pouch`, `rund`, `podman`, all on by
-//! default); each engine crate registers itself, and this crate names every enabled one so the
+//! Engines are compiled in by cargo features (`docker`, `containerd`, `pouch`, `rund`, `podman`, `oci`, all on
+//! by default); each engine crate registers itself, and this crate names every enabled one so the
 //! linker cannot drop a registration.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -28,9 +29,11 @@ mod detect;
 mod env;
 mod ext;
 mod handle;
+mod node;
+mod probes;
 mod select;
 
-pub use connect::{connect, connect_with, from_env, from_env_with};
+pub use connect::{connect, connect_with, detect, detect_and_connect, from_env, from_env_with, registry};
 // The suite, behind its feature (see ARCHITECTURE.md).
 #[cfg(feature = "conformance")]
 pub use anyctr_conformance as conformance;
@@ -38,6 +41,10 @@ pub use detect::{DetectReport, ProbeReport};
 pub use env::{EnvPlan, plan_from_env, plan_from_env_in};
 pub use ext::EngineExt;
 pub use handle::Engine;
+pub use node::{
+    CandidateReport, EngineHealth, EngineStatus, Node, NodeChange, NodeContainer, NodeOptions, NodeReport, OtherView,
+};
+pub use probes::ProbeCache;
 pub use select::{ConnectOptions, Engines, KnownEngine, known_engines};
 
 // The core, re-exported by name (no glob: what the facade promises is this list).
@@ -60,7 +67,9 @@ pub use anyctr_index::{ContainerIndex, IndexChange, IndexHealth, IndexOptions, S
 // The modules, for what the list above leaves out: the core's, the host machinery's and the
 // live index (each from its own crate, see ARCHITECTURE.md).
 pub use anyctr_core::{host_ids, model, pods, socket_check};
-pub use anyctr_host::{cgroup_path, copy, host_path, hostfs, logs, nsenter, procscan, tar_safety};
+pub use anyctr_host::{
+    cgroup_path, cgroup_stats, copy, host_path, hostfs, logs, nsenter, probes as probe, procscan, tar_safety, top,
+};
 pub use anyctr_index as index;
 
 /// The traits whose methods a program calls on an [`Engine`]: `use anyctr::prelude::*;`.
@@ -80,6 +89,8 @@ pub use anyctr_engine_containerd as containerd;
 pub use anyctr_engine_cri as cri;
 #[cfg(feature = "docker")]
 pub use anyctr_engine_docker as docker;
+#[cfg(feature = "oci")]
+pub use anyctr_engine_oci as oci;
 #[cfg(feature = "podman")]
 pub use anyctr_engine_podman as podman;
 #[cfg(feature = "pouch")]

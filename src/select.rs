@@ -15,6 +15,7 @@ const MANIFEST: &str = include_str!("../Cargo.toml");
 
 /// An engine anyctr can compile in, and the cargo feature of `anyctr` that does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KnownEngine {
     /// The engine's crate name without `anyctr-engine-` (its registered name).
     pub name: &'static str,
@@ -84,7 +85,10 @@ impl Default for ConnectOptions {
     }
 }
 
-/// Entry points: connect by address, from the environment, or by probing.
+/// The implementation of the free entry points ([`connect`](crate::connect),
+/// [`from_env`](crate::from_env), [`detect`](crate::detect), [`registry`](crate::registry), …);
+/// use those. Hidden from the docs and kept so code written against it keeps compiling.
+#[doc(hidden)]
 pub struct Engines;
 
 impl Engines {
@@ -107,7 +111,11 @@ impl Engines {
         match address.engine.clone() {
             Some(name) => {
                 let registration = find_registration(registry, &name)?;
+                // An engine that registers no default sockets speaks over none (the OCI runtime
+                // engine's address names a runtime root directory): its address goes to it as given.
+                let socketless = registration.default_sockets.is_empty();
                 let (address, choice) = match &address.socket {
+                    _ if socketless => (address.clone(), format!("address {address}")),
                     Some(_) => {
                         // An explicit socket gets the same precise answer a probe of it would.
                         check_socket_usable(registration, &config_for(address.clone(), options), options).await?;
@@ -151,6 +159,11 @@ impl Engines {
     /// `options.host_root`.
     pub async fn from_env_with(options: &ConnectOptions) -> Result<Engine> {
         let plan = plan_from_env(|k| std::env::var(k).ok())?;
+        // Variables of engines this build lacks: said in the choice or the error, never ignored.
+        let notes = crate::env::compiled_out(Self::registry()?, |k| std::env::var(k).ok());
+        let explain = |choice_or_error: String| {
+            if notes.is_empty() { choice_or_error } else { format!("{choice_or_error} ({})", notes.join("; ")) }
+        };
         let mut options = options.clone();
         if plan.host_root.is_some() {
             options.host_root = plan.host_root.clone();
@@ -159,7 +172,7 @@ impl Engines {
             Some(address) => {
                 let source = plan.source.unwrap_or("environment");
                 let mut engine = Self::connect_with(address, &options).await?;
-                engine.prefix_choice(&format!("from {source}: "));
+                engine.prefix_choice(&format!("{}: ", explain(format!("from {source}"))));
                 Ok(engine)
             }
             // The engine found by probing still gets its parameters from the environment
@@ -167,7 +180,14 @@ impl Engines {
             None => {
                 let registry = Self::registry()?;
                 let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-                detect_and_connect_in(registry, &options, |a| crate::env::with_params(registry, a, &get)).await
+                match detect_and_connect_in(registry, &options, |a| crate::env::with_params(registry, a, &get)).await {
+                    Ok(mut engine) if !notes.is_empty() => {
+                        engine.prefix_choice(&format!("{}: ", explain("probed".to_owned())));
+                        Ok(engine)
+                    }
+                    Ok(engine) => Ok(engine),
+                    Err(e) => Err(Error::new(e.kind(), explain(e.message().to_owned()))),
+                }
             }
         }
     }
@@ -251,7 +271,10 @@ async fn pick_default_socket(
 }
 
 fn config_for(address: EngineAddress, options: &ConnectOptions) -> EngineConfig {
-    EngineConfig { address, host_root: options.host_root.clone(), call_timeout: options.call_timeout }
+    let mut config = EngineConfig::new(address);
+    config.host_root = options.host_root.clone();
+    config.call_timeout = options.call_timeout;
+    config
 }
 
 /// Checks that the config's socket is a socket somebody accepts on, before any protocol is spoken.
@@ -326,7 +349,8 @@ mod tests {
                 ("pouch", "pouch"),
                 ("rund", "rund"),
                 ("cri", "cri"),
-                ("podman", "podman")
+                ("podman", "podman"),
+                ("oci", "oci")
             ]
         );
         // The default features compile every engine in, under the name its crate is named after.

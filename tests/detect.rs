@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use anyctr::ConnectOptions;
 use anyctr::prelude::*;
 use anyctr::socket_check::ConnectOutcome;
-use anyctr::{ConnectOptions, Engines};
 
 fn harness_socket(var: &str, default: &str) -> PathBuf {
     let p = PathBuf::from(std::env::var(var).unwrap_or_else(|_| default.to_owned()));
@@ -52,7 +52,7 @@ fn options(root: &Path) -> ConnectOptions {
 #[tokio::test]
 async fn empty_host_root_reports_every_socket_missing() {
     let root = host_root();
-    let report = Engines::detect(&options(root.path())).await.unwrap();
+    let report = anyctr::detect(&options(root.path())).await.unwrap();
     assert!(!report.probes.is_empty());
     assert!(report.chosen().is_none());
     for p in &report.probes {
@@ -60,7 +60,7 @@ async fn empty_host_root_reports_every_socket_missing() {
         assert!(p.check.path.starts_with(root.path()), "host root applied: {p:?}");
         assert!(p.rejected.as_deref().unwrap().contains("does not exist"), "{p:?}");
     }
-    let e = Engines::detect_and_connect(&options(root.path())).await.unwrap_err();
+    let e = anyctr::detect_and_connect(&options(root.path())).await.unwrap_err();
     assert_eq!(e.kind(), anyctr::ErrorKind::EngineUnavailable);
     assert!(e.message().contains("does not exist"), "the error explains: {e}");
 }
@@ -73,7 +73,7 @@ async fn plain_file_unserved_and_silent_sockets_are_rejected_with_reasons() {
     // Accepts connections but never says a word: every engine's probe must give up in time.
     let _silent = std::os::unix::net::UnixListener::bind(place(root.path(), "/var/run/pouchd.sock")).unwrap();
 
-    let report = Engines::detect(&options(root.path())).await.unwrap();
+    let report = anyctr::detect(&options(root.path())).await.unwrap();
     let rows = |sock: &str| report.probes.iter().filter(|p| p.socket == Path::new(sock)).collect::<Vec<_>>();
 
     let file = rows("/var/run/docker.sock");
@@ -86,7 +86,7 @@ async fn plain_file_unserved_and_silent_sockets_are_rejected_with_reasons() {
     assert_eq!(stale[0].check.connect, ConnectOutcome::Refused);
 
     let silent = rows("/var/run/pouchd.sock");
-    let engines = Engines::registry().unwrap().names().len();
+    let engines = anyctr::registry().unwrap().names().len();
     assert_eq!(silent.len(), engines, "every engine tried the silent socket: {silent:?}");
     assert!(silent.iter().all(|p| !p.answered && p.rejected.is_some() && p.check.connected()), "{silent:?}");
     assert!(report.chosen().is_none(), "{report}");
@@ -100,16 +100,16 @@ async fn an_explicit_address_naming_a_plain_file_says_what_the_probe_says() {
     let stale = dir.path().join("stale.sock");
     drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
     for engine in ["docker", "containerd", "pouch"] {
-        let e = Engines::connect(&format!("{engine}://{}", file.display())).await.unwrap_err();
+        let e = anyctr::connect(&format!("{engine}://{}", file.display())).await.unwrap_err();
         assert_eq!(e.kind(), anyctr::ErrorKind::InvalidArgument, "{engine}: {e}");
         assert!(e.to_string().contains("exists but is not a unix socket"), "{engine}: {e}");
         assert!(!e.to_string().to_ascii_lowercase().contains("refused"), "{engine}: {e}");
-        let e = Engines::connect(&format!("{engine}://{}", stale.display())).await.unwrap_err();
+        let e = anyctr::connect(&format!("{engine}://{}", stale.display())).await.unwrap_err();
         assert_eq!(e.kind(), anyctr::ErrorKind::EngineUnavailable, "{engine}: {e}");
         assert!(e.to_string().contains("nobody accepts connections"), "{engine}: {e}");
     }
     // A bare socket address (probed) and the docker engine connecting on its own say the same.
-    let e = Engines::connect(&format!("unix://{}", file.display())).await.unwrap_err();
+    let e = anyctr::connect(&format!("unix://{}", file.display())).await.unwrap_err();
     assert!(e.to_string().contains("exists but is not a unix socket"), "{e}");
     let config = anyctr::EngineConfig::new(anyctr::EngineAddress::new("docker", file.to_str().unwrap()));
     let e = anyctr::docker::connect(config).await.unwrap_err();
@@ -124,7 +124,7 @@ async fn real_engines_are_found_under_a_host_root_and_explained() {
     std::os::unix::fs::symlink(containerd_socket(), place(root.path(), "/run/containerd/containerd.sock")).unwrap();
     let opts = options(root.path());
 
-    let report = Engines::detect(&opts).await.unwrap();
+    let report = anyctr::detect(&opts).await.unwrap();
     let answered: Vec<_> = report.probes.iter().filter(|p| p.answered).map(|p| (p.engine, p.socket.clone())).collect();
     assert_eq!(
         answered,
@@ -142,7 +142,7 @@ async fn real_engines_are_found_under_a_host_root_and_explained() {
         .expect("pouch probed the docker socket first");
     assert!(!pouch_on_docker.answered && pouch_on_docker.rejected.is_some());
 
-    let engine = Engines::detect_and_connect(&opts).await.unwrap();
+    let engine = anyctr::detect_and_connect(&opts).await.unwrap();
     assert_eq!(engine.name(), "docker");
     assert!(
         engine.choice().contains("probed") && engine.choice().contains("/var/run/docker.sock"),
@@ -154,24 +154,18 @@ async fn real_engines_are_found_under_a_host_root_and_explained() {
 
 #[tokio::test]
 async fn bare_socket_address_is_recognized_by_probing() {
-    let engine = Engines::connect(&format!("unix://{}", containerd_socket().display())).await.unwrap();
+    let engine = anyctr::connect(&format!("unix://{}", containerd_socket().display())).await.unwrap();
     assert_eq!(engine.name(), "containerd", "{}", engine.choice());
-    let engine = Engines::connect(&docker_socket().display().to_string()).await.unwrap();
+    let engine = anyctr::connect(&docker_socket().display().to_string()).await.unwrap();
     assert_eq!(engine.name(), "docker", "{}", engine.choice());
 }
 
 fn run_child(mode: &str, envs: &[(&str, String)], as_nobody: bool) -> String {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["--ignored", "--exact", "child", "--nocapture", "--test-threads=1"]).env("ANYCTR_CHILD", mode);
-    for var in [
-        "ANYCTR_ADDRESS",
-        "CONTAINER_RUNTIME_ENDPOINT",
-        "CONTAINERD_ADDRESS",
-        "DOCKER_HOST",
-        "POUCH_SOCKET",
-        "ANYCTR_HOST_ROOT",
-        "CONTAINERD_NAMESPACE",
-    ] {
+    // Every variable an engine registers (podman's CONTAINER_HOST too), not a list to keep in step.
+    let engine_vars = anyctr::registry().unwrap().iter().flat_map(|r| r.env_vars.iter().map(|v| v.name));
+    for var in ["ANYCTR_ADDRESS", "ANYCTR_HOST_ROOT"].into_iter().chain(engine_vars) {
         cmd.env_remove(var);
     }
     cmd.envs(envs.iter().map(|(k, v)| (k, v)));
@@ -245,7 +239,7 @@ async fn child() {
             let root = std::env::var("ANYCTR_HOST_ROOT").ok().map(PathBuf::from);
             let mut opts = ConnectOptions::default().probe_timeout(Duration::from_secs(2));
             opts.host_root = root;
-            let report = Engines::detect(&opts).await.unwrap();
+            let report = anyctr::detect(&opts).await.unwrap();
             report
                 .probes
                 .iter()
@@ -253,7 +247,7 @@ async fn child() {
                 .collect::<Vec<_>>()
                 .join(",")
         }
-        "from_env" => match Engines::from_env().await {
+        "from_env" => match anyctr::from_env().await {
             Ok(e) => format!("{}|{}", e.name(), e.choice()),
             Err(e) => format!("error|{e}"),
         },

@@ -6,8 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyctr::ConnectOptions;
 use anyctr::prelude::*;
-use anyctr::{ConnectOptions, Engines};
 
 fn podman_socket() -> PathBuf {
     let p = PathBuf::from(
@@ -34,7 +34,7 @@ fn options(root: &Path) -> ConnectOptions {
 #[tokio::test]
 async fn podman_is_found_on_its_default_socket_under_a_host_root() {
     let root = host_root_with_podman_at("/run/podman/podman.sock");
-    let engine = Engines::detect_and_connect(&options(root.path())).await.unwrap();
+    let engine = anyctr::detect_and_connect(&options(root.path())).await.unwrap();
     assert_eq!(engine.name(), "podman", "{}", engine.choice());
     assert!(engine.choice().contains("/run/podman/podman.sock"), "{}", engine.choice());
     assert_eq!(engine.info().product, "Podman Engine");
@@ -43,7 +43,7 @@ async fn podman_is_found_on_its_default_socket_under_a_host_root() {
 #[tokio::test]
 async fn podman_serving_the_docker_socket_is_recognised_as_podman() {
     let root = host_root_with_podman_at("/var/run/docker.sock");
-    let report = Engines::detect(&options(root.path())).await.unwrap();
+    let report = anyctr::detect(&options(root.path())).await.unwrap();
     let on_docker_path = |engine: &str| {
         report
             .probes
@@ -58,9 +58,9 @@ async fn podman_serving_the_docker_socket_is_recognised_as_podman() {
     assert_eq!(report.chosen().map(|p| p.engine), Some("podman"), "{report}");
 
     // A bare socket address is probed the same way.
-    let engine = Engines::connect(&podman_socket().display().to_string()).await.unwrap();
+    let engine = anyctr::connect(&podman_socket().display().to_string()).await.unwrap();
     assert_eq!(engine.name(), "podman", "{}", engine.choice());
     // An address that insists on docker gets the refusal that names Podman.
-    let e = Engines::connect(&format!("docker://{}", podman_socket().display())).await.unwrap_err();
+    let e = anyctr::connect(&format!("docker://{}", podman_socket().display())).await.unwrap_err();
     assert!(e.message().contains("Podman"), "{e}");
 }

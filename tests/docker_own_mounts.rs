@@ -9,9 +9,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use anyctr::Engine;
 use anyctr::model::{ContainerDetail, Mount, MountKind};
 use anyctr::prelude::*;
-use anyctr::{Engine, Engines};
 use common::*;
 
 use anyctr_testkit::BOUND;
@@ -66,7 +66,7 @@ async fn both(docker: &Engine, moby: &Engine, id: &str) -> (ContainerDetail, Con
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_reports_its_own_mounts_as_the_oci_spec_has_them() {
     let docker = docker().await;
-    let moby = Engines::connect(&containerd_moby()).await.expect("containerd moby view");
+    let moby = anyctr::connect(&containerd_moby()).await.expect("containerd moby view");
     for ipc in ["private", "shareable"] {
         let run = Run::start(&["--ipc", ipc]);
         let (d, m) = both(&docker, &moby, &run.id).await;
@@ -115,7 +115,7 @@ async fn docker_reports_its_own_mounts_as_the_oci_spec_has_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gvisor_shared_mount_answers_like_the_moby_view() {
     let docker = docker().await;
-    let moby = Engines::connect(&containerd_moby()).await.expect("containerd moby view");
+    let moby = anyctr::connect(&containerd_moby()).await.expect("containerd moby view");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f"), b"shared").unwrap();
     let bind = format!("{}:/data", dir.path().display());

@@ -1,7 +1,7 @@
 //! A second registration under an existing name makes the registry refuse to build, so no engine
 //! silently shadows another. (Its own test binary: the duplicate poisons the global registry.)
 
-use anyctr::{DynEngine, EngineConfig, EngineInfo, EngineRegistration, Engines, Error, ErrorKind, Result};
+use anyctr::{DynEngine, EngineConfig, EngineInfo, EngineRegistration, Error, ErrorKind, Result};
 use futures_util::future::BoxFuture;
 
 fn probe(_: EngineConfig) -> BoxFuture<'static, Result<EngineInfo>> {
@@ -23,9 +23,9 @@ anyctr::register_engine!(EngineRegistration {
 
 #[tokio::test]
 async fn duplicate_name_is_rejected_everywhere() {
-    let e = Engines::registry().unwrap_err();
+    let e = anyctr::registry().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict);
     assert!(e.message().contains("`docker`"), "{e}");
-    let e = Engines::connect("docker:///run/whatever.sock").await.unwrap_err();
+    let e = anyctr::connect("docker:///run/whatever.sock").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
 }

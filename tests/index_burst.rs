@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyctr::index::{ContainerIndex, IndexOptions};
 use anyctr::prelude::*;
-use anyctr::{Engine, Engines, ListOptions};
+use anyctr::{Engine, ListOptions};
 use common::*;
 
 const CONTAINERS: usize = 200;
@@ -143,7 +143,7 @@ async fn docker_burst_on_a_daemon_started_seconds_earlier() {
     let daemon = common::private_dockerd::PrivateDockerd::started_with_image();
     let socket = daemon.socket().display().to_string();
     let cli = docker_cli(format!("unix://{socket}"));
-    let engine = Engines::connect(&format!("docker://{socket}")).await.unwrap();
+    let engine = anyctr::connect(&format!("docker://{socket}")).await.unwrap();
     burst(engine, cli, "fresh dockerd").await;
     drop(daemon);
 }
@@ -154,7 +154,7 @@ async fn containerd_burst_of_200_from_8_streams_events_only() {
     if !std::path::Path::new(&socket).exists() {
         anyctr_testkit::engines_not_up("containerd", &socket, "socket missing");
     }
-    let engine = Engines::connect(&format!("containerd://{socket}?namespace=default&state_dir={state}")).await.unwrap();
+    let engine = anyctr::connect(&format!("containerd://{socket}?namespace=default&state_dir={state}")).await.unwrap();
     let ctr = move |args: &[&str]| -> Vec<String> {
         ["ctr", "-a", &socket, "-n", "default"].iter().chain(args).map(|s| s.to_string()).collect()
     };

@@ -8,9 +8,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use anyctr::ListOptions;
 use anyctr::index::{ContainerIndex, IndexOptions};
 use anyctr::prelude::*;
-use anyctr::{Engines, ListOptions};
 use common::private_dockerd::PrivateDockerd;
 use common::*;
 
@@ -18,7 +18,7 @@ use common::*;
 async fn index_recovers_after_the_daemon_restarts() {
     let mut daemon = PrivateDockerd::started_with_image();
 
-    let engine = Engines::connect(&format!("docker://{}", daemon.socket().display())).await.unwrap();
+    let engine = anyctr::connect(&format!("docker://{}", daemon.socket().display())).await.unwrap();
     let label = unique("index-restart");
     let index = ContainerIndex::start(
         engine.dyn_engine().clone(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyctr::index::{ContainerIndex, FoundBy, IndexOptions};
 use anyctr::prelude::*;
-use anyctr::{Engine, Engines, ErrorKind, ExecRequest, ListOptions, PodSpec};
+use anyctr::{Engine, ErrorKind, ExecRequest, ListOptions, PodSpec};
 use common::*;
 
 const ROUND_TRIP: Duration = Duration::from_secs(30);
@@ -168,7 +168,7 @@ impl Drop for Pods {
 async fn cri_pods_runc_exec_and_rund_sandbox_processes_map_to_their_pod() {
     let (socket, state) = (anyctr_testkit::containerd_socket(), anyctr_testkit::containerd_state_dir());
     let engine =
-        anyctr_testkit::connect("rund", &socket, Engines::connect(&format!("rund://{socket}?state_dir={state}"))).await;
+        anyctr_testkit::connect("rund", &socket, anyctr::connect(&format!("rund://{socket}?state_dir={state}"))).await;
     let label = unique("lookup-cri");
     let options = IndexOptions::default().list(ListOptions::all().label(&format!("anyctr.test={label}")));
     let index = engine.index(options).await.unwrap();

@@ -128,6 +128,25 @@ pub(super) fn table() -> Vec<CapabilityTrials> {
             &["logs.tail", "logs.follow", "logs.since", "logs.streams_apart", "logs.partial_line", "logs.rotation"],
             ("logs.declared_unsupported", declared::logs),
         ),
+        row("top", &["top.processes", "top.pid1_and_zombies"], ("top.declared_unsupported", declared::top)),
+        row(
+            "probes",
+            &["probe.timezone", "probe.libc", "probe.hostname", "probe.pid1"],
+            ("probe.declared_unsupported", declared::probes),
+        ),
+        row("pause", &["lifecycle.pause_unpause"], ("lifecycle.pause_declared_unsupported", declared::pause)),
+        row("restart", &["lifecycle.restart"], ("lifecycle.restart_declared_unsupported", declared::restart)),
+        row(
+            "update_resources",
+            &["lifecycle.update_resources"],
+            ("lifecycle.update_declared_unsupported", declared::update_resources),
+        ),
+        row("pull", &["images.pull_remove"], ("images.pull_declared_unsupported", declared::pull)),
+        row(
+            "stats",
+            &["stats.one_shot", "stats.memory_limit", "stats.batch", "stats.sandboxed_nonzero"],
+            ("stats.declared_unsupported", declared::stats),
+        ),
     ]
 }
 

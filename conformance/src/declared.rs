@@ -179,3 +179,60 @@ pub(super) fn logs(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
         verdict("logs", via_host)
     })
 }
+
+pub(super) fn top(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move { verdict("top", anyctr_host::top::container_top(&*c.engine, &c.fixture.id, None).await) })
+}
+
+pub(super) fn probes(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        let detail = match c.engine.inspect(&c.fixture.id).await {
+            Ok(detail) => detail,
+            // Probes start from the container's detail: without inspect nothing leads to it.
+            Err(e) if e.kind() == ErrorKind::Unsupported => return Ok(format!("probes: inspect is unsupported: {e}")),
+            Err(e) => return Err(format!("inspect: {e}")),
+        };
+        verdict("probes (libc)", anyctr_host::probes::libc(&*c.engine, &detail, None).await)?;
+        verdict("probes (pid1)", anyctr_host::probes::pid1(&*c.engine, &detail, None).await)
+    })
+}
+
+pub(super) fn pause(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        let r = c.engine.pause(&c.fixture.id).await;
+        if r.is_ok() {
+            // The engine lied: leave the fixture running for the other trials.
+            let _ = c.engine.unpause(&c.fixture.id).await;
+        }
+        verdict("pause", r)
+    })
+}
+
+pub(super) fn restart(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move { verdict("restart", c.engine.restart(&c.fixture.id, Duration::from_secs(1)).await) })
+}
+
+pub(super) fn update_resources(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        let update = anyctr_core::model::ResourceUpdate::new().memory_limit(512 << 20);
+        verdict("update_resources", c.engine.update_resources(&c.fixture.id, &update).await)
+    })
+}
+
+pub(super) fn pull(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        // Port 9 (discard) on loopback: an engine that tried would fail, not pull.
+        verdict("pull_image", c.engine.pull_image("127.0.0.1:9/anyctr/declared:none", QUICK).await)?;
+        verdict("remove_image", c.engine.remove_image("127.0.0.1:9/anyctr/declared:none", false).await)
+    })
+}
+
+pub(super) fn stats(c: &TrialContext) -> BoxFuture<'_, TrialResult> {
+    Box::pin(async move {
+        // The engine's API, its batch call and anyctr's source choice must all refuse.
+        verdict("stats (engine API)", c.engine.stats(&c.fixture.id).await)?;
+        verdict("stats_many (engine API)", c.engine.stats_many(std::slice::from_ref(&c.fixture.id)).await)?;
+        let chosen = anyctr_host::cgroup_stats::container_stats(&*c.engine, &c.fixture.id, None).await;
+        verdict("stats", chosen)
+    })
+}

@@ -23,6 +23,7 @@ mod declared;
 mod fixture;
 mod report;
 mod runner;
+mod trials_control;
 mod trials_copy;
 mod trials_events;
 mod trials_exec;
@@ -35,6 +36,9 @@ mod trials_lifecycle;
 mod trials_logs;
 mod trials_lookup;
 mod trials_nsenter;
+mod trials_probe;
+mod trials_stats;
+mod trials_top;
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -44,6 +48,7 @@ use futures_util::future::BoxFuture;
 pub use fixture::{EngineFixtures, Expectations, ExpectedLog, Fixture, FixtureFactory, FixtureSetup};
 pub use report::{CapabilityReport, Coverage, Outcome, SetupReport, TrialReport, render_coverage, render_matrix};
 pub use runner::run_setup;
+pub use trials_images::{REGISTRY_ENV, REGISTRY_IMAGE};
 
 use anyctr_core::capability::Capabilities;
 use anyctr_core::engine::DynEngine;
@@ -121,10 +126,14 @@ pub fn all_trials() -> Vec<Trial> {
     all.extend(trials_host_path::trials());
     all.extend(trials_events::trials());
     all.extend(trials_lifecycle::trials());
+    all.extend(trials_control::trials());
     all.extend(trials_index::trials());
     all.extend(trials_lookup::trials());
     all.extend(trials_images::trials());
     all.extend(trials_logs::trials());
+    all.extend(trials_top::trials());
+    all.extend(trials_probe::trials());
+    all.extend(trials_stats::trials());
     all
 }
 

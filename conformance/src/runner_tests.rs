@@ -25,13 +25,7 @@ impl ContainerEngine for ClaimsNothing {
         Capabilities::default()
     }
     async fn identify(&self) -> Result<EngineInfo> {
-        Ok(EngineInfo {
-            engine: "nothing".into(),
-            product: "nothing".into(),
-            version: "0".into(),
-            api_version: None,
-            runtimes: Vec::new(),
-        })
+        Ok(EngineInfo::new("nothing", "nothing", "0"))
     }
     async fn list(&self, _: &ListOptions) -> Result<Vec<ContainerSummary>> {
         Err(Error::unsupported("nothing", "list"))

@@ -58,6 +58,23 @@ impl BoundedBuffer {
     }
 }
 
+/// A buffered exec built from a streaming one, as [`ContainerEngine::exec`]'s default does it:
+/// validates the request, starts the session with `start(request without stdin, open stdin?)`
+/// and runs it to completion (stdin fed, output capped, the request's timeout honoured).
+///
+/// [`ContainerEngine::exec`]: crate::ContainerEngine::exec
+pub async fn buffered<F, Fut>(request: crate::model::ExecRequest, start: F) -> Result<ExecResult>
+where
+    F: FnOnce(crate::model::ExecRequest, bool) -> Fut,
+    Fut: std::future::Future<Output = Result<ExecSession>>,
+{
+    request.validate()?;
+    let (request, stdin) = request.split_stdin();
+    let (limit, timeout) = (request.output_limit, request.timeout);
+    let session = start(request, stdin.is_some()).await?;
+    run_to_completion(session, stdin, limit, timeout).await
+}
+
 /// Runs a started session to completion: writes `stdin` then EOF, collects output up to `limit`
 /// bytes per stream, and returns the result. On `timeout` the process is killed and the call fails
 /// with [`ErrorKind::Timeout`]. A start failure the runtime reported as output (exit code 126/127,

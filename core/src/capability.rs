@@ -1,7 +1,9 @@
 //! What an engine, and one container's runtime, can do.
 //!
 //! A plain `Copy + Default` struct of public fields in OpenDAL's style: an engine fills it with
-//! `..Capabilities::default()`, so a field added later defaults to "unsupported". Each field says
+//! `..Capabilities::default()`, so a field added later defaults to "unsupported" (deliberately
+//! not `#[non_exhaustive]`: a literal that ends in `..Capabilities::default()` keeps compiling as
+//! capabilities are added; one that names every field does not). Each field says
 //! not only whether an operation works but whether the engine does it natively or anyctr emulates
 //! it (copy through tar over exec, say), because agents care about the cost.
 //!
@@ -110,6 +112,26 @@ capabilities! {
     /// Container logs: `Native` from the engine's logs API, `Emulated` when anyctr reads the
     /// engine's log file from the host (`anyctr_host::logs::container_logs` serves both).
     logs,
+    /// `top`: a container's processes, pid 1 and its zombies. `Emulated`: anyctr reads the host's
+    /// `/proc` for runc-class containers and `/proc` inside by exec for sandboxed ones
+    /// (`anyctr_host::top`), so it needs `proc_root` or `exec` on the container.
+    top,
+    /// Container probes (time zone, libc, hostname, pid 1): `Emulated` from the host for
+    /// runc-class containers and by exec inside sandboxes (`anyctr_host::probes`).
+    probes,
+    /// `pause` and `unpause` (the cgroup freezer, or the sandbox's own pause).
+    pause,
+    /// `restart` in place: the same container with a new main process (CRI has none: kubelet
+    /// makes a new container instead).
+    restart,
+    /// `update_resources`: CPU shares/quota and memory limit of a running container.
+    update_resources,
+    /// `pull_image` from a registry and `remove_image`.
+    pull,
+    /// Resource-usage samples (`stats`, `stats_many`): `Native` from the engine's stats API or
+    /// task metrics (for a sandbox, the runtime's own figures), `Emulated` when anyctr reads the
+    /// container's host cgroup itself.
+    stats,
 }
 
 impl Capabilities {
@@ -128,6 +150,14 @@ impl Capabilities {
             // does not share (docker cp into gVisor with an in-memory overlay is lost): emulate instead.
             self.copy_to = tar_over_exec;
             self.copy_from = tar_over_exec;
+            // Processes and probes are read inside by exec where the host cannot see them.
+            if !self.exec.is_supported() {
+                self.top = Support::Unsupported;
+                self.probes = Support::Unsupported;
+            }
+            // gVisor's runsc has no `update` (dockerd and the shim fail the call); a VM runtime's
+            // shim may resize its VM, but nothing here has shown one does: claim it only for runc-class.
+            self.update_resources = Support::Unsupported;
         }
         self
     }
@@ -174,10 +204,25 @@ mod tests {
         assert_eq!(rund.copy_to, Support::Emulated);
         assert_eq!(rund.copy_from, Support::Emulated);
         assert_eq!(rund.exec, Support::Native);
+        let updatable = Capabilities { update_resources: Support::Native, pause: Support::Native, ..engine };
+        let sandboxed = updatable.for_runtime(&RuntimeClass::Rund);
+        assert_eq!(sandboxed.update_resources, Support::Unsupported);
+        assert_eq!(sandboxed.pause, Support::Native);
         // Fail closed: a runtime nobody declared runc-class gets the sandboxed answers.
         let unknown = RuntimeClass::from_name_with("io.containerd.firecracker.v1", &[]);
         assert_eq!(engine.for_runtime(&unknown), rund);
         let declared = RuntimeClass::from_name_with("youki", &["youki".to_owned()]);
         assert_eq!(engine.for_runtime(&declared), engine);
+    }
+
+    #[test]
+    fn processes_and_probes_in_a_sandbox_need_exec() {
+        let engine = Capabilities { top: Support::Emulated, probes: Support::Emulated, ..Default::default() };
+        // Read from the host for runc; without exec a sandbox cannot be read at all.
+        assert_eq!(engine.for_runtime(&RuntimeClass::Runc), engine);
+        let rund = engine.for_runtime(&RuntimeClass::Rund);
+        assert_eq!((rund.top, rund.probes), (Support::Unsupported, Support::Unsupported));
+        let with_exec = Capabilities { exec: Support::Native, ..engine }.for_runtime(&RuntimeClass::Runsc);
+        assert_eq!((with_exec.top, with_exec.probes), (Support::Emulated, Support::Emulated));
     }
 }

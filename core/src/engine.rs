@@ -18,8 +18,8 @@ use serde::Serialize;
 use crate::capability::Capabilities;
 use crate::error::{Error, Result};
 use crate::model::{
-    ContainerDetail, ContainerSummary, CreateSpec, Event, EventOptions, ExecRequest, ExecResult, ExecSession,
-    ImageSummary, LogOptions, LogStream, PodSpec, Signal,
+    ContainerDetail, ContainerStats, ContainerSummary, CreateSpec, Event, EventOptions, ExecRequest, ExecResult,
+    ExecSession, ImageSummary, LogOptions, LogStream, PodSpec, ResourceUpdate, Signal,
 };
 
 /// A stream of bytes (tar archives, image tarballs).
@@ -33,6 +33,7 @@ pub type DynEngine = Arc<dyn ContainerEngine>;
 
 /// What an engine says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct EngineInfo {
     /// The registered engine name (`docker`, `containerd`, `pouch`, `rund`).
     pub engine: String,
@@ -44,6 +45,20 @@ pub struct EngineInfo {
     pub api_version: Option<String>,
     /// Runtimes the daemon offers, where it says.
     pub runtimes: Vec<String>,
+}
+
+impl EngineInfo {
+    /// What every engine knows about itself; no API version, no runtimes (set those public
+    /// fields where the daemon says).
+    pub fn new(engine: impl Into<String>, product: impl Into<String>, version: impl Into<String>) -> Self {
+        EngineInfo {
+            engine: engine.into(),
+            product: product.into(),
+            version: version.into(),
+            api_version: None,
+            runtimes: Vec::new(),
+        }
+    }
 }
 
 /// Which containers [`ContainerEngine::list`] returns.
@@ -126,6 +141,16 @@ pub trait ContainerEngine: Send + Sync + 'static {
     /// Inspects one container by id, unique id prefix or name.
     async fn inspect(&self, container: &str) -> Result<ContainerDetail>;
 
+    /// Every container `options` selects, each as [`inspect`](Self::inspect) would answer it, from
+    /// a few bulk calls: for an engine whose list already carries everything an inspect reads
+    /// (containerd's records and tasks), so that a full index build costs a handful of round
+    /// trips rather than one or more per container. Not a capability, an optimization: the
+    /// default answers `Unsupported` without a daemon call, and callers then list and inspect.
+    async fn inspect_all(&self, options: &ListOptions) -> Result<Vec<ContainerDetail>> {
+        let _ = options;
+        Err(Error::unsupported(self.name(), "inspect_all"))
+    }
+
     /// Runs a command and collects its output. Requires capability `exec`.
     ///
     /// # Behaviour
@@ -135,13 +160,9 @@ pub trait ContainerEngine: Send + Sync + 'static {
     /// - A container that is not running is `Conflict`.
     /// - On `timeout` the process is killed and the call fails with `Timeout`.
     async fn exec(&self, container: &str, request: ExecRequest) -> Result<ExecResult> {
-        request.validate()?;
-        let (request, stdin) = request.split_stdin();
-        let (limit, timeout) = (request.output_limit, request.timeout);
-        let run = async {
-            let session = self.exec_stream(container, request, stdin.is_some()).await?;
-            crate::buffered_exec::run_to_completion(session, stdin, limit, timeout).await
-        };
+        let run = crate::buffered_exec::buffered(request, |request, open_stdin| {
+            self.exec_stream(container, request, open_stdin)
+        });
         run.await.map_err(|e| e.in_context(self.name(), "exec").with_container(container))
     }
 
@@ -150,6 +171,20 @@ pub trait ContainerEngine: Send + Sync + 'static {
     async fn exec_stream(&self, container: &str, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {
         let _ = (container, request, open_stdin);
         Err(Error::unsupported(self.name(), "exec_stream"))
+    }
+
+    /// [`exec_stream`](Self::exec_stream) in a container this engine already inspected (from a
+    /// fresh [`inspect`](Self::inspect) or a live index's snapshot): what the engine would look up
+    /// before an exec (the container's state, runtime, spec, namespace) is taken from `container`
+    /// instead of asking the daemon again. A container that stopped since the detail was taken
+    /// fails as the daemon says. The default execs by id.
+    async fn exec_stream_on(
+        &self,
+        container: &ContainerDetail,
+        request: ExecRequest,
+        open_stdin: bool,
+    ) -> Result<ExecSession> {
+        self.exec_stream(&container.id, request, open_stdin).await
     }
 
     /// Unpacks a tar stream into directory `destination` (absolute, as the container sees it) of
@@ -248,6 +283,113 @@ pub trait ContainerEngine: Send + Sync + 'static {
         let _ = (container, options);
         Err(Error::unsupported(self.name(), "logs"))
     }
+
+    /// One resource-usage sample of a running container from the engine (its stats API, task
+    /// metrics or CRI stats). Requires capability `stats`. A container that is not running is
+    /// `Conflict`. The facade's `EngineExt::container_stats` reads the host cgroup instead where
+    /// it can (no daemon call) and falls back to this.
+    async fn stats(&self, container: &str) -> Result<ContainerStats> {
+        let _ = container;
+        Err(Error::unsupported(self.name(), "stats"))
+    }
+
+    /// Samples of many containers in as few daemon calls as the engine allows (the node sweep:
+    /// one containerd `Tasks.Metrics`, one CRI `ListContainerStats`). `containers` names them (id,
+    /// prefix or name); empty means every running container. A named container that is gone or
+    /// not running is left out (a sweep races with exits): the samples' `container` ids say which
+    /// were served. Requires capability `stats`. The default asks [`stats`](Self::stats) for each.
+    async fn stats_many(&self, containers: &[String]) -> Result<Vec<ContainerStats>> {
+        let names: Vec<String> = if containers.is_empty() {
+            self.list(&ListOptions::running()).await?.into_iter().map(|c| c.id).collect()
+        } else {
+            containers.to_vec()
+        };
+        let mut out = Vec::with_capacity(names.len());
+        for name in &names {
+            match self.stats(name).await {
+                Ok(sample) => out.push(sample),
+                Err(e) if matches!(e.kind(), crate::ErrorKind::NotFound | crate::ErrorKind::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Freezes every process of the container (cgroup freezer, or the sandbox's own pause); the
+    /// container reports [`Paused`](crate::model::ContainerStatus::Paused) until
+    /// [`unpause`](Self::unpause). Requires capability `pause`.
+    async fn pause(&self, container: &str) -> Result<()> {
+        let _ = container;
+        Err(Error::unsupported(self.name(), "pause"))
+    }
+
+    /// Thaws a paused container. Requires capability `pause`.
+    async fn unpause(&self, container: &str) -> Result<()> {
+        let _ = container;
+        Err(Error::unsupported(self.name(), "unpause"))
+    }
+
+    /// Stops the container like [`stop`](Self::stop) with `grace`, then starts it again: the
+    /// same container, a new main process. Bounded by the call timeout plus `grace`. Requires
+    /// capability `restart`.
+    async fn restart(&self, container: &str, grace: Duration) -> Result<()> {
+        let _ = (container, grace);
+        Err(Error::unsupported(self.name(), "restart"))
+    }
+
+    /// Changes CPU and memory limits of a (running) container; fields left `None` stay as they
+    /// are. An empty or out-of-range update is `InvalidArgument`. Requires capability
+    /// `update_resources`.
+    async fn update_resources(&self, container: &str, update: &ResourceUpdate) -> Result<()> {
+        let _ = (container, update);
+        Err(Error::unsupported(self.name(), "update_resources"))
+    }
+
+    /// Pulls `reference` (`registry/name:tag` or `…@sha256:…`) from its registry, waiting at most
+    /// `timeout`; returns the pulled image as the engine now lists it. An unknown image is
+    /// `NotFound`, an unreachable registry `EngineUnavailable`, a too slow pull `Timeout`.
+    /// Requires capability `pull`.
+    async fn pull_image(&self, reference: &str, timeout: Duration) -> Result<ImageSummary> {
+        let _ = (reference, timeout);
+        Err(Error::unsupported(self.name(), "pull_image"))
+    }
+
+    /// Removes an image by reference or id. Docker's API untags one reference of an image that has
+    /// several; CRI removes the image with every reference it has. An unknown image is `NotFound`;
+    /// one a container uses is `Conflict` unless `force`. Requires capability `pull`.
+    async fn remove_image(&self, reference: &str, force: bool) -> Result<()> {
+        let _ = (reference, force);
+        Err(Error::unsupported(self.name(), "remove_image"))
+    }
+}
+
+/// Refuses `operation` on `container` with `Unsupported` unless `claimed` says the container's
+/// capabilities (the engine's, refined by its runtime) include it; returns the inspected detail.
+/// For operations a daemon would pass on to a runtime that cannot do them (runsc has no `update`).
+pub async fn require_for_container<E: ContainerEngine + ?Sized>(
+    engine: &E,
+    container: &str,
+    operation: &'static str,
+    claimed: fn(&Capabilities) -> crate::capability::Support,
+) -> Result<ContainerDetail> {
+    let detail = engine.inspect(container).await?;
+    if claimed(&engine.container_capabilities(&detail)).is_supported() {
+        Ok(detail)
+    } else {
+        Err(Error::unsupported(engine.name(), operation).with_container(container))
+    }
+}
+
+/// What every engine's [`ContainerEngine::update_resources`] checks before it calls its daemon: the
+/// update is valid (else `InvalidArgument`, before any call) and the container's runtime can apply
+/// it (else `Unsupported`). Returns the inspected container.
+pub async fn update_target<E: ContainerEngine + ?Sized>(
+    engine: &E,
+    container: &str,
+    update: &ResourceUpdate,
+) -> Result<ContainerDetail> {
+    update.validate()?;
+    require_for_container(engine, container, "update_resources", |c| c.update_resources).await
 }
 
 /// Implements [`ContainerEngine`] for a handle type by forwarding every method — the provided
@@ -288,6 +430,10 @@ macro_rules! __forward_container_engine {
                 let $this = self;
                 $crate::ContainerEngine::inspect($inner, container).await
             }
+            async fn inspect_all(&self, options: &$crate::ListOptions) -> $crate::Result<Vec<$crate::model::ContainerDetail>> {
+                let $this = self;
+                $crate::ContainerEngine::inspect_all($inner, options).await
+            }
             async fn exec(&self, container: &str, request: $crate::model::ExecRequest) -> $crate::Result<$crate::model::ExecResult> {
                 let $this = self;
                 $crate::ContainerEngine::exec($inner, container, request).await
@@ -300,6 +446,15 @@ macro_rules! __forward_container_engine {
             ) -> $crate::Result<$crate::model::ExecSession> {
                 let $this = self;
                 $crate::ContainerEngine::exec_stream($inner, container, request, open_stdin).await
+            }
+            async fn exec_stream_on(
+                &self,
+                container: &$crate::model::ContainerDetail,
+                request: $crate::model::ExecRequest,
+                open_stdin: bool,
+            ) -> $crate::Result<$crate::model::ExecSession> {
+                let $this = self;
+                $crate::ContainerEngine::exec_stream_on($inner, container, request, open_stdin).await
             }
             async fn put_archive(&self, container: &str, destination: &str, tar: $crate::ByteStream) -> $crate::Result<()> {
                 let $this = self;
@@ -360,6 +515,46 @@ macro_rules! __forward_container_engine {
             async fn list_images(&self) -> $crate::Result<Vec<$crate::model::ImageSummary>> {
                 let $this = self;
                 $crate::ContainerEngine::list_images($inner).await
+            }
+            async fn pause(&self, container: &str) -> $crate::Result<()> {
+                let $this = self;
+                $crate::ContainerEngine::pause($inner, container).await
+            }
+            async fn unpause(&self, container: &str) -> $crate::Result<()> {
+                let $this = self;
+                $crate::ContainerEngine::unpause($inner, container).await
+            }
+            async fn restart(&self, container: &str, grace: ::std::time::Duration) -> $crate::Result<()> {
+                let $this = self;
+                $crate::ContainerEngine::restart($inner, container, grace).await
+            }
+            async fn update_resources(
+                &self,
+                container: &str,
+                update: &$crate::model::ResourceUpdate,
+            ) -> $crate::Result<()> {
+                let $this = self;
+                $crate::ContainerEngine::update_resources($inner, container, update).await
+            }
+            async fn pull_image(
+                &self,
+                reference: &str,
+                timeout: ::std::time::Duration,
+            ) -> $crate::Result<$crate::model::ImageSummary> {
+                let $this = self;
+                $crate::ContainerEngine::pull_image($inner, reference, timeout).await
+            }
+            async fn remove_image(&self, reference: &str, force: bool) -> $crate::Result<()> {
+                let $this = self;
+                $crate::ContainerEngine::remove_image($inner, reference, force).await
+            }
+            async fn stats(&self, container: &str) -> $crate::Result<$crate::model::ContainerStats> {
+                let $this = self;
+                $crate::ContainerEngine::stats($inner, container).await
+            }
+            async fn stats_many(&self, containers: &[String]) -> $crate::Result<Vec<$crate::model::ContainerStats>> {
+                let $this = self;
+                $crate::ContainerEngine::stats_many($inner, containers).await
             }
         }
     };

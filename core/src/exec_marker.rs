@@ -16,16 +16,17 @@
 //!   have them; busybox's `grep -F` cannot match NUL-separated input, hence `-zxF`).
 //! - [`ExecMarker::kill_on_host`] / [`ExecMarker::signal_if_marked`]: the host's `/proc`, for
 //!   runc-class containers whose processes are host processes. Needs nothing in the container
-//!   (distroless images); a pid an engine reported is only signalled after its `environ` proved
-//!   it is ours, so a recycled pid is never hit. These read the host's `/proc` and block: call
-//!   them from `spawn_blocking`.
+//!   (distroless images); a pid is pinned by a pidfd, then signalled through it only after its
+//!   `environ` proved it is ours, so a recycled pid is never hit. These read the host's `/proc`
+//!   and block: call them from `spawn_blocking`. (They stay in core, though core otherwise keeps
+//!   off the host: they are the kill half of the marker contract docker, pouch and containerd
+//!   share, and moving them to anyctr-host would add an engine → host edge for 40 lines.)
 
 use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 
 use crate::model::ExecRequest;
 
@@ -98,11 +99,18 @@ impl ExecMarker {
     /// SIGKILLs host process `pid` (as an engine reported it) if, and only if, its environment
     /// proves it is this exec's. Blocking.
     pub fn signal_if_marked(&self, pid: u32) -> bool {
-        let Ok(raw) = i32::try_from(pid) else { return false };
-        if !self.marks(&Path::new("/proc").join(pid.to_string())) {
-            return false;
-        }
-        kill(Pid::from_raw(raw), Signal::SIGKILL).is_ok()
+        self.kill_if_marked(Path::new("/proc"), pid)
+    }
+
+    /// The one check-then-kill: a pidfd pins the process first, then its `environ` must hold the
+    /// marker, then SIGKILL goes through the pidfd. Had the pid been recycled before the pidfd was
+    /// opened, the check reads the newcomer's environment (no marker: nothing is killed); had the
+    /// process exited after, the pidfd names the dead one and the signal fails with `ESRCH`. A
+    /// process that is not this exec's is never signalled.
+    fn kill_if_marked(&self, proc_root: &Path, pid: u32) -> bool {
+        let Some(pid_t) = i32::try_from(pid).ok().and_then(Pid::from_raw) else { return false };
+        let Ok(pidfd) = pidfd_open(pid_t, PidfdFlags::empty()) else { return false };
+        self.marks(&proc_root.join(pid.to_string())) && pidfd_send_signal(&pidfd, Signal::KILL).is_ok()
     }
 
     fn kill_under(&self, proc_root: &Path, init_pid: Option<u32>) -> usize {
@@ -113,8 +121,7 @@ impl ExecMarker {
                 break;
             }
             for pid in pids {
-                let Ok(raw) = i32::try_from(pid) else { continue };
-                if kill(Pid::from_raw(raw), Signal::SIGKILL).is_ok() {
+                if self.kill_if_marked(proc_root, pid) {
                     killed += 1;
                 }
             }

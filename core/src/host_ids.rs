@@ -8,7 +8,9 @@ use std::fmt::Debug;
 use crate::error::Result;
 
 /// Host identifiers of one container's processes, read once when the index learns the container.
+/// Every field is optional: start from [`HostIds::default`] and set what the host tells.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct HostIds {
     /// The inode of the container's cgroup directory: on cgroup v2 (and the v2 tree of a hybrid
     /// host) what eBPF's `bpf_get_current_cgroup_id()` reports; see [`CgroupIdSource`].
@@ -29,8 +31,10 @@ pub enum CgroupIdSource {
     V1(&'static str),
 }
 
-/// What the cgroup of a host process names.
+/// What the cgroup of a host process names. Every field is optional: start from
+/// [`CgroupNames::default`] and set what the path names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CgroupNames {
     /// The container id the cgroup path names.
     pub container_id: Option<String>,

@@ -26,6 +26,7 @@ pub mod event_cursor;
 pub mod exec_failure;
 pub mod exec_marker;
 pub mod host_ids;
+pub mod host_signal;
 pub mod log_join;
 pub mod lookup;
 pub mod model;

@@ -27,6 +27,7 @@ impl Default for MainContainerRule {
 
 /// A pod: its sandbox (when the engine shows one) and its other containers.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Pod {
     /// The pod name.
     pub name: Option<String>,
@@ -173,43 +174,20 @@ fn choose_main(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ContainerState, ContainerStatus, PodIdentity, RootfsView, RuntimeClass};
+    use crate::model::{ContainerState, ContainerStatus, PodIdentity, RuntimeClass};
 
     fn member(id: &str, k8s_name: &str, uid: &str, sandbox: &str, running: bool) -> Arc<ContainerDetail> {
         let is_sandbox = id == sandbox;
-        Arc::new(ContainerDetail {
-            id: id.into(),
-            name: format!("k8s_{k8s_name}_{id}"),
-            image: "busybox".into(),
-            labels: Default::default(),
-            annotations: Default::default(),
-            env: vec![],
-            state: ContainerState::with_status(if running {
-                ContainerStatus::Running
-            } else {
-                ContainerStatus::Exited
-            }),
-            runtime: RuntimeClass::Runc,
-            runtime_name: "runc".into(),
-            hostname: None,
-            network_mode: None,
-            pid_mode: None,
-            log_path: None,
-            log_format: None,
-            rootfs: RootfsView::NotReported,
-            mounts: vec![],
-            pod: PodIdentity {
-                pod_name: Some("web".into()),
-                namespace: Some("prod".into()),
-                pod_uid: Some(uid.into()),
-                container_name: Some(k8s_name.into()),
-                sandbox_id: Some(sandbox.into()),
-                role: Some(if is_sandbox { PodRole::Sandbox } else { PodRole::Main }),
-            },
-            created: None,
-            namespace: None,
-            raw: serde_json::Value::Null,
-        })
+        let status = if running { ContainerStatus::Running } else { ContainerStatus::Exited };
+        let state = ContainerState::with_status(status);
+        let mut d = ContainerDetail::new(id, format!("k8s_{k8s_name}_{id}"), "busybox", state, RuntimeClass::Runc);
+        d.pod.pod_name = Some("web".into());
+        d.pod.namespace = Some("prod".into());
+        d.pod.pod_uid = Some(uid.into());
+        d.pod.container_name = Some(k8s_name.into());
+        d.pod.sandbox_id = Some(sandbox.into());
+        d.pod.role = Some(if is_sandbox { PodRole::Sandbox } else { PodRole::Main });
+        Arc::new(d)
     }
 
     #[test]

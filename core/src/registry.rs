@@ -21,6 +21,7 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What an engine needs to connect.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EngineConfig {
     /// The address; its socket is a path as the host sees it.
     pub address: EngineAddress,

@@ -29,6 +29,7 @@ pub enum ConnectOutcome {
 
 /// The result of [`check_socket`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SocketCheck {
     /// The path as this process opened it (host-root prefix applied).
     pub path: PathBuf,

@@ -5,6 +5,7 @@
 //!   for attached exec streams), the daemon's `{"message": …}` error bodies.
 //! - [`actions`]: the event action vocabulary (`die`, `exec_start: …`) as [`anyctr_core::EventKind`]s.
 //! - [`encode`]: percent-encoding of path segments and query values (the `percent-encoding` crate).
+//! - [`stats`]: the stats document (`/containers/{id}/stats`) as a `ContainerStats`.
 //!
 //! Why a crate of its own and not a module of `anyctr-core`: core is what every engine author
 //! needs (the trait, models, errors, registry); hyper and the Docker API's words are needed by
@@ -17,3 +18,4 @@
 pub mod actions;
 pub mod encode;
 pub mod http;
+pub mod stats;

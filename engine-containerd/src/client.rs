@@ -15,6 +15,7 @@ use containerd_client::services::v1::{
     images_client::ImagesClient, leases_client::LeasesClient, namespaces_client::NamespacesClient,
     tasks_client::TasksClient, version_client::VersionClient,
 };
+use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
@@ -126,6 +127,11 @@ impl Client {
     /// CRI's RuntimeService on the same channel.
     pub fn cri(&self) -> RuntimeServiceClient<Channel> {
         RuntimeServiceClient::new(self.channel()).max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    /// CRI's ImageService on the same channel.
+    pub fn cri_images(&self) -> ImageServiceClient<Channel> {
+        ImageServiceClient::new(self.channel()).max_decoding_message_size(MAX_MESSAGE)
     }
 
     /// A request in `namespace` (none for namespace-less services), carrying the call deadline.

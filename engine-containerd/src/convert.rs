@@ -123,16 +123,14 @@ pub fn spec_json(record: &Container) -> Value {
 /// The list entry for a container.
 pub fn summary(facts: &ContainerFacts) -> ContainerSummary {
     let p = facts.parse();
-    ContainerSummary {
-        id: facts.record.id.clone(),
-        names: names(&p),
-        image: normalize_image_ref(&facts.record.image),
-        labels: p.labels,
-        status: facts.state().status,
-        created: timestamp(facts.record.created_at.as_ref()),
-        namespace: Some(facts.namespace.clone()),
-        runtime: Some(p.class),
-    }
+    let mut summary =
+        ContainerSummary::new(&facts.record.id, normalize_image_ref(&facts.record.image), facts.state().status);
+    summary.names = names(&p);
+    summary.created = timestamp(facts.record.created_at.as_ref());
+    summary.namespace = Some(facts.namespace.clone());
+    summary.runtime = Some(p.class);
+    summary.labels = p.labels;
+    summary
 }
 
 /// The full detail. `rootfs_exists` says whether [`rootfs_path`] exists on the host.
@@ -148,29 +146,26 @@ pub fn detail(facts: &ContainerFacts, rootfs: &Path, rootfs_exists: bool) -> Con
     };
     let pid = state.pid;
     let log_path = p.container_meta.as_ref().map(|m| m.log_path.clone()).filter(|l| !l.is_empty()).map(PathBuf::from);
-    ContainerDetail {
-        id: facts.record.id.clone(),
-        // A container without CRI metadata (docker's, ctr's) has no name but its id.
-        name: names(&p).into_iter().next().unwrap_or_else(|| facts.record.id.clone()),
-        image: normalize_image_ref(&facts.record.image),
-        env: string_list(p.spec.pointer("/process/env")),
-        hostname: p.spec.get("hostname").and_then(Value::as_str).filter(|h| !h.is_empty()).map(str::to_owned),
-        network_mode: network_mode(&p, facts.sandbox.as_ref(), pid),
-        pid_mode: pid_mode(&p, facts.sandbox.as_ref(), pid),
-        log_format: log_path.as_ref().map(|_| LogFormat::Cri),
-        log_path,
-        rootfs,
-        mounts: mounts(&p.spec),
-        pod: pod_identity(facts, &p),
-        created: timestamp(facts.record.created_at.as_ref()),
-        namespace: Some(facts.namespace.clone()),
-        raw: raw(facts, &p),
-        runtime_name: p.runtime.name.clone(),
-        runtime: p.class,
-        labels: p.labels,
-        annotations: p.annotations,
-        state,
-    }
+    // A container without CRI metadata (docker's, ctr's) has no name but its id.
+    let name = names(&p).into_iter().next().unwrap_or_else(|| facts.record.id.clone());
+    let mut detail =
+        ContainerDetail::new(&facts.record.id, name, normalize_image_ref(&facts.record.image), state, p.class.clone());
+    detail.env = string_list(p.spec.pointer("/process/env"));
+    detail.hostname = p.spec.get("hostname").and_then(Value::as_str).filter(|h| !h.is_empty()).map(str::to_owned);
+    detail.network_mode = network_mode(&p, facts.sandbox.as_ref(), pid);
+    detail.pid_mode = pid_mode(&p, facts.sandbox.as_ref(), pid);
+    detail.log_format = log_path.as_ref().map(|_| LogFormat::Cri);
+    detail.log_path = log_path;
+    detail.rootfs = rootfs;
+    detail.mounts = mounts(&p.spec);
+    detail.pod = pod_identity(facts, &p);
+    detail.created = timestamp(facts.record.created_at.as_ref());
+    detail.namespace = Some(facts.namespace.clone());
+    detail.raw = raw(facts, &p);
+    detail.runtime_name = p.runtime.name.clone();
+    detail.labels = p.labels;
+    detail.annotations = p.annotations;
+    detail
 }
 
 /// Where the host sees the container's rootfs: the spec's root path when absolute (docker's
@@ -199,29 +194,26 @@ fn state(task: Option<&Process>, cri: Option<&CriState>) -> ContainerState {
             _ => ContainerStatus::Unknown("unknown".into()),
         };
         let exited = status == ContainerStatus::Exited;
-        return ContainerState {
-            pid: Some(t.pid).filter(|p| *p > 0 && !exited),
-            exit_code: exited.then_some(i64::from(t.exit_status)),
-            finished_at: if exited { timestamp(t.exited_at.as_ref()) } else { None },
-            started_at: None,
-            oom_killed: false,
-            status,
-        };
+        let mut state = ContainerState::with_status(status);
+        state.pid = Some(t.pid).filter(|p| *p > 0 && !exited);
+        state.exit_code = exited.then_some(i64::from(t.exit_status));
+        state.finished_at = if exited { timestamp(t.exited_at.as_ref()) } else { None };
+        return state;
     }
     match cri {
-        Some(c) => ContainerState {
-            status: match ContainerStatus::parse(c.state) {
+        Some(c) => {
+            let mut state = ContainerState::with_status(match ContainerStatus::parse(c.state) {
                 // Running needs a live task. With the task gone the container has exited and CRI
                 // has not processed the exit yet (it learns of it asynchronously).
                 s if s.is_running() => ContainerStatus::Exited,
                 s => s,
-            },
-            pid: None,
-            exit_code: c.exit_code,
-            started_at: nanos(c.started_at_ns),
-            finished_at: nanos(c.finished_at_ns),
-            oom_killed: c.reason == "OOMKilled",
-        },
+            });
+            state.exit_code = c.exit_code;
+            state.started_at = nanos(c.started_at_ns);
+            state.finished_at = nanos(c.finished_at_ns);
+            state.oom_killed = c.reason == "OOMKilled";
+            state
+        }
         // A record without a task has not been started, or its task was deleted after the exit;
         // containerd keeps no state to tell which.
         None => ContainerState::with_status(ContainerStatus::Created),
@@ -300,14 +292,12 @@ pub fn mounts(spec: &Value) -> Vec<Mount> {
             } else {
                 (MountKind::Other(fstype.to_owned()), None)
             };
-            Mount {
-                source: if is_bind { PathBuf::from(source) } else { PathBuf::new() },
-                destination: PathBuf::from(m.get("destination").and_then(Value::as_str).unwrap_or_default()),
-                read_only: has("ro"),
-                propagation: options.iter().find(|o| PROPAGATION.contains(&o.as_str())).cloned(),
-                kind,
-                name,
-            }
+            let source = if is_bind { PathBuf::from(source) } else { PathBuf::new() };
+            let mut mount = Mount::new(source, m.get("destination").and_then(Value::as_str).unwrap_or_default(), kind);
+            mount.read_only = has("ro");
+            mount.propagation = options.iter().find(|o| PROPAGATION.contains(&o.as_str())).cloned();
+            mount.name = name;
+            mount
         })
         .collect()
 }
@@ -336,20 +326,18 @@ fn pod_identity(facts: &ContainerFacts, p: &Parsed) -> PodIdentity {
             .or(annotation("container-name"))
             .or(p.container_meta.as_ref().and_then(ContainerMetadata::k8s_name))
     };
-    PodIdentity {
-        pod_name: label("io.kubernetes.pod.name")
-            .or(annotation("sandbox-name"))
-            .or(pod_meta.and_then(|m| m.pod_field("name"))),
-        namespace: label("io.kubernetes.pod.namespace")
-            .or(annotation("sandbox-namespace"))
-            .or(pod_meta.and_then(|m| m.pod_field("namespace"))),
-        pod_uid: label("io.kubernetes.pod.uid")
-            .or(annotation("sandbox-uid"))
-            .or(pod_meta.and_then(|m| m.pod_field("uid"))),
-        container_name,
-        role: is_sandbox.then_some(PodRole::Sandbox),
-        sandbox_id,
-    }
+    let mut pod = PodIdentity::default();
+    pod.pod_name =
+        label("io.kubernetes.pod.name").or(annotation("sandbox-name")).or(pod_meta.and_then(|m| m.pod_field("name")));
+    pod.namespace = label("io.kubernetes.pod.namespace")
+        .or(annotation("sandbox-namespace"))
+        .or(pod_meta.and_then(|m| m.pod_field("namespace")));
+    pod.pod_uid =
+        label("io.kubernetes.pod.uid").or(annotation("sandbox-uid")).or(pod_meta.and_then(|m| m.pod_field("uid")));
+    pod.container_name = container_name;
+    pod.role = is_sandbox.then_some(PodRole::Sandbox);
+    pod.sandbox_id = sandbox_id;
+    pod
 }
 
 fn raw(facts: &ContainerFacts, p: &Parsed) -> Value {

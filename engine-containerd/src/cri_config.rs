@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use anyctr_core::model::{CreateSpec, MountSpecKind, PodSpec};
 use anyctr_core::{Error, Result};
 use k8s_cri::v1::{
-    ContainerConfig, ContainerMetadata, ImageSpec, Int64Value, KeyValue, LinuxContainerConfig,
+    ContainerConfig, ContainerMetadata, ImageSpec, Int64Value, KeyValue, LinuxContainerConfig, LinuxContainerResources,
     LinuxContainerSecurityContext, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, Mount, NamespaceOption,
     PodSandboxConfig, PodSandboxMetadata,
 };
@@ -242,7 +242,14 @@ pub fn container_config(
         mounts,
         labels,
         log_path: format!("{name}/0.log"),
-        linux: Some(LinuxContainerConfig { security_context: Some(security), ..Default::default() }),
+        linux: Some(LinuxContainerConfig {
+            security_context: Some(security),
+            // Only the memory limit: a zero field is "not set" to containerd.
+            resources: spec.memory_limit.map(|m| LinuxContainerResources {
+                memory_limit_in_bytes: i64::try_from(m).unwrap_or(i64::MAX),
+                ..Default::default()
+            }),
+        }),
         ..Default::default()
     })
 }
@@ -301,6 +308,9 @@ mod tests {
         spec.mounts.push(MountSpec::bind("/tmp", "/h").read_only());
         spec.user = Some("1000:1000".into());
         let c = container_config(&spec, "app", &pod, &[]).unwrap();
+        assert!(c.linux.as_ref().unwrap().resources.is_none(), "no limit asked: none set");
+        let limited = container_config(&spec.clone().memory_limit(96 << 20), "app", &pod, &[]).unwrap();
+        assert_eq!(limited.linux.unwrap().resources.unwrap().memory_limit_in_bytes, 96 << 20);
         assert_eq!(c.command, ["sleep", "60"]);
         assert!(c.args.is_empty());
         assert_eq!(c.log_path, "app/0.log");

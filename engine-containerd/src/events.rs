@@ -233,16 +233,13 @@ pub fn normalize(envelope: &Envelope) -> Option<Event> {
         }
         _ => return None,
     };
-    Some(Event {
-        kind,
-        container_id,
-        time: timestamp(envelope.timestamp.as_ref()).unwrap_or_else(Utc::now),
-        exit_code,
-        exec_id,
-        namespace: Some(envelope.namespace.clone()).filter(|n| !n.is_empty()),
-        action: envelope.topic.clone(),
-        attributes,
-    })
+    let time = timestamp(envelope.timestamp.as_ref()).unwrap_or_else(Utc::now);
+    let mut event = Event::new(kind, container_id, time, envelope.topic.clone());
+    event.exit_code = exit_code;
+    event.exec_id = exec_id;
+    event.namespace = Some(envelope.namespace.clone()).filter(|n| !n.is_empty());
+    event.attributes = attributes;
+    Some(event)
 }
 
 /// Field 1 of containerd's task and container events is the container id.

@@ -17,7 +17,7 @@
 
 use anyctr_core::exec_marker::ExecMarker;
 use anyctr_core::model::EventKind;
-use anyctr_core::model::{ExecRequest, ExecSession};
+use anyctr_core::model::{ContainerDetail, ExecRequest, ExecSession};
 use anyctr_core::{Error, ErrorKind, Result};
 use containerd_client::services::v1::{ExecProcessRequest, StartRequest, WaitRequest, WaitResponse};
 use prost_types::Any;
@@ -44,7 +44,7 @@ impl ContainerdEngine {
     async fn exec_inner(
         &self,
         container: &str,
-        mut request: ExecRequest,
+        request: ExecRequest,
         open_stdin: bool,
         reapable: bool,
     ) -> Result<ExecSession> {
@@ -67,6 +67,54 @@ impl ContainerdEngine {
             Some(u) => Some(self.resolve_user(&located, task.pid, &UserSpec::parse(u)?).await?),
             None => None,
         };
+        let deleted_by_docker = located.record.labels.contains_key(DOCKER_MANAGED_LABEL);
+        let target = ExecTarget { namespace: &ns, id: &id, base: &base, deleted_by_docker };
+        self.exec_in(target, request, user.as_ref(), open_stdin, reapable)
+            .await
+            .map_err(|e| e.in_context(self.client.engine(), "exec").with_container(container))
+    }
+
+    /// [`exec_session`](Self::exec_session) in a container this engine already inspected: the
+    /// namespace, the OCI spec's process and the state come from the detail (no Containers.Get,
+    /// no Tasks.Get). A request naming a user (resolved against the container's files, which
+    /// needs the task) and a detail without a spec take the full path.
+    pub async fn exec_session_on(
+        &self,
+        detail: &ContainerDetail,
+        request: ExecRequest,
+        open_stdin: bool,
+    ) -> Result<ExecSession> {
+        let base = detail.raw.pointer("/spec/process").filter(|p| p.is_object());
+        let (Some(ns), Some(base), None) = (detail.namespace.as_deref(), base, request.user.as_ref()) else {
+            let key = match &detail.namespace {
+                Some(ns) => format!("{ns}/{}", detail.id),
+                None => detail.id.clone(),
+            };
+            return self.exec_session(&key, request, open_stdin).await;
+        };
+        request.validate()?;
+        if !detail.state.status.is_running() {
+            return Err(Error::new(ErrorKind::Conflict, format!("container {} is not running", detail.id))
+                .with_engine(self.client.engine())
+                .with_operation("exec")
+                .with_container(&detail.id));
+        }
+        let deleted_by_docker = detail.labels.contains_key(DOCKER_MANAGED_LABEL);
+        let target = ExecTarget { namespace: ns, id: &detail.id, base, deleted_by_docker };
+        self.exec_in(target, request, None, open_stdin, true)
+            .await
+            .map_err(|e| e.in_context(self.client.engine(), "exec").with_container(&detail.id))
+    }
+
+    /// Marks the exec (when `reapable`), builds its process from the container's and starts it.
+    async fn exec_in(
+        &self,
+        target: ExecTarget<'_>,
+        mut request: ExecRequest,
+        user: Option<&ResolvedUser>,
+        open_stdin: bool,
+        reapable: bool,
+    ) -> Result<ExecSession> {
         let marker = ExecMarker::new();
         let exec_id = exec_id_for(&marker);
         // Every runtime needs the reaper: under runc, Tasks.Kill ends the exec's own process but
@@ -75,11 +123,9 @@ impl ContainerdEngine {
         if reaper.is_some() {
             request.env.push(marker.env_entry());
         }
-        let process = process_spec(&base, &request, user.as_ref());
-        let deleted_by_docker = located.record.labels.contains_key(DOCKER_MANAGED_LABEL);
-        self.start_exec(&ns, &id, &exec_id, process, open_stdin, reaper, deleted_by_docker)
+        let process = process_spec(target.base, &request, user);
+        self.start_exec(target.namespace, target.id, &exec_id, process, open_stdin, reaper, target.deleted_by_docker)
             .await
-            .map_err(|e| e.in_context(self.client.engine(), "exec").with_container(container))
     }
 
     /// `deleted_by_docker`: see [`exit_status`].
@@ -195,6 +241,16 @@ impl ContainerdEngine {
         let result = anyctr_core::ContainerEngine::exec(self, container, req).await.ok()?;
         result.success().then(|| result.stdout_lossy())
     }
+}
+
+/// The container an exec starts in, as far as starting it matters.
+struct ExecTarget<'a> {
+    namespace: &'a str,
+    id: &'a str,
+    /// The container's OCI process, which the exec's process is built from.
+    base: &'a Value,
+    /// See [`exit_status`].
+    deleted_by_docker: bool,
 }
 
 /// The label dockerd puts on the containerd record of every container it manages.

@@ -53,7 +53,10 @@ pub async fn list(engine: &ContainerdEngine) -> Result<Vec<ImageSummary>> {
                 Some(t) => manifest_size(c, &ns, t).await,
                 None => None,
             };
-            out.push(ImageSummary { id: digest, tags, size, namespace: Some(ns.clone()) });
+            let mut image = ImageSummary::new(digest, tags);
+            image.size = size;
+            image.namespace = Some(ns.clone());
+            out.push(image);
         }
     }
     Ok(out)

@@ -17,7 +17,7 @@
 
 mod client;
 mod convert;
-mod copy;
+pub mod copy;
 mod cri;
 pub mod cri_config;
 mod errors;
@@ -28,29 +28,33 @@ mod fifo;
 mod image_archive;
 mod images;
 mod lifecycle;
+mod manage;
+mod metrics_proto;
 mod options;
 mod records;
 mod runtime;
+mod stats;
 mod user;
 
 use std::path::{Path, PathBuf};
 
 use anyctr_core::model::{
-    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, PodSpec,
-    Signal,
+    ContainerDetail, ContainerStats, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession,
+    ImageSummary, PodSpec, ResourceUpdate, Signal,
 };
 use anyctr_core::{
     ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, EnvVar, Error,
     ErrorKind, EventStream, ListOptions, Result, Support,
 };
 use async_trait::async_trait;
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
 
 pub use client::{Client, is_not_found, status_error};
 pub use convert::{ContainerFacts, SandboxFacts, TASK_DIR};
 pub use cri::{ContainerMetadata, CriState, SandboxMetadata};
 pub use lifecycle::{name_conflict, run_pod_sandbox};
+pub use manage::{cri_resources, image_summary, pull_image, remove_image, update_resources};
 pub use options::{CRI_NAMESPACE, ContainerdOptions, DEFAULT_FIFO_DIR, DEFAULT_STATE_DIR, K3S_STATE_DIR};
 pub use records::Located;
 pub use runtime::RuntimeInfo;
@@ -115,13 +119,9 @@ impl ContainerdEngine {
     pub async fn version_info(&self) -> Result<EngineInfo> {
         let c = &self.client;
         let v = c.call("identify", c.version().version(c.request(None, ()))).await?;
-        Ok(EngineInfo {
-            engine: self.options.engine_name.clone(),
-            product: "containerd".to_owned(),
-            version: v.version,
-            api_version: None,
-            runtimes: lifecycle::runtime_handlers(c).await,
-        })
+        let mut info = EngineInfo::new(&self.options.engine_name, "containerd", v.version);
+        info.runtimes = lifecycle::runtime_handlers(c).await;
+        Ok(info)
     }
 }
 
@@ -159,6 +159,20 @@ impl ContainerEngine for ContainerdEngine {
             // The CRI log file (written on the host by the CRI plugin, for sandboxed runtimes too),
             // read by anyctr_host::logs; containerd has no logs API.
             logs: Support::Emulated,
+            // anyctr_host::top and ::probes: the host's /proc and rootfs, or exec in a sandbox.
+            top: Support::Emulated,
+            probes: Support::Emulated,
+            // Tasks.Pause/Resume.
+            pause: Support::Native,
+            // CRI has no restart: kubelet replaces an exited container with a new one, and a task
+            // restarted behind CRI's back would write to log FIFOs nobody reads any more.
+            restart: Support::Unsupported,
+            // CRI's UpdateContainerResources (CRI containers only).
+            update_resources: Support::Native,
+            // CRI's PullImage/RemoveImage, which land in namespace k8s.io.
+            pull: if self.sees_cri_images() { Support::Native } else { Support::Unsupported },
+            // Tasks.Metrics: the shim's cgroup figures (a sandbox's own, for runsc).
+            stats: Support::Native,
         }
     }
 
@@ -187,9 +201,30 @@ impl ContainerEngine for ContainerdEngine {
         Ok(self.detail_of(&facts).await)
     }
 
+    /// One list of records and one of tasks per namespace (plus CRI's state of a CRI container
+    /// without a task, as `inspect` asks it), each detail made as `inspect` makes it.
+    async fn inspect_all(&self, options: &ListOptions) -> Result<Vec<ContainerDetail>> {
+        let facts = self.all_facts(options).await.map_err(|e| e.in_context(self.name(), "inspect_all"))?;
+        let details = futures_util::stream::iter(facts)
+            .map(|f| async move { self.detail_of(&f).await })
+            .buffered(records::BULK_CONCURRENCY)
+            .collect()
+            .await;
+        Ok(details)
+    }
+
     async fn exec_stream(&self, container: &str, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {
         let session = self.exec_session(container, request, open_stdin).await;
         session.map_err(|e| e.in_context(self.client.engine(), "exec").with_container(container))
+    }
+
+    async fn exec_stream_on(
+        &self,
+        container: &ContainerDetail,
+        request: ExecRequest,
+        open_stdin: bool,
+    ) -> Result<ExecSession> {
+        self.exec_session_on(container, request, open_stdin).await
     }
 
     async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
@@ -261,6 +296,52 @@ impl ContainerEngine for ContainerdEngine {
     async fn list_images(&self) -> Result<Vec<ImageSummary>> {
         images::list(self).await.map_err(|e| e.in_context(self.name(), "list_images"))
     }
+
+    async fn pause(&self, container: &str) -> Result<()> {
+        self.task_pause(container, false)
+            .await
+            .map_err(|e| e.in_context(self.name(), "pause").with_container(container))
+    }
+
+    async fn unpause(&self, container: &str) -> Result<()> {
+        self.task_pause(container, true)
+            .await
+            .map_err(|e| e.in_context(self.name(), "unpause").with_container(container))
+    }
+
+    async fn update_resources(&self, container: &str, update: &ResourceUpdate) -> Result<()> {
+        let run = async {
+            // runsc has no update: refuse what the container's runtime cannot do.
+            anyctr_core::engine::update_target(self, container, update).await?;
+            let facts = self.cri_container(container).await?;
+            manage::update_resources(&self.client, &facts.record.id, update).await
+        };
+        run.await.map_err(|e| e.in_context(self.name(), "update_resources").with_container(container))
+    }
+
+    async fn pull_image(&self, reference: &str, timeout: std::time::Duration) -> Result<ImageSummary> {
+        if !self.sees_cri_images() {
+            return Err(Error::unsupported(self.name(), "pull_image"));
+        }
+        self.cri_pull(reference, timeout).await.map_err(|e| e.in_context(self.name(), "pull_image"))
+    }
+
+    async fn remove_image(&self, reference: &str, force: bool) -> Result<()> {
+        if !self.sees_cri_images() {
+            return Err(Error::unsupported(self.name(), "remove_image"));
+        }
+        manage::remove_image(&self.client, reference, force)
+            .await
+            .map_err(|e| e.in_context(self.name(), "remove_image"))
+    }
+
+    async fn stats(&self, container: &str) -> Result<ContainerStats> {
+        self.task_stats(container).await.map_err(|e| e.in_context(self.name(), "stats").with_container(container))
+    }
+
+    async fn stats_many(&self, containers: &[String]) -> Result<Vec<ContainerStats>> {
+        self.task_stats_many(containers).await.map_err(|e| e.in_context(self.name(), "stats_many"))
+    }
 }
 
 fn probe(config: EngineConfig) -> BoxFuture<'static, Result<EngineInfo>> {
@@ -270,13 +351,7 @@ fn probe(config: EngineConfig) -> BoxFuture<'static, Result<EngineInfo>> {
         // daemons speak HTTP/1 and fail the call.
         let c = engine.client();
         let v = c.call("probe", c.version().version(c.request(None, ()))).await?;
-        Ok(EngineInfo {
-            engine: "containerd".to_owned(),
-            product: "containerd".to_owned(),
-            version: v.version,
-            api_version: None,
-            runtimes: Vec::new(),
-        })
+        Ok(EngineInfo::new("containerd", "containerd", v.version))
     }
     .boxed()
 }

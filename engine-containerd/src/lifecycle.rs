@@ -118,7 +118,7 @@ impl ContainerdEngine {
     }
 
     /// A CRI container's id, or `InvalidArgument` for containers CRI does not manage.
-    async fn cri_container(&self, container: &str) -> Result<ContainerFacts> {
+    pub(crate) async fn cri_container(&self, container: &str) -> Result<ContainerFacts> {
         let facts = self.facts(self.locate(container).await?).await?;
         if !facts.record.extensions.contains_key(cri::CONTAINER_METADATA) && !facts.is_sandbox() {
             return Err(Error::invalid_argument(format!(

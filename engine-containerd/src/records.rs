@@ -9,6 +9,7 @@ use containerd_client::services::v1::{
     Container, GetContainerRequest, GetRequest, ListContainersRequest, ListNamespacesRequest, ListTasksRequest,
 };
 use containerd_client::types::v1::Process;
+use futures_util::StreamExt;
 use futures_util::future::join_all;
 use k8s_cri::v1::{
     ContainerStatusRequest, ListContainersRequest as CriListContainers, ListPodSandboxRequest, PodSandboxStatusRequest,
@@ -19,6 +20,9 @@ use crate::client::is_not_found;
 use crate::convert::{self, ContainerFacts, SandboxFacts};
 use crate::cri::{self, CriState};
 use crate::runtime::RuntimeInfo;
+
+/// Per-container work (CRI status calls, rootfs checks) run at once by a bulk inspect.
+pub(crate) const BULK_CONCURRENCY: usize = 16;
 
 /// A container found by a lookup.
 #[derive(Debug, Clone)]
@@ -143,6 +147,25 @@ impl ContainerdEngine {
             let labels = f.record.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             options.matches_labels(&labels) && (options.all || f.state().status.is_running())
         });
+        Ok(all)
+    }
+
+    /// Facts for every container `options` selects, as complete as [`facts`](Self::facts) makes
+    /// them for one container: the list's records, tasks and sandboxes, and for a CRI container
+    /// without a task CRI's full state (exit code, times; the list carries only its word), asked
+    /// as `facts` asks it.
+    pub async fn all_facts(&self, options: &ListOptions) -> Result<Vec<ContainerFacts>> {
+        let listed = self.list_facts(options).await?;
+        let all = futures_util::stream::iter(listed)
+            .map(|mut f| async move {
+                if f.task.is_none() && f.is_cri() {
+                    f.cri_state = self.cri_state(&f).await;
+                }
+                f
+            })
+            .buffered(BULK_CONCURRENCY)
+            .collect()
+            .await;
         Ok(all)
     }
 

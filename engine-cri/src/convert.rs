@@ -53,30 +53,22 @@ fn sandbox_name(metadata: Option<&k8s_cri::v1::PodSandboxMetadata>) -> String {
 }
 
 pub fn container_summary(c: &Container) -> ContainerSummary {
-    ContainerSummary {
-        id: c.id.clone(),
-        names: Some(container_name(c.metadata.as_ref())).filter(|n| !n.is_empty()).into_iter().collect(),
-        image: c.image.as_ref().map(|i| i.image.clone()).unwrap_or_else(|| c.image_ref.clone()),
-        labels: sorted(&c.labels),
-        status: container_status(c.state),
-        created: time(c.created_at),
-        namespace: None,
-        // ListContainers does not say; the sandbox's handler and ContainerStatus do.
-        runtime: None,
-    }
+    let image = c.image.as_ref().map(|i| i.image.clone()).unwrap_or_else(|| c.image_ref.clone());
+    // The runtime stays unset: ListContainers does not say; the sandbox's handler and
+    // ContainerStatus do.
+    let mut summary = ContainerSummary::new(&c.id, image, container_status(c.state));
+    summary.names = Some(container_name(c.metadata.as_ref())).filter(|n| !n.is_empty()).into_iter().collect();
+    summary.labels = sorted(&c.labels);
+    summary.created = time(c.created_at);
+    summary
 }
 
 pub fn sandbox_summary(s: &PodSandbox) -> ContainerSummary {
-    ContainerSummary {
-        id: s.id.clone(),
-        names: Some(sandbox_name(s.metadata.as_ref())).filter(|n| !n.is_empty()).into_iter().collect(),
-        image: String::new(),
-        labels: sorted(&s.labels),
-        status: sandbox_status(s.state),
-        created: time(s.created_at),
-        namespace: None,
-        runtime: None,
-    }
+    let mut summary = ContainerSummary::new(&s.id, "", sandbox_status(s.state));
+    summary.names = Some(sandbox_name(s.metadata.as_ref())).filter(|n| !n.is_empty()).into_iter().collect();
+    summary.labels = sorted(&s.labels);
+    summary.created = time(s.created_at);
+    summary
 }
 
 /// The JSON object under the verbose `info` key, or `Null`.
@@ -111,14 +103,14 @@ fn pid(info: &Value) -> Option<u32> {
 
 fn pod_identity(labels: &HashMap<String, String>, sandbox_id: &str, role: Option<PodRole>) -> PodIdentity {
     let get = |k: &str| labels.get(k).filter(|v| !v.is_empty()).cloned();
-    PodIdentity {
-        pod_name: get(POD_NAME),
-        namespace: get(POD_NAMESPACE),
-        pod_uid: get(POD_UID),
-        container_name: if role == Some(PodRole::Sandbox) { None } else { get(CONTAINER_NAME) },
-        sandbox_id: Some(sandbox_id.to_owned()).filter(|s| !s.is_empty()),
-        role,
-    }
+    let mut pod = PodIdentity::default();
+    pod.pod_name = get(POD_NAME);
+    pod.namespace = get(POD_NAMESPACE);
+    pod.pod_uid = get(POD_UID);
+    pod.container_name = if role == Some(PodRole::Sandbox) { None } else { get(CONTAINER_NAME) };
+    pod.sandbox_id = Some(sandbox_id.to_owned()).filter(|s| !s.is_empty());
+    pod.role = role;
+    pod
 }
 
 /// A container from `ContainerStatus` (verbose `info` parsed), with the sandbox's runtime handler
@@ -131,31 +123,25 @@ pub fn container_detail(
     log_directory: Option<&str>,
 ) -> ContainerDetail {
     let (runtime, runtime_name) = runtime(info, handler);
-    let state = ContainerState {
-        status: container_status(status.state),
-        pid: pid(info).filter(|_| status.state == 1),
-        exit_code: (status.state == 2).then_some(i64::from(status.exit_code)),
-        started_at: time(status.started_at),
-        finished_at: time(status.finished_at),
-        oom_killed: status.reason == "OOMKilled",
-    };
+    let mut state = ContainerState::with_status(container_status(status.state));
+    state.pid = pid(info).filter(|_| status.state == 1);
+    state.exit_code = (status.state == 2).then_some(i64::from(status.exit_code));
+    state.started_at = time(status.started_at);
+    state.finished_at = time(status.finished_at);
+    state.oom_killed = status.reason == "OOMKilled";
     let mounts = status
         .mounts
         .iter()
-        .map(|m| Mount {
-            source: PathBuf::from(&m.host_path),
-            destination: PathBuf::from(&m.container_path),
-            kind: MountKind::Bind,
-            read_only: m.readonly,
-            propagation: Some(
-                match m.propagation {
-                    1 => "rslave",
-                    2 => "rshared",
-                    _ => "rprivate",
-                }
-                .to_owned(),
-            ),
-            name: None,
+        .map(|m| {
+            let mut mount = Mount::new(&m.host_path, &m.container_path, MountKind::Bind);
+            mount.read_only = m.readonly;
+            let propagation = match m.propagation {
+                1 => "rslave",
+                2 => "rshared",
+                _ => "rprivate",
+            };
+            mount.propagation = Some(propagation.to_owned());
+            mount
         })
         .collect();
     // CRI's log path is relative to the pod's log directory; containerd reports it joined already.
@@ -164,28 +150,21 @@ pub fn container_detail(
     });
     let rootfs = if runtime.is_sandboxed() { RootfsView::NotHostVisible } else { RootfsView::NotReported };
     let sandbox_id = info.get("sandboxID").and_then(Value::as_str).unwrap_or(sandbox_id);
-    ContainerDetail {
-        id: status.id.clone(),
-        name: container_name(status.metadata.as_ref()),
-        image: status.image.as_ref().map(|i| i.image.clone()).unwrap_or_else(|| status.image_ref.clone()),
-        labels: sorted(&status.labels),
-        annotations: sorted(&status.annotations),
-        env: spec_env(info),
-        state,
-        runtime,
-        runtime_name,
-        hostname: info.pointer("/runtimeSpec/hostname").and_then(Value::as_str).map(str::to_owned),
-        network_mode: None,
-        pid_mode: None,
-        log_format: log_path.as_ref().map(|_| LogFormat::Cri),
-        log_path,
-        rootfs,
-        mounts,
-        pod: pod_identity(&status.labels, sandbox_id, None),
-        created: time(status.created_at),
-        namespace: None,
-        raw: serde_json::json!({ "info": info }),
-    }
+    let image = status.image.as_ref().map(|i| i.image.clone()).unwrap_or_else(|| status.image_ref.clone());
+    let mut detail = ContainerDetail::new(&status.id, container_name(status.metadata.as_ref()), image, state, runtime);
+    detail.labels = sorted(&status.labels);
+    detail.annotations = sorted(&status.annotations);
+    detail.env = spec_env(info);
+    detail.runtime_name = runtime_name;
+    detail.hostname = info.pointer("/runtimeSpec/hostname").and_then(Value::as_str).map(str::to_owned);
+    detail.log_format = log_path.as_ref().map(|_| LogFormat::Cri);
+    detail.log_path = log_path;
+    detail.rootfs = rootfs;
+    detail.mounts = mounts;
+    detail.pod = pod_identity(&status.labels, sandbox_id, None);
+    detail.created = time(status.created_at);
+    detail.raw = serde_json::json!({ "info": info });
+    detail
 }
 
 /// A pod sandbox from `PodSandboxStatus` (verbose `info` parsed), as a container in the role
@@ -200,31 +179,21 @@ pub fn sandbox_detail(status: &PodSandboxStatus, info: &Value) -> ContainerDetai
         .and_then(|n| n.options.as_ref())
         .map(|o| if o.network == 2 { "host" } else { "pod" }.to_owned());
     let rootfs = if runtime.is_sandboxed() { RootfsView::NotHostVisible } else { RootfsView::NotReported };
-    ContainerDetail {
-        id: status.id.clone(),
-        name: sandbox_name(status.metadata.as_ref()),
-        image: info.get("image").and_then(Value::as_str).unwrap_or_default().to_owned(),
-        labels: sorted(&status.labels),
-        annotations: sorted(&status.annotations),
-        env: spec_env(info),
-        state: ContainerState {
-            pid: pid(info).filter(|_| running),
-            ..ContainerState::with_status(sandbox_status(status.state))
-        },
-        runtime,
-        runtime_name,
-        hostname: info.pointer("/config/hostname").and_then(Value::as_str).map(str::to_owned),
-        network_mode: network,
-        pid_mode: None,
-        log_path: None,
-        log_format: None,
-        rootfs,
-        mounts: Vec::new(),
-        pod: pod_identity(&status.labels, &status.id, Some(PodRole::Sandbox)),
-        created: time(status.created_at),
-        namespace: None,
-        raw: serde_json::json!({ "info": info }),
-    }
+    let mut state = ContainerState::with_status(sandbox_status(status.state));
+    state.pid = pid(info).filter(|_| running);
+    let image = info.get("image").and_then(Value::as_str).unwrap_or_default();
+    let mut detail = ContainerDetail::new(&status.id, sandbox_name(status.metadata.as_ref()), image, state, runtime);
+    detail.labels = sorted(&status.labels);
+    detail.annotations = sorted(&status.annotations);
+    detail.env = spec_env(info);
+    detail.runtime_name = runtime_name;
+    detail.hostname = info.pointer("/config/hostname").and_then(Value::as_str).map(str::to_owned);
+    detail.network_mode = network;
+    detail.rootfs = rootfs;
+    detail.pod = pod_identity(&status.labels, &status.id, Some(PodRole::Sandbox));
+    detail.created = time(status.created_at);
+    detail.raw = serde_json::json!({ "info": info });
+    detail
 }
 
 /// The pod's log directory from the sandbox's verbose info (containerd keeps the config it was

@@ -17,6 +17,8 @@ use anyctr_core::exec_failure::{runtime_message_kind, start_failure_kind, start_
 use anyctr_core::model::{ExecRequest, ExecResult};
 use anyctr_core::{Error, ErrorKind, Result};
 use anyctr_engine_containerd::{Client, status_error};
+
+use crate::api::Cri;
 use k8s_cri::v1::ExecSyncRequest;
 
 /// Extra time the client allows beyond the runtime's own timeout, so the runtime's answer (the
@@ -35,6 +37,20 @@ fn unsupported_part(request: &ExecRequest) -> Option<&'static str> {
         Some("exec_with_env")
     } else {
         None
+    }
+}
+
+/// `Unsupported` for a request that asks for what CRI's exec calls cannot carry (stdin only
+/// where the caller routes it to the streaming `Exec`).
+pub fn refuse_what_cri_cannot_carry(request: &ExecRequest, engine: &str) -> Result<()> {
+    match unsupported_part(request) {
+        Some(capability) => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("{capability}: CRI's exec calls carry only the command (and stdin when streaming)"),
+        )
+        .with_engine(engine)
+        .with_operation("exec")),
+        None => Ok(()),
     }
 }
 
@@ -67,16 +83,9 @@ fn exec_error(status: tonic::Status, engine: &str, timeout: Option<Duration>) ->
 }
 
 /// Runs `request` in container `id` (a full CRI id) with `ExecSync`.
-pub async fn exec_sync(client: &Client, id: &str, request: ExecRequest) -> Result<ExecResult> {
+pub async fn exec_sync(client: &Client, cri: &Cri, id: &str, request: ExecRequest) -> Result<ExecResult> {
     request.validate()?;
-    if let Some(capability) = unsupported_part(&request) {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            format!("{capability}: CRI's ExecSync carries only the command and a timeout"),
-        )
-        .with_engine(client.engine())
-        .with_operation("exec"));
-    }
+    refuse_what_cri_cannot_carry(&request, client.engine())?;
     let started = Instant::now();
     let req = ExecSyncRequest {
         container_id: id.to_owned(),
@@ -88,13 +97,13 @@ pub async fn exec_sync(client: &Client, id: &str, request: ExecRequest) -> Resul
             let bound = t + ANSWER_MARGIN;
             let mut grpc = client.unbounded_request(None, req);
             grpc.set_timeout(bound);
-            match tokio::time::timeout(bound, client.cri().exec_sync(grpc)).await {
+            match tokio::time::timeout(bound, cri.exec_sync(grpc)).await {
                 Ok(answer) => answer,
                 Err(_) => return Err(Error::timeout("exec", t).with_engine(client.engine())),
             }
         }
         // No bound asked for: the exec lasts as long as the command does.
-        None => client.cri().exec_sync(client.unbounded_request(None, req)).await,
+        None => cri.exec_sync(client.unbounded_request(None, req)).await,
     };
     let response = response.map_err(|s| exec_error(s, client.engine(), request.timeout))?.into_inner();
     let exit_code = i64::from(response.exit_code);

@@ -2,19 +2,22 @@
 //! StartContainer, StopContainer, RemoveContainer, StopPodSandbox and RemovePodSandbox, with the
 //! labels kubelet sets (the request builders are the ones the containerd engine uses for CRI).
 //!
-//! CRI has no kill with a signal and no wait: `kill` is `Unsupported` (so the engine does not claim
-//! `lifecycle`), and `wait` polls `ContainerStatus` every [`WAIT_POLL`].
+//! CRI has no kill with a signal and no wait: `kill` signals the container's main process from the
+//! host (`anyctr_core::host_signal`: pidfd, checked to be the container's init) for a runc-class
+//! runtime, whose verbose pid is a host process, and is `Unsupported` for a sandboxed one; `wait`
+//! polls `ContainerStatus` every [`WAIT_POLL`].
 
 use std::time::Duration;
 
-use anyctr_core::model::{CreateSpec, PodSpec};
+use anyctr_core::host_signal::{self, Delivered, MainProcess};
+use anyctr_core::model::{CreateSpec, PodSpec, Signal};
 use anyctr_core::{Error, ErrorKind, Result};
 use anyctr_engine_containerd::cri_config::{self, MODE_NODE, MODE_POD, PodNetwork};
-use anyctr_engine_containerd::{name_conflict, run_pod_sandbox};
+use anyctr_engine_containerd::name_conflict;
 use k8s_cri::v1::{
     ContainerStatusRequest, CreateContainerRequest, LinuxPodSandboxConfig, LinuxSandboxSecurityContext,
     NamespaceOption, PodSandboxConfig, PodSandboxStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest,
-    StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
+    RunPodSandboxRequest, StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
 };
 
 use crate::CriEngine;
@@ -29,7 +32,16 @@ const SETTLE: Duration = Duration::from_secs(15);
 impl CriEngine {
     /// RunPodSandbox: a host-network pod with kubelet's labels, on the spec's runtime handler.
     pub(crate) async fn run_pod(&self, spec: &PodSpec) -> Result<String> {
-        run_pod_sandbox(&self.client, spec, PodNetwork::Host, None, &[]).await
+        let config = cri_config::pod_config(spec, PodNetwork::Host, None, &[])?;
+        let req =
+            RunPodSandboxRequest { config: Some(config), runtime_handler: spec.runtime.clone().unwrap_or_default() };
+        // A sandbox start includes the shim and (for VM runtimes) a VM: give it more than a call.
+        let c = &self.client;
+        let bound = c.call_timeout() * 2;
+        let mut request = c.request(None, req);
+        request.set_timeout(bound);
+        let created = c.call_within("create_pod", bound, self.cri.run_pod_sandbox(request)).await;
+        Ok(created.map_err(name_conflict)?.pod_sandbox_id)
     }
 
     /// StopPodSandbox, then RemovePodSandbox (the pod's containers go with it).
@@ -38,9 +50,9 @@ impl CriEngine {
         let bound = c.call_timeout() * 2;
         let mut stop = c.request(None, StopPodSandboxRequest { pod_sandbox_id: id.to_owned() });
         stop.set_timeout(bound);
-        c.call_within("remove_pod", bound, c.cri().stop_pod_sandbox(stop)).await?;
+        c.call_within("remove_pod", bound, self.cri.stop_pod_sandbox(stop)).await?;
         let remove = c.request(None, RemovePodSandboxRequest { pod_sandbox_id: id.to_owned() });
-        c.call("remove_pod", c.cri().remove_pod_sandbox(remove)).await.map(|_| ())
+        c.call("remove_pod", self.cri.remove_pod_sandbox(remove)).await.map(|_| ())
     }
 
     /// The config CreateContainer wants for the pod: rebuilt from PodSandboxStatus, with the
@@ -48,7 +60,7 @@ impl CriEngine {
     async fn sandbox_config(&self, sandbox_id: &str) -> Result<PodSandboxConfig> {
         let c = &self.client;
         let req = PodSandboxStatusRequest { pod_sandbox_id: sandbox_id.to_owned(), verbose: true };
-        let resp = c.call("create", c.cri().pod_sandbox_status(c.request(None, req))).await?;
+        let resp = c.call("create", self.cri.pod_sandbox_status(c.request(None, req))).await?;
         let info = convert::verbose_info(&resp.info);
         if let Some(config) = info.get("config").filter(|v| v.is_object()) {
             return Ok(cri_config::pod_config_from_metadata(config));
@@ -104,13 +116,13 @@ impl CriEngine {
             sandbox_config: Some(pod_config),
         };
         let c = &self.client;
-        Ok(c.call("create", c.cri().create_container(c.request(None, req))).await.map_err(name_conflict)?.container_id)
+        Ok(c.call("create", self.cri.create_container(c.request(None, req))).await.map_err(name_conflict)?.container_id)
     }
 
     pub(crate) async fn start_container(&self, container: &str) -> Result<()> {
         let id = self.container_id(container).await?;
         let c = &self.client;
-        c.call("start", c.cri().start_container(c.request(None, StartContainerRequest { container_id: id })))
+        c.call("start", self.cri.start_container(c.request(None, StartContainerRequest { container_id: id })))
             .await
             .map(|_| ())
     }
@@ -123,13 +135,13 @@ impl CriEngine {
             let bound = c.call_timeout() * 2;
             let mut req = c.request(None, StopPodSandboxRequest { pod_sandbox_id: located.summary.id });
             req.set_timeout(bound);
-            return c.call_within("stop", bound, c.cri().stop_pod_sandbox(req)).await.map(|_| ());
+            return c.call_within("stop", bound, self.cri.stop_pod_sandbox(req)).await.map(|_| ());
         }
         let bound = c.call_timeout() + grace;
         let grace = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
         let mut req = c.request(None, StopContainerRequest { container_id: located.summary.id, timeout: grace });
         req.set_timeout(bound);
-        c.call_within("stop", bound, c.cri().stop_container(req)).await.map(|_| ())
+        c.call_within("stop", bound, self.cri.stop_container(req)).await.map(|_| ())
     }
 
     /// RemoveContainer (a running one only with `force`, which stops it first); a sandbox is
@@ -147,13 +159,13 @@ impl CriEngine {
         let c = &self.client;
         if force {
             let req = c.request(None, StopContainerRequest { container_id: id.clone(), timeout: 0 });
-            c.call("remove", c.cri().stop_container(req)).await?;
+            c.call("remove", self.cri.stop_container(req)).await?;
         }
         // A runtime learns of an exit asynchronously; until it has, it may refuse the removal.
         let deadline = tokio::time::Instant::now() + SETTLE;
         loop {
             let req = c.request(None, RemoveContainerRequest { container_id: id.clone() });
-            match c.call("remove", c.cri().remove_container(req)).await {
+            match c.call("remove", self.cri.remove_container(req)).await {
                 Err(e) if e.message().contains("still running") && tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(WAIT_POLL).await;
                 }
@@ -170,12 +182,43 @@ impl CriEngine {
         loop {
             let req = ContainerStatusRequest { container_id: id.clone(), verbose: false };
             let status =
-                c.call("wait", c.cri().container_status(c.request(None, req))).await?.status.unwrap_or_default();
+                c.call("wait", self.cri.container_status(c.request(None, req))).await?.status.unwrap_or_default();
             match status.state {
                 2 => return Ok(i64::from(status.exit_code)),
                 0 => return Err(Error::new(ErrorKind::Conflict, format!("container {id} has not been started"))),
                 _ => tokio::time::sleep(WAIT_POLL).await,
             }
+        }
+    }
+
+    /// Signals the main process from the host (see the module docs).
+    pub(crate) async fn kill_container(&self, container: &str, signal: Signal) -> Result<()> {
+        let located = self.locate(container).await?;
+        if located.is_sandbox {
+            return Err(Error::invalid_argument(format!(
+                "{} is a pod sandbox: it stops with StopPodSandbox",
+                located.summary.id
+            )));
+        }
+        let detail = self.detail(&located).await?;
+        let not_running = || Error::new(ErrorKind::Conflict, format!("container {} is not running", detail.id));
+        if !detail.state.status.is_running() {
+            return Err(not_running());
+        }
+        if detail.runtime.is_sandboxed() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "CRI has no signal call, and the main process of {} runs in a sandbox ({}) the host cannot signal",
+                    detail.id, detail.runtime_name
+                ),
+            ));
+        }
+        let pid = detail.state.pid.ok_or_else(not_running)?;
+        let main = MainProcess { container_id: &detail.id, pid, rootfs: None };
+        match host_signal::signal_main_process(main, signal.number())? {
+            Delivered::Signalled => Ok(()),
+            Delivered::AlreadyExited => Err(not_running()),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The CRI engine against the real containerd the harness started, reached through CRI alone:
 //! connect and identify, a pod with a container made, started, inspected (verbose pid, mounts, log
 //! path, pod identity), exec'd into with ExecSync, waited for, stopped and removed; what ExecSync
-//! cannot carry is `Unsupported`; a socket that does not speak CRI is refused at connect.
+//! cannot carry is `Unsupported`; a socket that does not speak CRI is refused at connect; stats of
+//! one and many containers, over runtime.v1 and runtime.v1alpha2.
 
 use std::time::Duration;
 
@@ -12,34 +13,16 @@ use anyctr_core::{
 };
 use anyctr_engine_cri::CriEngine;
 
-/// Every engine call of these tests is bounded: a hung runtime fails the test.
-const BOUND: Duration = Duration::from_secs(60);
+mod common;
 
-fn var_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
-}
+use common::{bounded, image, unique, var_or};
 
-fn image() -> String {
-    var_or("ANYCTR_TEST_IMAGE", "busybox:local")
+fn tag(what: &str) -> String {
+    unique("anyctr-cri", what)
 }
 
 async fn engine() -> CriEngine {
-    let socket = var_or("ANYCTR_CONTAINERD_SOCKET", "/run/anyctr-engines/containerd/containerd.sock");
-    assert!(std::path::Path::new(&socket).exists(), "{socket} missing: engines not up — run `cargo xtask engines up`");
-    let address = EngineAddress::parse(&format!("cri://{socket}")).unwrap();
-    tokio::time::timeout(BOUND, anyctr_engine_cri::connect(EngineConfig::new(address)))
-        .await
-        .expect("connect hung")
-        .expect("connect through CRI")
-}
-
-async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(BOUND, f).await.unwrap_or_else(|_| panic!("{what} hung"))
-}
-
-fn tag(what: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("anyctr-cri-{what}-{:x}{:x}", nanos & 0xffff_ffff, std::process::id())
+    common::engine("").await
 }
 
 #[tokio::test]
@@ -112,7 +95,6 @@ async fn pod_container_exec_and_teardown() {
         let missing = bounded("exec", engine.exec(&id, ExecRequest::new(["/no/such/program"]))).await;
         assert_eq!(missing.unwrap_err().kind(), ErrorKind::CommandNotFound);
         for (what, req) in [
-            ("stdin", ExecRequest::new(["cat"]).stdin("x")),
             ("user", ExecRequest::new(["id"]).user("65534")),
             ("workdir", ExecRequest::new(["pwd"]).working_dir("/tmp")),
             ("env", ExecRequest::new(["env"]).env("A=1")),
@@ -120,8 +102,10 @@ async fn pod_container_exec_and_teardown() {
             let e = bounded("exec", engine.exec(&id, req)).await.expect_err(what);
             assert_eq!(e.kind(), ErrorKind::Unsupported, "{what}: {e}");
         }
-        let e = bounded("kill", engine.kill(&id, Signal::CONT)).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Unsupported, "CRI has no signal call: {e}");
+        // CRI has no signal call: a runc-class container's main process is signalled from the host.
+        bounded("kill", engine.kill(&id, Signal::CONT)).await.expect("kill CONT from the host");
+        let e = bounded("kill", engine.kill(&sandbox, Signal::CONT)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
 
         bounded("stop", engine.stop(&id, Duration::from_secs(1))).await.expect("stop");
         let code = bounded("wait", engine.wait(&id)).await.expect("wait polls to the exit");
@@ -154,4 +138,74 @@ fn tempfile_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[tokio::test]
+async fn stats_one_and_many_through_cri() {
+    stats_one_and_many(&engine().await).await;
+}
+
+/// Stats through runtime.v1alpha2 (containerd 1.6 serves both; `api=v1alpha2` makes the engine
+/// speak it, as it does after v1's Unimplemented): ContainerStats and ListContainerStats too.
+#[tokio::test]
+async fn stats_over_v1alpha2() {
+    let engine = common::engine("?api=v1alpha2").await;
+    let info = bounded("identify", engine.identify()).await.unwrap();
+    assert_eq!(info.api_version.as_deref(), Some("v1alpha2"));
+    stats_one_and_many(&engine).await;
+}
+
+async fn stats_one_and_many(engine: &CriEngine) {
+    use anyctr_core::model::StatsSource;
+    let mut made = Vec::new();
+    for handler in ["runc", "rund"] {
+        let name = tag(&format!("stats-{handler}"));
+        let pod =
+            PodSpec::new(tag("pod"), "anyctr-test", tag("uid")).runtime(handler).label("anyctr.test", name.clone());
+        let sandbox = bounded("create_pod", engine.create_pod(&pod)).await.expect("RunPodSandbox");
+        made.push(sandbox.clone());
+        let mut spec = CreateSpec::new(image()).memory_limit(96 << 20);
+        spec.name = Some(name.clone());
+        spec.argv =
+            ["sh", "-c", "i=0; while [ $i -lt 150000 ]; do i=$((i+1)); done; sleep 600"].map(String::from).into();
+        spec.pod_sandbox = Some(sandbox);
+        let id = bounded("create", engine.create(&spec)).await.expect("CreateContainer");
+        bounded("start", engine.start(&id)).await.expect("StartContainer");
+        made.push(id);
+    }
+    let outcome = async {
+        let (runc, rund) = (made[1].clone(), made[3].clone());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let (a, b) = loop {
+            let a = bounded("stats", engine.stats(&runc)).await.expect("stats runc");
+            let b = bounded("stats", engine.stats(&rund)).await.expect("stats rund");
+            let busy = |s: &anyctr_core::model::ContainerStats| s.cpu.usage_ns.is_some_and(|n| n >= 50_000_000);
+            if (busy(&a) && busy(&b)) || std::time::Instant::now() > deadline {
+                break (a, b);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert_eq!(a.source, StatsSource::EngineApi);
+        assert_eq!(b.source, StatsSource::SandboxRuntime, "the rund handler's figures are the sandbox's");
+        for s in [&a, &b] {
+            assert!(s.cpu.usage_ns.unwrap() >= 50_000_000, "{s:?}");
+            assert!(s.memory.working_set.unwrap() > 0, "{s:?}");
+            assert_eq!(s.memory.limit, Some(96 << 20), "available + working set is the limit set: {s:?}");
+            assert_eq!(s.pids.current, None, "CRI reports no pids: not 0");
+        }
+        let many =
+            bounded("stats_many", engine.stats_many(&[runc.clone(), rund.clone(), "no-such".into()])).await.unwrap();
+        assert_eq!(many.iter().map(|s| s.container.as_str()).collect::<Vec<_>>(), [runc.as_str(), rund.as_str()]);
+        assert_eq!(many[1].source, StatsSource::SandboxRuntime);
+        let all = bounded("stats_many", engine.stats_many(&[])).await.unwrap();
+        assert!(all.iter().any(|s| s.container == runc) && all.iter().any(|s| s.container == rund));
+        // A pod sandbox is not a container to CRI's stats.
+        let e = bounded("stats", engine.stats(&made[0])).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    }
+    .await;
+    for sandbox in [&made[0], &made[2]] {
+        bounded("remove_pod", engine.remove_pod(sandbox)).await.expect("remove pod");
+    }
+    outcome
 }

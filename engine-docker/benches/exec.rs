@@ -11,63 +11,10 @@ use std::time::Duration;
 
 use anyctr_core::ContainerEngine;
 use anyctr_core::model::ExecRequest;
-use bollard::Docker;
-use bollard::exec::{CreateExecOptions, StartExecResults};
-use common::{Guard, Timings, ratio_line};
+use common::{Timings, ratio_line};
 use criterion::{Criterion, SamplingMode};
-use futures_util::StreamExt;
 
 const GROUP: &str = "docker_exec_echo";
-
-/// A bollard client as a hand-written agent would make it, with the one fix every bollard 0.21.1
-/// user against dockerd needs: the API version in the request path (bollard drops it, see
-/// rust-dependencies.md §3), so both sides speak the same `/v1.41` API.
-fn raw_bollard(api_version: &str) -> Docker {
-    let prefix = format!("/v{api_version}");
-    Docker::connect_with_unix(&common::socket(), 120, bollard::API_DEFAULT_VERSION)
-        .expect("bollard client")
-        .with_request_modifier(move |mut req| {
-            let pq = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
-            if !pq.starts_with("/v1.") {
-                let mut parts = req.uri().clone().into_parts();
-                parts.path_and_query = Some(format!("{prefix}{pq}").parse().expect("versioned path"));
-                *req.uri_mut() = http::Uri::from_parts(parts).expect("versioned uri");
-            }
-            req
-        })
-}
-
-/// create_exec, start_exec (attached; the output read to its end), then inspect_exec until docker
-/// reports the exit code.
-async fn raw_exec(docker: &Docker, id: &str) {
-    let options = CreateExecOptions {
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        cmd: Some(vec!["echo".to_owned(), "hi".to_owned()]),
-        ..Default::default()
-    };
-    let created = docker.create_exec(id, options).await.expect("create_exec");
-    let mut stdout = Vec::new();
-    match docker.start_exec(&created.id, None).await.expect("start_exec") {
-        StartExecResults::Attached { mut output, .. } => {
-            while let Some(chunk) = output.next().await {
-                stdout.extend_from_slice(&chunk.expect("exec output").into_bytes());
-            }
-        }
-        StartExecResults::Detached => panic!("exec started detached"),
-    }
-    loop {
-        let info = docker.inspect_exec(&created.id).await.expect("inspect_exec");
-        if info.running != Some(true)
-            && let Some(code) = info.exit_code
-        {
-            assert_eq!(code, 0);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    assert_eq!(stdout, b"hi\n");
-}
 
 fn cli_exec(id: &str) {
     let out = Command::new("docker")
@@ -81,9 +28,9 @@ fn cli_exec(id: &str) {
 fn main() {
     let rt = common::runtime();
     let engine = rt.block_on(common::engine());
-    let guard = Guard::new(&engine, "exec");
+    let guard = common::guard(&engine, "exec");
     let id = rt.block_on(guard.sleeper("runc"));
-    let docker = raw_bollard(engine.api_version());
+    let docker = anyctr_testkit::raw_bollard::client(&common::socket(), engine.api_version());
     let timings = Timings::default();
 
     let mut c = Criterion::default()
@@ -103,7 +50,9 @@ fn main() {
             })
         });
         group.bench_function("raw_bollard", |b| {
-            b.iter_custom(|iters| timings.run(&rt, "raw_bollard", iters, || raw_exec(&docker, &id)))
+            b.iter_custom(|iters| {
+                timings.run(&rt, "raw_bollard", iters, || anyctr_testkit::raw_bollard::exec_echo(&docker, &id))
+            })
         });
         group.bench_function("docker_cli", |b| {
             b.iter_custom(|iters| timings.run_blocking("docker_cli", iters, || cli_exec(&id)))

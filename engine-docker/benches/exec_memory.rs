@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use anyctr_core::ContainerEngine;
 use anyctr_core::model::ExecRequest;
-use common::Guard;
 
 const OUTPUT: u64 = 1 << 30;
 const LIMIT: usize = 1 << 20;
@@ -32,7 +31,7 @@ fn main() {
     // a run too, which is what a test of this binary should do.
     let rt = common::runtime();
     let engine = rt.block_on(common::engine());
-    let guard = Guard::new(&engine, "exec-memory");
+    let guard = common::guard(&engine, "exec-memory");
     let id = rt.block_on(guard.sleeper("runc"));
 
     // Warm-up: the connection pool, the exec path and the runtime's buffers exist before the

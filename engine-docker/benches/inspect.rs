@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyctr_core::ContainerEngine;
 use anyctr_core::model::ContainerStatus;
 use anyctr_engine_docker::DockerEngine;
-use common::{Guard, Timings, ms};
+use common::{Timings, ms};
 use criterion::{Criterion, SamplingMode};
 use futures_util::StreamExt;
 
@@ -31,7 +31,7 @@ async fn inspect_all(engine: &DockerEngine, ids: &[String], concurrency: usize) 
 fn main() {
     let rt = common::runtime();
     let engine = rt.block_on(common::engine());
-    let guard = Guard::new(&engine, "inspect");
+    let guard = common::guard(&engine, "inspect");
     let made = std::time::Instant::now();
     let ids = rt.block_on(guard.sleepers("runc", CONTAINERS, 8));
     println!("setup: {CONTAINERS} running containers in {:.1} s", made.elapsed().as_secs_f64());

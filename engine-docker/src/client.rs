@@ -146,16 +146,34 @@ fn has_version_prefix(pq: &str) -> bool {
 /// [`anyctr_docker_api::http`]), answered as JSON; a non-2xx status becomes the mapped error
 /// carrying docker's message. Unbounded: callers wrap it in [`bounded`].
 pub(crate) async fn raw_get(socket: &Path, path: &str) -> Result<Value> {
+    let body = raw_call(socket, http::Method::GET, path, None).await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        Error::unexpected(format!("dockerd answered GET {path} with something that is not JSON")).with_source(e)
+    })
+}
+
+/// One request with an optional JSON body over a fresh connection; the whole answer's body, or
+/// the mapped error for a non-2xx status. Unbounded: callers wrap it in [`bounded`].
+pub(crate) async fn raw_call(
+    socket: &Path,
+    method: http::Method,
+    path: &str,
+    json: Option<&Value>,
+) -> Result<bytes::Bytes> {
     let daemon = UnixHttp::new(socket.to_path_buf(), "dockerd", ENGINE);
-    let response = daemon.send(http::Method::GET, path, &[], anyctr_docker_api::http::empty()).await?;
+    let response = match json {
+        Some(v) => {
+            let headers = [("content-type", "application/json")];
+            daemon.send(method, path, &headers, anyctr_docker_api::http::json_body(v)).await?
+        }
+        None => daemon.send(method, path, &[], anyctr_docker_api::http::empty()).await?,
+    };
     let status = response.status();
     let body = anyctr_docker_api::http::read_body(response.into_body(), UNBOUNDED_READ, ENGINE).await?;
     if !status.is_success() {
         return Err(status_error(status.as_u16(), &anyctr_docker_api::http::error_message(&body)));
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        Error::unexpected(format!("dockerd answered GET {path} with something that is not JSON")).with_source(e)
-    })
+    Ok(body)
 }
 
 /// The body read of [`raw_get`] is bounded by its caller's [`bounded`], not on its own.

@@ -174,15 +174,12 @@ pub(crate) fn container_summaries(list: &Value) -> Result<Vec<ContainerSummary>>
     let raw: Vec<RawSummary> = parse(list, "container list")?;
     Ok(raw
         .into_iter()
-        .map(|c| ContainerSummary {
-            id: c.id,
-            names: c.names.iter().map(|n| n.trim_start_matches('/').to_owned()).collect(),
-            image: c.image,
-            labels: c.labels,
-            status: ContainerStatus::parse(&c.state),
-            created: Utc.timestamp_opt(c.created, 0).single().filter(|_| c.created > 0),
-            namespace: None,
-            runtime: None,
+        .map(|c| {
+            let mut summary = ContainerSummary::new(c.id, c.image, ContainerStatus::parse(&c.state));
+            summary.names = c.names.iter().map(|n| n.trim_start_matches('/').to_owned()).collect();
+            summary.labels = c.labels;
+            summary.created = Utc.timestamp_opt(c.created, 0).single().filter(|_| c.created > 0);
+            summary
         })
         .collect())
 }
@@ -211,14 +208,7 @@ pub(crate) fn container_detail(inspect: Value) -> Result<ContainerDetail> {
     let mut user: Vec<Mount> = c.mounts.iter().map(mount).collect();
     for dest in c.host_config.tmpfs.keys() {
         if !user.iter().any(|m| m.destination.as_os_str() == dest.as_str()) {
-            user.push(Mount {
-                source: PathBuf::new(),
-                destination: PathBuf::from(dest),
-                kind: MountKind::Tmpfs,
-                read_only: false,
-                propagation: None,
-                name: None,
-            });
+            user.push(Mount::new(PathBuf::new(), dest, MountKind::Tmpfs));
         }
     }
     // Docker's own mounts, in the order they are mounted; one the user replaced is not docker's.
@@ -237,35 +227,27 @@ pub(crate) fn container_detail(inspect: Value) -> Result<ContainerDetail> {
     mounts.extend(after);
     let pod = pod_identity(&c.config.labels, &c.id);
     let image = if c.config.image.is_empty() { c.image } else { c.config.image };
-    Ok(ContainerDetail {
-        name: c.name.trim_start_matches('/').to_owned(),
-        image,
-        annotations: BTreeMap::new(),
-        env: c.config.env,
-        state: ContainerState {
-            status,
-            pid: u32::try_from(c.state.pid).ok().filter(|p| *p > 0),
-            exit_code: exited.then_some(c.state.exit_code),
-            started_at: timestamp(&c.state.started_at),
-            finished_at: timestamp(&c.state.finished_at),
-            oom_killed: c.state.oom_killed,
-        },
-        runtime_name: c.host_config.runtime,
-        runtime,
-        hostname: non_empty(c.config.hostname),
-        network_mode: non_empty(c.host_config.network_mode),
-        pid_mode: non_empty(c.host_config.pid_mode),
-        log_path: non_empty(c.log_path).map(PathBuf::from),
-        log_format,
-        rootfs,
-        mounts,
-        pod,
-        created: timestamp(&c.created),
-        namespace: None,
-        labels: c.config.labels,
-        id: c.id,
-        raw: inspect,
-    })
+    let mut state = ContainerState::with_status(status);
+    state.pid = u32::try_from(c.state.pid).ok().filter(|p| *p > 0);
+    state.exit_code = exited.then_some(c.state.exit_code);
+    state.started_at = timestamp(&c.state.started_at);
+    state.finished_at = timestamp(&c.state.finished_at);
+    state.oom_killed = c.state.oom_killed;
+    let mut detail = ContainerDetail::new(c.id, c.name.trim_start_matches('/'), image, state, runtime);
+    detail.env = c.config.env;
+    detail.runtime_name = c.host_config.runtime;
+    detail.hostname = non_empty(c.config.hostname);
+    detail.network_mode = non_empty(c.host_config.network_mode);
+    detail.pid_mode = non_empty(c.host_config.pid_mode);
+    detail.log_path = non_empty(c.log_path).map(PathBuf::from);
+    detail.log_format = log_format;
+    detail.rootfs = rootfs;
+    detail.mounts = mounts;
+    detail.pod = pod;
+    detail.created = timestamp(&c.created);
+    detail.labels = c.config.labels;
+    detail.raw = inspect;
+    Ok(detail)
 }
 
 fn mount(m: &RawMount) -> Mount {
@@ -275,14 +257,11 @@ fn mount(m: &RawMount) -> Mount {
         "tmpfs" => MountKind::Tmpfs,
         other => MountKind::Other(other.to_owned()),
     };
-    Mount {
-        source: PathBuf::from(&m.source),
-        destination: PathBuf::from(&m.destination),
-        read_only: !m.rw,
-        propagation: non_empty(m.propagation.clone()),
-        name: non_empty(m.name.clone()).filter(|_| kind == MountKind::Volume),
-        kind,
-    }
+    let mut mount = Mount::new(&m.source, &m.destination, kind);
+    mount.read_only = !m.rw;
+    mount.propagation = non_empty(m.propagation.clone());
+    mount.name = non_empty(m.name.clone()).filter(|_| mount.kind == MountKind::Volume);
+    mount
 }
 
 /// Pod identity from dockershim's labels. A sandbox is its own sandbox; for other members the
@@ -290,14 +269,14 @@ fn mount(m: &RawMount) -> Mount {
 pub(crate) fn pod_identity(labels: &BTreeMap<String, String>, id: &str) -> PodIdentity {
     let get = |k: &str| labels.get(k).filter(|v| !v.is_empty()).cloned();
     let is_sandbox = labels.get(LABEL_DOCKER_TYPE).map(String::as_str) == Some(TYPE_SANDBOX);
-    PodIdentity {
-        pod_name: get(LABEL_POD_NAME),
-        namespace: get(LABEL_POD_NAMESPACE),
-        pod_uid: get(LABEL_POD_UID),
-        container_name: get(LABEL_CONTAINER_NAME),
-        sandbox_id: if is_sandbox { Some(id.to_owned()) } else { get(LABEL_SANDBOX_ID) },
-        role: is_sandbox.then_some(PodRole::Sandbox),
-    }
+    let mut pod = PodIdentity::default();
+    pod.pod_name = get(LABEL_POD_NAME);
+    pod.namespace = get(LABEL_POD_NAMESPACE);
+    pod.pod_uid = get(LABEL_POD_UID);
+    pod.container_name = get(LABEL_CONTAINER_NAME);
+    pod.sandbox_id = if is_sandbox { Some(id.to_owned()) } else { get(LABEL_SANDBOX_ID) };
+    pod.role = is_sandbox.then_some(PodRole::Sandbox);
+    pod
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -325,11 +304,11 @@ pub(crate) fn image_summaries(list: &Value) -> Result<Vec<ImageSummary>> {
     let raw: Vec<RawImage> = parse(list, "image list")?;
     Ok(raw
         .into_iter()
-        .map(|i| ImageSummary {
-            id: i.id,
-            tags: i.repo_tags.iter().filter(|t| *t != "<none>:<none>").map(|t| normalize_image_ref(t)).collect(),
-            size: u64::try_from(i.size).ok(),
-            namespace: None,
+        .map(|i| {
+            let tags = i.repo_tags.iter().filter(|t| *t != "<none>:<none>").map(|t| normalize_image_ref(t)).collect();
+            let mut image = ImageSummary::new(i.id, tags);
+            image.size = u64::try_from(i.size).ok();
+            image
         })
         .collect())
 }
@@ -354,16 +333,11 @@ pub(crate) fn event(msg: &EventMessage) -> Option<Event> {
     let exec_id =
         matches!(kind, EventKind::ExecStart | EventKind::ExecExit).then(|| attributes.get("execID").cloned()).flatten();
     let nanos = msg.time_nano.or_else(|| msg.time.map(|s| s * 1_000_000_000)).unwrap_or(0);
-    Some(Event {
-        kind,
-        container_id,
-        time: Utc.timestamp_nanos(nanos),
-        exit_code,
-        exec_id,
-        namespace: None,
-        action,
-        attributes,
-    })
+    let mut event = Event::new(kind, container_id, Utc.timestamp_nanos(nanos), action);
+    event.exit_code = exit_code;
+    event.exec_id = exec_id;
+    event.attributes = attributes;
+    Some(event)
 }
 
 /// Refuses a daemon that answers `/version` but is not Docker. PouchContainer (and other look-alikes)
@@ -409,13 +383,12 @@ pub(crate) fn engine_info(version: &Value, info: Option<&Value>, api_version: &s
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
     runtimes.sort();
-    EngineInfo {
-        engine: ENGINE.to_owned(),
-        product: if platform.is_empty() { "Docker Engine".to_owned() } else { platform.to_owned() },
-        version: version.get("Version").and_then(Value::as_str).unwrap_or_default().to_owned(),
-        api_version: Some(api_version.to_owned()),
-        runtimes,
-    }
+    let product = if platform.is_empty() { "Docker Engine" } else { platform };
+    let mut engine_info =
+        EngineInfo::new(ENGINE, product, version.get("Version").and_then(Value::as_str).unwrap_or_default());
+    engine_info.api_version = Some(api_version.to_owned());
+    engine_info.runtimes = runtimes;
+    engine_info
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyctr_core::buffered_exec::run_to_completion;
 use anyctr_core::exec_marker::ExecMarker;
-use anyctr_core::model::{ExecControl, ExecRequest, ExecSession, OutputChunk, OutputStream, SHIM_OUTPUT_GRACE};
+use anyctr_core::model::{
+    ContainerDetail, ExecControl, ExecRequest, ExecSession, OutputChunk, OutputStream, SHIM_OUTPUT_GRACE,
+};
 use anyctr_core::{Error, ErrorKind, Result};
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
@@ -48,20 +50,40 @@ pub(crate) async fn exec_stream(
     let run = async {
         request.validate()?;
         let detail = containers::inspect(client, container).await?;
-        if !detail.state.status.is_running() {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "container {} is not running (status {:?}): cannot exec in it",
-                    detail.name, detail.state.status
-                ),
-            ));
-        }
-        let target =
-            Target { id: detail.id.clone(), sandboxed: detail.runtime.is_sandboxed(), init_pid: detail.state.pid };
-        start(client, target, request, open_stdin).await
+        start_on(client, &detail, request, open_stdin).await
     };
     run.await.map_err(|e| e.in_context(ENGINE, "exec").with_container(container))
+}
+
+/// [`exec_stream`] in a container already inspected: no inspect (the state, runtime and init pid
+/// are the detail's).
+pub(crate) async fn exec_stream_on(
+    client: &Client,
+    detail: &ContainerDetail,
+    request: ExecRequest,
+    open_stdin: bool,
+) -> Result<ExecSession> {
+    let run = async {
+        request.validate()?;
+        start_on(client, detail, request, open_stdin).await
+    };
+    run.await.map_err(|e| e.in_context(ENGINE, "exec").with_container(&detail.id))
+}
+
+async fn start_on(
+    client: &Client,
+    detail: &ContainerDetail,
+    request: ExecRequest,
+    open_stdin: bool,
+) -> Result<ExecSession> {
+    if !detail.state.status.is_running() {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!("container {} is not running (status {:?}): cannot exec in it", detail.name, detail.state.status),
+        ));
+    }
+    let target = Target { id: detail.id.clone(), sandboxed: detail.runtime.is_sandboxed(), init_pid: detail.state.pid };
+    start(client, target, request, open_stdin).await
 }
 
 async fn start(client: &Client, target: Target, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {
@@ -253,12 +275,45 @@ fn spawn_kill(shared: Arc<Shared>) {
     }
 }
 
+/// First pause before asking docker about an exec whose output is still open, doubled up to
+/// [`POLL_MAX`]: the output ends at the exit unless a background child holds it, so asking sooner
+/// only costs the daemon a round trip while the process runs.
+const POLL_WHILE_OUTPUT_OPEN: Duration = Duration::from_millis(25);
+
+/// First pause between asks once the output has ended and docker did not report the exit yet
+/// (dockerd records it a moment after the output closes), doubled up to [`POLL_MAX`].
+const POLL_AFTER_OUTPUT_END: Duration = Duration::from_millis(1);
+
+const POLL_MAX: Duration = Duration::from_millis(100);
+
 /// Polls exec inspect until the process has exited: docker's exit is the process's, not the end of
-/// the output, so a background child holding stdout open does not delay it.
+/// the output, so a background child holding stdout open does not delay it. The first ask comes at
+/// the end of the output (the usual exit), or after a back-off while it stays open.
 async fn wait(shared: Arc<Shared>) -> Result<i64> {
-    let mut interval = Duration::from_millis(5);
+    let mut while_open = POLL_WHILE_OUTPUT_OPEN;
+    let mut after_end = POLL_AFTER_OUTPUT_END;
+    let mut asked_after_end = false;
     let mut ended_without_code: Option<Instant> = None;
     loop {
+        if !shared.output_done.load(Ordering::SeqCst) {
+            // Registered before the check, so an end between the check and the wait wakes it.
+            let ended = shared.output_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if !shared.output_done.load(Ordering::SeqCst) {
+                tokio::select! {
+                    _ = tokio::time::sleep(while_open) => while_open = (while_open * 2).min(POLL_MAX),
+                    _ = ended => {}
+                }
+            }
+        }
+        if shared.output_done.load(Ordering::SeqCst) {
+            if asked_after_end {
+                tokio::time::sleep(after_end).await;
+                after_end = (after_end * 2).min(POLL_MAX);
+            }
+            asked_after_end = true;
+        }
         let asked = SystemTime::now();
         let state = shared.inspect().await?;
         if state.running {
@@ -281,15 +336,6 @@ async fn wait(shared: Arc<Shared>) -> Result<i64> {
             }
             _ => {}
         }
-        if shared.output_done.load(Ordering::SeqCst) {
-            tokio::time::sleep(interval).await;
-        } else {
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shared.output_ended.notified() => {}
-            }
-        }
-        interval = (interval * 2).min(Duration::from_millis(100));
     }
 }
 

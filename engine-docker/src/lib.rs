@@ -17,14 +17,16 @@ mod exec;
 mod exec_errors;
 mod lifecycle;
 mod logs;
+mod manage;
 mod own_mounts;
 mod pods;
+mod stats;
 
 use std::sync::Arc;
 
 use anyctr_core::model::{
-    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, LogOptions,
-    LogStream, PodSpec, Signal,
+    ContainerDetail, ContainerStats, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession,
+    ImageSummary, LogOptions, LogStream, PodSpec, ResourceUpdate, Signal,
 };
 use anyctr_core::registry::{EngineRegistration, EnvVar};
 use anyctr_core::{
@@ -101,6 +103,20 @@ pub async fn get_json_at(
     client::bounded(limit, operation, client::raw_get(socket, path)).await
 }
 
+/// POST `body` as JSON to `path` (taken as it is) on the daemon at `socket`, bounded by `limit`,
+/// ignoring the answer's body: for an engine crate that builds on this one to call its daemon's
+/// own API beside Docker's (libpod's update).
+pub async fn post_json_at(
+    socket: &std::path::Path,
+    operation: &'static str,
+    path: &str,
+    body: &serde_json::Value,
+    limit: std::time::Duration,
+) -> Result<()> {
+    let call = client::raw_call(socket, http::Method::POST, path, Some(body));
+    client::bounded(limit, operation, call).await.map(|_| ())
+}
+
 /// What docker supports for a runc-class container (sandboxed ones are refined by the core).
 pub fn docker_capabilities() -> Capabilities {
     Capabilities {
@@ -126,6 +142,15 @@ pub fn docker_capabilities() -> Capabilities {
         pods: Support::Emulated,
         // The logs API; anyctr_host::logs reads the json-file directly where it is host-visible.
         logs: Support::Native,
+        // anyctr_host::top and ::probes: the host's /proc and rootfs, or exec in a sandbox.
+        top: Support::Emulated,
+        probes: Support::Emulated,
+        pause: Support::Native,
+        restart: Support::Native,
+        update_resources: Support::Native,
+        pull: Support::Native,
+        // The stats API (for a sandbox, the runtime's figures relayed by dockerd).
+        stats: Support::Native,
     }
 }
 
@@ -161,8 +186,25 @@ impl ContainerEngine for DockerEngine {
         logs::logs(&self.client, container, options).await
     }
 
+    async fn stats(&self, container: &str) -> Result<ContainerStats> {
+        stats::stats(&self.client, container).await
+    }
+
+    async fn stats_many(&self, containers: &[String]) -> Result<Vec<ContainerStats>> {
+        stats::stats_many(&self.client, containers).await
+    }
+
     async fn exec_stream(&self, container: &str, request: ExecRequest, open_stdin: bool) -> Result<ExecSession> {
         exec::exec_stream(&self.client, container, request, open_stdin).await
+    }
+
+    async fn exec_stream_on(
+        &self,
+        container: &ContainerDetail,
+        request: ExecRequest,
+        open_stdin: bool,
+    ) -> Result<ExecSession> {
+        exec::exec_stream_on(&self.client, container, request, open_stdin).await
     }
 
     async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
@@ -215,6 +257,35 @@ impl ContainerEngine for DockerEngine {
 
     async fn list_images(&self) -> Result<Vec<ImageSummary>> {
         lifecycle::list_images(&self.client).await.map_err(|e| e.in_context(ENGINE, "list_images"))
+    }
+
+    async fn pause(&self, container: &str) -> Result<()> {
+        manage::pause(&self.client, container).await.map_err(|e| e.in_context(ENGINE, "pause"))
+    }
+
+    async fn unpause(&self, container: &str) -> Result<()> {
+        manage::unpause(&self.client, container).await.map_err(|e| e.in_context(ENGINE, "unpause"))
+    }
+
+    async fn restart(&self, container: &str, grace: std::time::Duration) -> Result<()> {
+        manage::restart(&self.client, container, grace).await.map_err(|e| e.in_context(ENGINE, "restart"))
+    }
+
+    async fn update_resources(&self, container: &str, update: &ResourceUpdate) -> Result<()> {
+        let run = async {
+            // dockerd passes the update to the runtime, and runsc has none: refuse what is not claimed.
+            let detail = anyctr_core::engine::update_target(self, container, update).await?;
+            manage::update_resources(&self.client, &detail.id, update).await
+        };
+        run.await.map_err(|e| e.in_context(ENGINE, "update_resources").with_container(container))
+    }
+
+    async fn pull_image(&self, reference: &str, timeout: std::time::Duration) -> Result<ImageSummary> {
+        manage::pull_image(&self.client, reference, timeout).await.map_err(|e| e.in_context(ENGINE, "pull_image"))
+    }
+
+    async fn remove_image(&self, reference: &str, force: bool) -> Result<()> {
+        manage::remove_image(&self.client, reference, force).await.map_err(|e| e.in_context(ENGINE, "remove_image"))
     }
 }
 

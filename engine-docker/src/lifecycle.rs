@@ -68,6 +68,8 @@ pub(crate) fn create_body(spec: &CreateSpec) -> ContainerCreateBody {
             mounts: (!mounts.is_empty()).then_some(mounts),
             runtime: spec.runtime.clone(),
             network_mode: spec.network_mode.clone(),
+            // Validated to fit an i64.
+            memory: spec.memory_limit.and_then(|m| i64::try_from(m).ok()),
             ..Default::default()
         }),
         ..Default::default()
@@ -174,6 +176,7 @@ mod tests {
         spec.labels.insert("k".into(), "v".into());
         spec.runtime = Some("rund".into());
         spec.network_mode = Some("none".into());
+        spec.memory_limit = Some(64 << 20);
         spec.mounts =
             vec![MountSpec::bind("/src", "/dst").read_only(), MountSpec::volume("vol", "/v"), MountSpec::tmpfs("/t")];
         let body = create_body(&spec);
@@ -182,6 +185,7 @@ mod tests {
         let hc = body.host_config.unwrap();
         assert_eq!(hc.runtime.as_deref(), Some("rund"));
         assert_eq!(hc.network_mode.as_deref(), Some("none"));
+        assert_eq!(hc.memory, Some(64 << 20));
         let mounts = hc.mounts.unwrap();
         assert_eq!(mounts[0].typ, Some(MountType::BIND));
         assert_eq!(mounts[0].read_only, Some(true));
@@ -190,6 +194,7 @@ mod tests {
         assert_eq!(mounts[2].source, None);
         let empty = create_body(&CreateSpec::new("x"));
         assert!(empty.cmd.is_none() && empty.env.is_none() && empty.labels.is_none());
+        assert_eq!(empty.host_config.unwrap().memory, None);
     }
 
     #[test]

@@ -32,7 +32,9 @@ const KERNEL_FS: &[(&str, &str, bool)] = &[
 ];
 
 fn mount(source: PathBuf, destination: &str, kind: MountKind, read_only: bool) -> Mount {
-    Mount { source, destination: PathBuf::from(destination), kind, read_only, propagation: None, name: None }
+    let mut mount = Mount::new(source, destination, kind);
+    mount.read_only = read_only;
+    mount
 }
 
 /// The mounts docker makes before the user's (kernel filesystems and `/dev/shm`).

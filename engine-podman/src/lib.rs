@@ -10,13 +10,17 @@
 //!   container has; libpod's inspect names the real ones (runc, k8s-file = CRI lines);
 //! - exec: conmon ends an exec's output at its main process's exit (a background child's later
 //!   output is lost, so it is reported incomplete), exec inspect reports no pid after the exit,
-//!   and an unknown user or working directory is an HTTP 500 rather than the exec's output.
+//!   and an unknown user or working directory is an HTTP 500 rather than the exec's output;
+//! - update: the compatible API has no `/containers/{id}/update` (404); libpod's takes OCI
+//!   resources and applies them to the cgroup, though its inspect keeps the limits of create.
 //!
 //! Checked against Podman 4.3.1 and found to need nothing: event actions (`die` with `exitCode`
 //! in the compatible stream), `Created` (RFC 3339 in inspect), the archive API both ways.
 //! Pods are made the way Docker's engine makes them (a pause sandbox container whose namespaces
 //! the pod's containers join, kubelet's labels): libpod's own pods would need libpod's container
-//! create (a second create path), which this engine does not have.
+//! create (a second create path), which this engine does not have. Containers of libpod pods made
+//! by others (`podman pod create`, `podman play kube`) carry their pod's identity: libpod's
+//! inspect names the pod, whose name and infra (sandbox) container libpod's pod inspect gives.
 #![forbid(unsafe_code)]
 
 mod quirks;
@@ -26,8 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyctr_core::model::{
-    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, LogOptions,
-    LogStream, PodSpec, Signal,
+    ContainerDetail, ContainerStats, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession,
+    ImageSummary, LogOptions, LogStream, PodSpec, ResourceUpdate, Signal,
 };
 use anyctr_core::registry::{EngineRegistration, EnvVar};
 use anyctr_core::{
@@ -46,16 +50,19 @@ pub const ENGINE: &str = "podman";
 #[derive(Debug)]
 pub struct PodmanEngine {
     compat: DockerEngine,
+    /// libpod's own API, for what the compatible one lacks (inspect's real runtime, update).
+    libpod: Arc<LibpodInspect>,
 }
 
 /// Connects to the Podman API service at `config`'s socket: checks it is Podman.
 /// Address parameter `pause_image` names the image for pod sandboxes.
 pub async fn connect(config: EngineConfig) -> Result<PodmanEngine> {
     let (socket, version) = podman_version(&config, "connect").await?;
-    let libpod = LibpodInspect { socket, prefix: quirks::libpod_prefix(&version), limit: config.call_timeout };
-    let compatibility = Compatibility { amend_inspect: Some(Arc::new(libpod)), ..quirks::compatibility() };
+    let libpod =
+        Arc::new(LibpodInspect { socket, prefix: quirks::libpod_prefix(&version), limit: config.call_timeout });
+    let compatibility = Compatibility { amend_inspect: Some(libpod.clone()), ..quirks::compatibility() };
     let compat = anyctr_engine_docker::connect_compatible(config, compatibility).await.map_err(ours)?;
-    Ok(PodmanEngine { compat })
+    Ok(PodmanEngine { compat, libpod })
 }
 
 /// The socket and its daemon's `/version`, which must be Podman's.
@@ -68,6 +75,7 @@ async fn podman_version(config: &EngineConfig, operation: &'static str) -> Resul
 }
 
 /// Completes the compatible API's inspect answer from libpod's (see [`quirks::amend_inspect`]).
+#[derive(Debug)]
 struct LibpodInspect {
     socket: PathBuf,
     /// `/v4.3.1/libpod`.
@@ -83,6 +91,15 @@ impl AmendInspect for LibpodInspect {
         let libpod =
             anyctr_engine_docker::get_json_at(&self.socket, "inspect", &path, self.limit).await.map_err(ours)?;
         quirks::amend_inspect(inspect, &libpod);
+        if let Some(pod) = quirks::libpod_pod_id(&libpod) {
+            let path = format!("{}/pods/{pod}/json", self.prefix);
+            match anyctr_engine_docker::get_json_at(&self.socket, "inspect", &path, self.limit).await {
+                Ok(pod) => quirks::record_libpod_pod(inspect, &libpod, &pod),
+                // Removed between the two answers: the container is going with it.
+                Err(e) if e.kind() == anyctr_core::ErrorKind::NotFound => {}
+                Err(e) => return Err(ours(e)),
+            }
+        }
         Ok(())
     }
 }
@@ -139,6 +156,16 @@ impl ContainerEngine for PodmanEngine {
         self.compat.logs(container, options).await.map_err(ours)
     }
 
+    // The compatible stats API; Podman's one-shot answer has zero `precpu_stats` (never read)
+    // and names its network `network`, not the interface.
+    async fn stats(&self, container: &str) -> Result<ContainerStats> {
+        self.compat.stats(container).await.map_err(ours)
+    }
+
+    async fn stats_many(&self, containers: &[String]) -> Result<Vec<ContainerStats>> {
+        self.compat.stats_many(containers).await.map_err(ours)
+    }
+
     async fn events(&self, options: EventOptions) -> Result<EventStream> {
         self.compat.events(options).await.map_err(ours)
     }
@@ -181,6 +208,38 @@ impl ContainerEngine for PodmanEngine {
 
     async fn list_images(&self) -> Result<Vec<ImageSummary>> {
         self.compat.list_images().await.map_err(ours)
+    }
+
+    async fn pause(&self, container: &str) -> Result<()> {
+        self.compat.pause(container).await.map_err(ours)
+    }
+
+    async fn unpause(&self, container: &str) -> Result<()> {
+        self.compat.unpause(container).await.map_err(ours)
+    }
+
+    async fn restart(&self, container: &str, grace: Duration) -> Result<()> {
+        self.compat.restart(container, grace).await.map_err(ours)
+    }
+
+    async fn update_resources(&self, container: &str, update: &ResourceUpdate) -> Result<()> {
+        // The compatible API has no update route in Podman 4.3 (404): libpod's takes OCI resources.
+        let run = async {
+            let detail = anyctr_core::engine::update_target(self, container, update).await?;
+            let path = format!("{}/containers/{}/update", self.libpod.prefix, detail.id);
+            let body = quirks::libpod_update_body(update);
+            anyctr_engine_docker::post_json_at(&self.libpod.socket, "update_resources", &path, &body, self.libpod.limit)
+                .await
+        };
+        run.await.map_err(|e| ours(e.in_context(ENGINE, "update_resources").with_container(container)))
+    }
+
+    async fn pull_image(&self, reference: &str, timeout: Duration) -> Result<ImageSummary> {
+        self.compat.pull_image(reference, timeout).await.map_err(ours)
+    }
+
+    async fn remove_image(&self, reference: &str, force: bool) -> Result<()> {
+        self.compat.remove_image(reference, force).await.map_err(ours)
     }
 }
 

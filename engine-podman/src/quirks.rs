@@ -2,7 +2,7 @@
 //! does about each difference.
 
 use anyctr_core::exec_failure::start_failure_kind;
-use anyctr_core::model::{ContainerDetail, LogFormat};
+use anyctr_core::model::{ContainerDetail, LogFormat, PodIdentity, PodRole};
 use anyctr_core::{Capabilities, EngineInfo, Error, ErrorKind, Result};
 use anyctr_engine_docker::Compatibility;
 use serde_json::Value;
@@ -38,19 +38,18 @@ fn podman_component(version: &Value) -> Option<&Value> {
 /// Who the daemon is, from `/version` (the probe's answer: no runtimes).
 pub(crate) fn engine_info(version: &Value, api_version: &str) -> EngineInfo {
     let podman_version = podman_component(version).and_then(|c| c.get("Version")).or_else(|| version.get("Version"));
-    as_podman(EngineInfo {
-        engine: ENGINE.to_owned(),
-        product: String::new(),
-        version: podman_version.and_then(Value::as_str).unwrap_or_default().to_owned(),
-        api_version: Some(api_version.to_owned()),
-        runtimes: Vec::new(),
-    })
+    let mut info =
+        EngineInfo::new(ENGINE, PODMAN_COMPONENT, podman_version.and_then(Value::as_str).unwrap_or_default());
+    info.api_version = Some(api_version.to_owned());
+    info
 }
 
 /// What Docker's engine said about the daemon, named as Podman (its top-level `Version` is
 /// Podman's own; its `Platform` names the OS, not the product).
-pub(crate) fn as_podman(info: EngineInfo) -> EngineInfo {
-    EngineInfo { engine: ENGINE.to_owned(), product: PODMAN_COMPONENT.to_owned(), ..info }
+pub(crate) fn as_podman(mut info: EngineInfo) -> EngineInfo {
+    info.engine = ENGINE.to_owned();
+    info.product = PODMAN_COMPONENT.to_owned();
+    info
 }
 
 /// Docker's, because every call goes through Docker's engine: runc-class containers are
@@ -92,6 +91,29 @@ pub(crate) fn container_id(inspect: &Value) -> Result<&str> {
     Ok(id)
 }
 
+/// libpod's update body: OCI `LinuxResources` with only what changes. Podman 4.3 applies it to the
+/// cgroup, though its inspect keeps reporting the limits set at create.
+pub(crate) fn libpod_update_body(update: &anyctr_core::model::ResourceUpdate) -> Value {
+    let mut cpu = serde_json::Map::new();
+    if let Some(v) = update.cpu_shares {
+        cpu.insert("shares".into(), v.into());
+    }
+    if let Some(v) = update.cpu_quota {
+        cpu.insert("quota".into(), v.into());
+    }
+    if let Some(v) = update.cpu_period {
+        cpu.insert("period".into(), v.into());
+    }
+    let mut body = serde_json::Map::new();
+    if !cpu.is_empty() {
+        body.insert("cpu".into(), cpu.into());
+    }
+    if let Some(v) = update.memory_limit {
+        body.insert("memory".into(), serde_json::json!({ "limit": v }));
+    }
+    body.into()
+}
+
 /// Corrects the compatible API's inspect answer with libpod's facts about the same container:
 /// - `HostConfig.Runtime` is always `oci` there; libpod's `OCIRuntime` names the real one
 ///   (`runc`, `crun`, `runsc`, …), which decides whether the host can see the container.
@@ -110,9 +132,49 @@ pub(crate) fn amend_inspect(inspect: &mut Value, libpod: &Value) {
     }
 }
 
-/// The detail with Podman's log driver read as anyctr's format (see [`log_format`]).
+/// Where the engine keeps libpod's facts about a container's pod in the raw inspect answer.
+pub(crate) const LIBPOD_POD: &str = "AnyctrLibpodPod";
+
+/// The id of the libpod pod a container belongs to (libpod inspect's `Pod`), checked before it
+/// goes into a URL path.
+pub(crate) fn libpod_pod_id(libpod: &Value) -> Option<&str> {
+    let pod = libpod.get("Pod").and_then(Value::as_str)?;
+    (!pod.is_empty() && pod.bytes().all(|b| b.is_ascii_hexdigit())).then_some(pod)
+}
+
+/// Keeps the pod's identity (libpod `GET /pods/{id}/json`: id, name, infra container) and whether
+/// this container is the pod's infra container, for [`detail`].
+pub(crate) fn record_libpod_pod(inspect: &mut Value, libpod: &Value, pod: &Value) {
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let facts = serde_json::json!({
+        "id": text(pod, "Id"),
+        "name": text(pod, "Name"),
+        "infra": text(pod, "InfraContainerID"),
+        "is_infra": libpod.get("IsInfra").and_then(Value::as_bool).unwrap_or(false),
+    });
+    if let Some(object) = inspect.as_object_mut() {
+        object.insert(LIBPOD_POD.into(), facts);
+    }
+}
+
+/// The detail with Podman's log driver read as anyctr's format (see [`log_format`]), and the pod
+/// identity of a container in a libpod pod (one anyctr did not make: those carry kubelet's labels).
 pub(crate) fn detail(mut detail: ContainerDetail) -> ContainerDetail {
     detail.log_format = log_format(detail.log_format.take());
+    if !detail.pod.is_pod_member()
+        && let Some(pod) = detail.raw.get(LIBPOD_POD).filter(|p| p.is_object())
+    {
+        let text = |k: &str| pod.get(k).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned);
+        let is_infra = pod.get("is_infra").and_then(Value::as_bool).unwrap_or(false);
+        let mut identity = PodIdentity::default();
+        identity.pod_name = text("name");
+        // A libpod pod has no Kubernetes uid; its id identifies it the same way.
+        identity.pod_uid = text("id");
+        identity.container_name = if is_infra { None } else { Some(detail.name.clone()) };
+        identity.sandbox_id = text("infra");
+        identity.role = is_infra.then_some(PodRole::Sandbox);
+        detail.pod = identity;
+    }
     detail
 }
 
@@ -175,16 +237,21 @@ mod tests {
         let info = engine_info(&podman_version(), "1.41");
         assert_eq!((info.engine.as_str(), info.product.as_str()), ("podman", "Podman Engine"));
         assert_eq!((info.version.as_str(), info.api_version.as_deref()), ("4.3.1", Some("1.41")));
-        let docker_said = EngineInfo {
-            engine: "docker".into(),
-            product: "linux/amd64/debian-12".into(),
-            version: "4.3.1".into(),
-            api_version: Some("1.41".into()),
-            runtimes: vec!["crun".into(), "runc".into()],
-        };
+        let mut docker_said = EngineInfo::new("docker", "linux/amd64/debian-12", "4.3.1");
+        docker_said.api_version = Some("1.41".into());
+        docker_said.runtimes = vec!["crun".into(), "runc".into()];
         let info = as_podman(docker_said);
         assert_eq!((info.engine.as_str(), info.product.as_str()), ("podman", "Podman Engine"));
         assert_eq!(info.runtimes, ["crun", "runc"]);
+    }
+
+    #[test]
+    fn libpod_update_body_is_oci_resources() {
+        use anyctr_core::model::ResourceUpdate;
+        let body = libpod_update_body(&ResourceUpdate::new().memory_limit(96 << 20));
+        assert_eq!(body, json!({"memory": {"limit": 100663296}}));
+        let body = libpod_update_body(&ResourceUpdate::new().cpu_shares(512).cpu_quota(50_000, 100_000));
+        assert_eq!(body, json!({"cpu": {"shares": 512, "quota": 50000, "period": 100000}}));
     }
 
     #[test]
@@ -240,5 +307,17 @@ mod tests {
         assert_eq!(other.kind(), ErrorKind::Unexpected);
         let conflict = exec_error(Error::new(ErrorKind::Conflict, "unable to find user x"));
         assert_eq!(conflict.kind(), ErrorKind::Conflict);
+    }
+
+    #[test]
+    fn a_libpod_pod_is_recorded_for_the_detail() {
+        let libpod = json!({"Pod": "feb49a74", "IsInfra": false});
+        assert_eq!(libpod_pod_id(&libpod), Some("feb49a74"));
+        assert_eq!(libpod_pod_id(&json!({"Pod": ""})), None);
+        assert_eq!(libpod_pod_id(&json!({"Pod": "../x"})), None, "never put into a URL");
+        let pod = json!({"Id": "feb49a74", "Name": "web", "InfraContainerID": "78b8"});
+        let mut inspect = json!({"Id": "9702"});
+        record_libpod_pod(&mut inspect, &libpod, &pod);
+        assert_eq!(inspect[LIBPOD_POD], json!({"id": "feb49a74", "name": "web", "infra": "78b8", "is_infra": false}));
     }
 }

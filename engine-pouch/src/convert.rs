@@ -50,16 +50,12 @@ pub fn runtime_class(host: &models::HostConfig) -> RuntimeClass {
 
 pub fn summary(item: models::ContainerListItem) -> ContainerSummary {
     let runtime = (!item.host_config.runtime.is_empty()).then(|| runtime_class(&item.host_config));
-    ContainerSummary {
-        id: item.id,
-        names: item.names.iter().map(|n| n.trim_start_matches('/').to_owned()).collect(),
-        image: item.image,
-        labels: item.labels,
-        status: list_status(&item.state, &item.status),
-        created: item.created.and_then(list_created),
-        namespace: None,
-        runtime,
-    }
+    let mut summary = ContainerSummary::new(item.id, item.image, list_status(&item.state, &item.status));
+    summary.names = item.names.iter().map(|n| n.trim_start_matches('/').to_owned()).collect();
+    summary.labels = item.labels;
+    summary.created = item.created.and_then(list_created);
+    summary.runtime = runtime;
+    summary
 }
 
 /// The list's `Created`: pouchd 1.3.0 sends Unix nanoseconds where Docker sends seconds. Told apart
@@ -92,16 +88,10 @@ pub fn summary_from_value(value: &serde_json::Value) -> Option<ContainerSummary>
         .map(|a| a.iter().filter_map(|n| n.as_str()).map(|n| n.trim_start_matches('/').to_owned()).collect())
         .unwrap_or_default();
     let status = value.get("Status").and_then(|v| v.as_str()).unwrap_or("");
-    Some(ContainerSummary {
-        id,
-        names,
-        image: value.get("Image").and_then(|v| v.as_str()).unwrap_or("").to_owned(),
-        labels: Default::default(),
-        status: list_status("", status),
-        created: None,
-        namespace: None,
-        runtime: None,
-    })
+    let image = value.get("Image").and_then(|v| v.as_str()).unwrap_or("");
+    let mut summary = ContainerSummary::new(id, image, list_status("", status));
+    summary.names = names;
+    Some(summary)
 }
 
 /// RFC 3339 time; Go's zero time (`0001-01-01T00:00:00Z`) and empty strings are `None`.
@@ -117,14 +107,12 @@ fn non_empty(s: &str) -> Option<String> {
 pub fn detail(c: models::ContainerInspect, raw: serde_json::Value) -> ContainerDetail {
     let status = ContainerStatus::parse(&c.state.status);
     let exited = matches!(status, ContainerStatus::Exited | ContainerStatus::Dead);
-    let state = ContainerState {
-        pid: c.state.pid.filter(|p| *p > 0).and_then(|p| u32::try_from(p).ok()),
-        exit_code: if exited { c.state.exit_code } else { None },
-        started_at: time(&c.state.started_at),
-        finished_at: time(&c.state.finished_at),
-        oom_killed: c.state.oom_killed.unwrap_or(false),
-        status,
-    };
+    let mut state = ContainerState::with_status(status);
+    state.pid = c.state.pid.filter(|p| *p > 0).and_then(|p| u32::try_from(p).ok());
+    state.exit_code = if exited { c.state.exit_code } else { None };
+    state.started_at = time(&c.state.started_at);
+    state.finished_at = time(&c.state.finished_at);
+    state.oom_killed = c.state.oom_killed.unwrap_or(false);
     let runtime = runtime_class(&c.host_config);
     let rootfs = rootfs_view(&c, &runtime);
     let mounts = c.mounts.iter().map(|m| mount(m, &c.host_config.binds)).collect();
@@ -134,28 +122,22 @@ pub fn detail(c: models::ContainerInspect, raw: serde_json::Value) -> ContainerD
         other => Some(LogFormat::Other(other.to_owned())),
     };
     let pod = pod_identity(&c.id, &c.config.labels);
-    ContainerDetail {
-        name: c.name.trim_start_matches('/').to_owned(),
-        image: if c.config.image.is_empty() { c.image.clone() } else { c.config.image.clone() },
-        labels: c.config.labels,
-        annotations: Default::default(),
-        env: c.config.env,
-        state,
-        runtime_name: c.host_config.runtime.clone(),
-        runtime,
-        hostname: non_empty(&c.config.hostname),
-        network_mode: non_empty(&c.host_config.network_mode),
-        pid_mode: non_empty(&c.host_config.pid_mode),
-        log_path: non_empty(&c.log_path).map(PathBuf::from),
-        log_format,
-        rootfs,
-        mounts,
-        pod,
-        created: time(&c.created),
-        namespace: None,
-        raw,
-        id: c.id,
-    }
+    let image = if c.config.image.is_empty() { c.image.clone() } else { c.config.image.clone() };
+    let mut detail = ContainerDetail::new(c.id, c.name.trim_start_matches('/'), image, state, runtime);
+    detail.labels = c.config.labels;
+    detail.env = c.config.env;
+    detail.runtime_name = c.host_config.runtime.clone();
+    detail.hostname = non_empty(&c.config.hostname);
+    detail.network_mode = non_empty(&c.host_config.network_mode);
+    detail.pid_mode = non_empty(&c.host_config.pid_mode);
+    detail.log_path = non_empty(&c.log_path).map(PathBuf::from);
+    detail.log_format = log_format;
+    detail.rootfs = rootfs;
+    detail.mounts = mounts;
+    detail.pod = pod;
+    detail.created = time(&c.created);
+    detail.raw = raw;
+    detail
 }
 
 /// pouch reports the merged dir under the containerd v1 runtime state dir, in `GraphDriver`,
@@ -194,14 +176,11 @@ fn mount(m: &models::MountPoint, binds: &[String]) -> Mount {
             .find(|f| f.ends_with("private") || f.ends_with("shared") || f.ends_with("slave"))
             .map(|f| f.to_string())
     });
-    Mount {
-        source: PathBuf::from(&m.source),
-        destination: PathBuf::from(&m.destination),
-        kind,
-        read_only,
-        propagation,
-        name: non_empty(&m.name),
-    }
+    let mut mount = Mount::new(&m.source, &m.destination, kind);
+    mount.read_only = read_only;
+    mount.propagation = propagation;
+    mount.name = non_empty(&m.name);
+    mount
 }
 
 /// `src:dst[:mode]` → `dst`.
@@ -215,14 +194,14 @@ pub fn pod_identity(id: &str, labels: &models::Labels) -> PodIdentity {
     let get = |k: &str| labels.get(k).filter(|v| !v.is_empty()).cloned();
     let kind = get(labels::POUCH_TYPE).or_else(|| get(labels::DOCKER_TYPE)).unwrap_or_default();
     let is_sandbox = matches!(kind.as_str(), "sandbox" | "podsandbox");
-    PodIdentity {
-        pod_name: get(labels::POD_NAME),
-        namespace: get(labels::POD_NAMESPACE),
-        pod_uid: get(labels::POD_UID),
-        container_name: get(labels::CONTAINER_NAME),
-        sandbox_id: if is_sandbox { Some(id.to_owned()) } else { get(labels::SANDBOX_ID) },
-        role: is_sandbox.then_some(PodRole::Sandbox),
-    }
+    let mut pod = PodIdentity::default();
+    pod.pod_name = get(labels::POD_NAME);
+    pod.namespace = get(labels::POD_NAMESPACE);
+    pod.pod_uid = get(labels::POD_UID);
+    pod.container_name = get(labels::CONTAINER_NAME);
+    pod.sandbox_id = if is_sandbox { Some(id.to_owned()) } else { get(labels::SANDBOX_ID) };
+    pod.role = is_sandbox.then_some(PodRole::Sandbox);
+    pod
 }
 
 #[cfg(test)]

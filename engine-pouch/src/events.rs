@@ -41,16 +41,12 @@ pub fn normalize(message: &EventMessage) -> Option<Event> {
     let exit_code = attributes.get("exitCode").and_then(|c| c.parse().ok());
     let kind = anyctr_docker_api::actions::event_kind(&action);
     let exec_id = attributes.get("execID").or_else(|| attributes.get("execId")).cloned();
-    Some(Event {
-        exit_code: matches!(kind, EventKind::Exit | EventKind::ExecExit).then_some(exit_code).flatten(),
-        exec_id,
-        kind,
-        container_id,
-        time: event_time(message),
-        namespace: None,
-        action,
-        attributes,
-    })
+    let exit_code = matches!(kind, EventKind::Exit | EventKind::ExecExit).then_some(exit_code).flatten();
+    let mut event = Event::new(kind, container_id, event_time(message), action);
+    event.exit_code = exit_code;
+    event.exec_id = exec_id;
+    event.attributes = attributes;
+    Some(event)
 }
 
 fn event_time(m: &EventMessage) -> DateTime<Utc> {

@@ -22,11 +22,11 @@ pub async fn list(client: &Client) -> Result<Vec<ImageSummary>> {
     Ok(items
         .into_iter()
         .filter_map(|v| serde_json::from_value::<models::ImageItem>(v).ok())
-        .map(|i| ImageSummary {
-            id: i.id,
-            tags: i.repo_tags.iter().filter(|t| !t.contains("<none>")).map(|t| normalize_image_ref(t)).collect(),
-            size: i.size.and_then(|s| u64::try_from(s).ok()),
-            namespace: None,
+        .map(|i| {
+            let tags = i.repo_tags.iter().filter(|t| !t.contains("<none>")).map(|t| normalize_image_ref(t)).collect();
+            let mut image = ImageSummary::new(i.id, tags);
+            image.size = i.size.and_then(|s| u64::try_from(s).ok());
+            image
         })
         .collect())
 }

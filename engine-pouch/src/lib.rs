@@ -14,8 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyctr_core::model::{
-    ContainerDetail, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession, ImageSummary, LogOptions,
-    LogStream, Signal,
+    ContainerDetail, ContainerStats, ContainerSummary, CreateSpec, EventOptions, ExecRequest, ExecSession,
+    ImageSummary, LogOptions, LogStream, ResourceUpdate, Signal,
 };
 use anyctr_core::{
     ByteStream, Capabilities, ContainerEngine, DynEngine, EngineConfig, EngineInfo, EngineRegistration, EnvVar, Error,
@@ -31,13 +31,14 @@ mod copy;
 mod events;
 mod exec;
 mod hijack;
-pub mod host_signal;
 mod images;
 mod lifecycle;
 mod logs;
+mod manage;
 // The wire types mirror pouchd's API reference field for field; their docs are that reference.
 #[allow(missing_docs)]
 pub mod models;
+mod stats;
 
 pub use anyctr_core::exec_marker::EXEC_MARKER_VAR as EXEC_TOKEN_VAR;
 pub use copy::PathStat;
@@ -199,9 +200,20 @@ impl ContainerEngine for PouchEngine {
             images: Support::Native,
             // Pod identity is read from pouch's CRI labels, but pods cannot be made through this API.
             pods: Support::Unsupported,
+            // anyctr_host::top and ::probes: the host's /proc and rootfs, or exec in a sandbox.
+            top: Support::Emulated,
+            probes: Support::Emulated,
             // Its json-file log, read by anyctr_host::logs where it is host-visible, else pouchd's
             // logs API (not following: no following stream of pouchd is recorded).
             logs: Support::Emulated,
+            // pause, unpause, restart and update, as recorded from pouchd 1.3.0.
+            pause: Support::Native,
+            restart: Support::Native,
+            update_resources: Support::Native,
+            // No pull or image remove of pouchd is recorded: not claimed.
+            pull: Support::Unsupported,
+            // pouchd's stats API (docker's document), replayed in the contract tests.
+            stats: Support::Native,
         }
     }
 
@@ -239,13 +251,10 @@ impl ContainerEngine for PouchEngine {
                 Vec::new()
             }
         };
-        Ok(EngineInfo {
-            engine: ENGINE.to_owned(),
-            product: "pouchd".to_owned(),
-            version: version.version,
-            api_version: Some(version.api_version),
-            runtimes,
-        })
+        let mut info = EngineInfo::new(ENGINE, "pouchd", version.version);
+        info.api_version = Some(version.api_version);
+        info.runtimes = runtimes;
+        Ok(info)
     }
 
     async fn list(&self, options: &ListOptions) -> Result<Vec<ContainerSummary>> {
@@ -348,6 +357,44 @@ impl ContainerEngine for PouchEngine {
 
     async fn list_images(&self) -> Result<Vec<ImageSummary>> {
         images::list(&self.client).await.map_err(|e| e.in_context(ENGINE, "list_images"))
+    }
+
+    async fn pause(&self, container: &str) -> Result<()> {
+        let run = async { manage::pause(&self.client, &self.resolve_id(container).await?, false).await };
+        run.await.map_err(|e| ctx(e, "pause", container))
+    }
+
+    async fn unpause(&self, container: &str) -> Result<()> {
+        let run = async { manage::pause(&self.client, &self.resolve_id(container).await?, true).await };
+        run.await.map_err(|e| ctx(e, "unpause", container))
+    }
+
+    async fn restart(&self, container: &str, grace: std::time::Duration) -> Result<()> {
+        let run = async { manage::restart(&self.client, &self.resolve_id(container).await?, grace).await };
+        run.await.map_err(|e| ctx(e, "restart", container))
+    }
+
+    async fn update_resources(&self, container: &str, update: &ResourceUpdate) -> Result<()> {
+        let run = async {
+            let detail = anyctr_core::engine::update_target(self, container, update).await?;
+            manage::update_resources(&self.client, &detail.id, update).await
+        };
+        run.await.map_err(|e| ctx(e, "update_resources", container))
+    }
+
+    async fn stats(&self, container: &str) -> Result<ContainerStats> {
+        let run = async {
+            let (parsed, raw) = self.resolve(container).await?;
+            let detail = convert::detail(parsed, raw);
+            if !detail.state.status.is_running() {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("container {} is {:?}: no stats", detail.id, detail.state.status),
+                ));
+            }
+            stats::stats(&self.client, &detail.id, detail.runtime.is_sandboxed()).await
+        };
+        run.await.map_err(|e| ctx(e, "stats", container))
     }
 }
 

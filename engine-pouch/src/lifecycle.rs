@@ -9,8 +9,8 @@ use http_body_util::BodyExt;
 
 use crate::client::{self, Client};
 use crate::exec::DEFAULT_PATH;
-use crate::host_signal::{self, Delivered, MainProcess};
 use crate::models;
+use anyctr_core::host_signal::{self, Delivered, MainProcess};
 
 fn container_path(id: &str, action: &str) -> String {
     format!("/containers/{}{action}", client::encode_segment(id))
@@ -44,6 +44,9 @@ pub fn create_body(spec: &CreateSpec, image_env: &[String]) -> serde_json::Value
     }
     if let Some(mode) = &spec.network_mode {
         host["NetworkMode"] = mode.clone().into();
+    }
+    if let Some(limit) = spec.memory_limit {
+        host["Memory"] = limit.into();
     }
     let mut body = serde_json::json!({
         "Image": spec.image,
@@ -132,7 +135,7 @@ pub struct Target<'a> {
 
 /// `POST /containers/{id}/kill`. pouchd 1.3.0 has no such route (405; builds between answer 404
 /// with a plain-text body): then the container's main process is signalled from the host
-/// ([`crate::host_signal`]) for a runc-class runtime, and a sandboxed one is `Unsupported`.
+/// ([`anyctr_core::host_signal`]) for a runc-class runtime, and a sandboxed one is `Unsupported`.
 pub async fn kill(client: &Client, target: &Target<'_>, signal: Signal) -> Result<()> {
     let number = signal.number();
     let detail = target.detail;
@@ -307,6 +310,8 @@ mod tests {
         assert_eq!(b["HostConfig"]["OomScoreAdj"], 0);
         assert_eq!(b["HostConfig"]["Binds"], serde_json::json!(["/srv:/data:ro"]));
         assert_eq!(b["HostConfig"]["Tmpfs"]["/run/x"], "");
+        assert!(b["HostConfig"].get("Memory").is_none());
+        assert_eq!(create_body(&spec.clone().memory_limit(64 << 20), &[])["HostConfig"]["Memory"], 64 << 20);
         assert_eq!(b["Env"], serde_json::json!([DEFAULT_PATH]));
         assert!(b.get("Cmd").is_none());
         let with_path = create_body(&spec, &["PATH=/bin".into()]);

@@ -390,3 +390,31 @@ async fn logs_tail_over_the_api() {
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
     assert_all_matched(&server);
 }
+
+#[tokio::test]
+async fn stats_one_shot_from_the_recorded_answer() {
+    use anyctr_core::model::StatsSource;
+    // `pobs` was inspected paused and, later, running after an update: serve the running one.
+    let server = FixtureServer::start_without(&["container-inspect-paused"]).await;
+    let config = EngineConfig::new(EngineAddress::new("pouch", &server.socket));
+    let engine = tokio::time::timeout(T, anyctr_engine_pouch::connect(config)).await.unwrap().unwrap();
+    assert!(engine.capabilities().stats.is_supported());
+    let s = tokio::time::timeout(T, engine.stats("pobs")).await.unwrap().unwrap();
+    assert_eq!(s.container, "b95165f66fb8684958aafeb027afa46fc9d28978816bec823e3c54d2222698e8");
+    assert_eq!(s.source, StatsSource::EngineApi, "a runc container: the engine read its cgroup");
+    assert_eq!(s.time.to_rfc3339(), "2026-11-30T12:27:14.320+00:00");
+    assert_eq!(s.cpu.usage_ns, Some(25_722_275));
+    assert_eq!(s.cpu.system_ns, Some(20_000_000));
+    assert_eq!(s.cpu.user_ns, None, "pouch omits usage_in_usermode: not reported, not 0");
+    assert_eq!(s.cpu.periods, None, "empty throttling_data");
+    assert_eq!(s.memory.usage, Some(901_120));
+    assert_eq!(s.memory.limit, Some(64 << 20), "the limit set at create");
+    assert_eq!((s.memory.rss, s.memory.file_cache), (Some(114_688), Some(0)));
+    assert_eq!(s.memory.working_set, Some(901_120));
+    assert_eq!(s.block_io.read_bytes, None, "empty blkio lists");
+    assert_eq!(s.pids.current, Some(2));
+    let nets = s.networks.unwrap();
+    assert_eq!((nets[0].interface.as_str(), nets[0].rx_bytes, nets[0].rx_packets), ("eth0", 736, 8));
+    assert_eq!(nets[0].tx_bytes, 0, "an omitted counter in a reported interface is Go's omitempty zero");
+    assert_all_matched(&server);
+}

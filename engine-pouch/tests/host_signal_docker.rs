@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyctr_core::ErrorKind;
-use anyctr_engine_pouch::host_signal::{Delivered, MainProcess, signal_main_process};
+use anyctr_core::host_signal::{Delivered, MainProcess, signal_main_process};
 
 fn docker(args: &[&str]) -> String {
     let out = anyctr_testkit::docker_cli::docker(args).unwrap_or_else(|e| panic!("{e} (engines not up?)"));

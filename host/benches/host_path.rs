@@ -7,14 +7,14 @@
 //! `HostPathResolver::resolve`, and `host_path::open` (the opened handle every host-side read or
 //! write goes through). Both walk by file descriptor (`hostfs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyctr_core::model::{
-    ContainerDetail, ContainerState, ContainerStatus, Mount, MountKind, PodIdentity, RootfsView, RuntimeClass,
+    ContainerDetail, ContainerState, ContainerStatus, Mount, MountKind, RootfsView, RuntimeClass,
 };
 use anyctr_host::host_path::{HostPathResolver, HostPathSource, host_path, open};
 use criterion::Criterion;
@@ -28,25 +28,14 @@ struct Fixture {
 }
 
 fn mount(source: &Path, destination: &str, kind: MountKind, read_only: bool) -> Mount {
-    Mount {
-        source: source.to_owned(),
-        destination: destination.into(),
-        kind,
-        read_only,
-        propagation: Some("rprivate".into()),
-        name: None,
-    }
+    let mut mount = Mount::new(source, destination, kind);
+    mount.read_only = read_only;
+    mount.propagation = Some("rprivate".into());
+    mount
 }
 
 fn special(destination: &str, kind: &str) -> Mount {
-    Mount {
-        source: PathBuf::new(),
-        destination: destination.into(),
-        kind: MountKind::Special(kind.into()),
-        read_only: false,
-        propagation: None,
-        name: None,
-    }
+    Mount::new(PathBuf::new(), destination, MountKind::Special(kind.into()))
 }
 
 fn fixture() -> Fixture {
@@ -61,7 +50,7 @@ fn fixture() -> Fixture {
     std::fs::write(p("pod/volumes/data/sub/file.txt"), "x").expect("write");
     let mounts = vec![
         special("/proc", "proc"),
-        Mount { kind: MountKind::Tmpfs, ..special("/dev", "tmpfs") },
+        Mount::new(PathBuf::new(), "/dev", MountKind::Tmpfs),
         special("/dev/pts", "devpts"),
         special("/dev/mqueue", "mqueue"),
         special("/sys", "sysfs"),
@@ -73,30 +62,14 @@ fn fixture() -> Fixture {
         mount(&p("pod/sa"), "/var/run/secrets/kubernetes.io/serviceaccount", MountKind::Bind, true),
         mount(&p("pod/volumes/data"), "/data", MountKind::Volume, false),
         mount(&p("pod/cfg"), "/etc/app", MountKind::Bind, true),
-        Mount { kind: MountKind::Tmpfs, ..special("/dev/shm", "tmpfs") },
+        Mount::new(PathBuf::new(), "/dev/shm", MountKind::Tmpfs),
     ];
-    let detail = ContainerDetail {
-        id: "f".repeat(64),
-        name: "app".into(),
-        image: "busybox:local".into(),
-        labels: BTreeMap::new(),
-        annotations: BTreeMap::new(),
-        env: vec!["PATH=/usr/bin:/bin".into()],
-        state: ContainerState::with_status(ContainerStatus::Running),
-        runtime: RuntimeClass::Runc,
-        runtime_name: "runc".into(),
-        hostname: None,
-        network_mode: Some("host".into()),
-        pid_mode: None,
-        log_path: None,
-        log_format: None,
-        rootfs: RootfsView::Merged(p("rootfs")),
-        mounts,
-        pod: PodIdentity::default(),
-        created: None,
-        namespace: None,
-        raw: serde_json::Value::Null,
-    };
+    let state = ContainerState::with_status(ContainerStatus::Running);
+    let mut detail = ContainerDetail::new("f".repeat(64), "app", "busybox:local", state, RuntimeClass::Runc);
+    detail.env = vec!["PATH=/usr/bin:/bin".into()];
+    detail.network_mode = Some("host".into());
+    detail.rootfs = RootfsView::Merged(p("rootfs"));
+    detail.mounts = mounts;
     Fixture { dir, detail }
 }
 

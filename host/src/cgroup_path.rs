@@ -85,6 +85,7 @@ pub enum CgroupDriver {
 
 /// What a cgroup path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CgroupOwner {
     /// The container id; `None` for a pod-level cgroup (`…/pod<uid>` alone).
     pub container_id: Option<String>,

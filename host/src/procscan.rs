@@ -66,10 +66,12 @@ impl ProcScan {
 pub fn names_in_cgroup_file(text: &str) -> Option<CgroupNames> {
     let lines: Vec<CgroupLine> = text.lines().filter_map(CgroupLine::parse).collect();
     let ordered = lines.iter().filter(|l| l.is_v2()).chain(lines.iter().filter(|l| !l.is_v2()));
-    ordered
-        .filter_map(|l| owner_of_path(l.path))
-        .next()
-        .map(|o| CgroupNames { container_id: o.container_id, pod_uid: o.pod_uid })
+    ordered.filter_map(|l| owner_of_path(l.path)).next().map(|o| {
+        let mut names = CgroupNames::default();
+        names.container_id = o.container_id;
+        names.pod_uid = o.pod_uid;
+        names
+    })
 }
 
 fn proc_error(e: std::io::Error, pid: u32, path: &Path) -> Error {
@@ -106,7 +108,11 @@ impl HostLookup for ProcScan {
                 })
             })
         });
-        HostIds { cgroup_id, netns, mntns }
+        let mut ids = HostIds::default();
+        ids.cgroup_id = cgroup_id;
+        ids.netns = netns;
+        ids.mntns = mntns;
+        ids
     }
 
     fn cgroup_names(&self, pid: u32) -> Result<Option<CgroupNames>> {

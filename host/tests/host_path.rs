@@ -244,14 +244,8 @@ fn special_mounts_are_pseudo_filesystems() {
     // Docker's own mounts, as the engine crates normalize them.
     let t = tree();
     let mut c = runc_merged(&t.root);
-    let special = |dest: &str, kind: &str| anyctr_core::model::Mount {
-        source: PathBuf::new(),
-        destination: dest.into(),
-        kind: MountKind::Special(kind.into()),
-        read_only: false,
-        propagation: None,
-        name: None,
-    };
+    let special =
+        |dest: &str, kind: &str| anyctr_core::model::Mount::new(PathBuf::new(), dest, MountKind::Special(kind.into()));
     fs::write(t.vol.join("hostname"), "box\n").unwrap();
     c.mounts.extend([special("/proc", "proc"), special("/sys", "sysfs"), special("/dev/pts", "devpts")]);
     c.mounts.push(bind(t.vol.join("hostname"), "/etc/hostname", false));

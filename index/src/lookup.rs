@@ -37,6 +37,7 @@ pub enum FoundBy {
 
 /// The answer of a reverse lookup.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Owner {
     /// The container; for a pod's own processes, the pod's sandbox container.
     pub container: Arc<ContainerDetail>,

@@ -11,8 +11,10 @@ use anyctr_core::pods::MainContainerRule;
 fn entry(id: &str, sandbox: &str, pid: u32, cgroup: u64, netns: u64) -> Entry {
     let mut d = (*anyctr_testkit::detail::pod_member(id, &format!("c-{id}"), "uid-1", sandbox, true)).clone();
     d.state.pid = Some(pid);
-    let host =
-        HostIds { cgroup_id: Some((CgroupIdSource::V2, cgroup)), netns: Some(netns), mntns: Some(cgroup + 1000) };
+    let mut host = HostIds::default();
+    host.cgroup_id = Some((CgroupIdSource::V2, cgroup));
+    host.netns = Some(netns);
+    host.mntns = Some(cgroup + 1000);
     Entry { detail: Arc::new(d), updated: Instant::now(), host }
 }
 
@@ -61,9 +63,11 @@ fn cgroup_names_map_to_a_container_the_pod_by_sandbox_or_uid_and_nothing_else() 
         &Snapshot::empty(),
         vec![Update::Put(entry("sb", "sb", 10, 100, 7)), Update::Put(entry("app", "sb", 11, 101, 7))],
     );
-    let names = |id: Option<&str>, uid: Option<&str>| CgroupNames {
-        container_id: id.map(str::to_owned),
-        pod_uid: uid.map(str::to_owned),
+    let names = |id: Option<&str>, uid: Option<&str>| {
+        let mut names = CgroupNames::default();
+        names.container_id = id.map(str::to_owned);
+        names.pod_uid = uid.map(str::to_owned);
+        names
     };
     let o = s.owner_of_cgroup_names(&names(Some("app"), None)).unwrap();
     assert_eq!((o.container.id.as_str(), o.found_by), ("app", FoundBy::CgroupPath));

@@ -61,13 +61,7 @@ impl ContainerEngine for Fake {
     }
 
     async fn identify(&self) -> Result<EngineInfo> {
-        Ok(EngineInfo {
-            engine: "fake".into(),
-            product: "in-memory".into(),
-            version: "0".into(),
-            api_version: None,
-            runtimes: vec![],
-        })
+        Ok(EngineInfo::new("fake", "in-memory", "0"))
     }
 
     async fn list(&self, _: &ListOptions) -> Result<Vec<ContainerSummary>> {
@@ -75,15 +69,11 @@ impl ContainerEngine for Fake {
         let all = self.containers.lock().unwrap();
         Ok(all
             .values()
-            .map(|d| ContainerSummary {
-                id: d.id.clone(),
-                names: vec![d.name.clone()],
-                image: d.image.clone(),
-                labels: d.labels.clone(),
-                status: d.state.status.clone(),
-                created: None,
-                namespace: None,
-                runtime: None,
+            .map(|d| {
+                let mut summary = ContainerSummary::new(&d.id, &d.image, d.state.status.clone());
+                summary.names = vec![d.name.clone()];
+                summary.labels = d.labels.clone();
+                summary
             })
             .collect())
     }

@@ -61,10 +61,29 @@ pub(crate) struct Build {
     pub entries: Vec<Entry>,
 }
 
-/// One list plus bounded-concurrency inspects. A container removed between list and inspect is
-/// skipped; any other inspect failure fails the build (a partial index would look authoritative).
+/// The engine's bulk inspect ([`inspect_all`](anyctr_core::ContainerEngine::inspect_all)) where it
+/// has one (a few round trips for the whole engine), else one list plus bounded-concurrency
+/// inspects. A container removed between list and inspect is skipped; any other inspect failure
+/// fails the build (a partial index would look authoritative).
 pub(crate) async fn full_build(engine: DynEngine, options: IndexOptions) -> Result<Build> {
     let stamp = Instant::now();
+    let bulk = tokio::time::timeout(options.call_timeout, engine.inspect_all(&options.list))
+        .await
+        .map_err(|_| anyctr_core::Error::timeout("inspect_all", options.call_timeout))?;
+    match bulk {
+        Ok(details) => {
+            let entries = details
+                .into_iter()
+                .map(|d| {
+                    let host = read_host_ids(options.host.as_ref(), &d);
+                    Entry { detail: Arc::new(d), updated: stamp, host }
+                })
+                .collect();
+            return Ok(Build { stamp, entries });
+        }
+        Err(e) if e.kind() == ErrorKind::Unsupported => {}
+        Err(e) => return Err(e),
+    }
     let list = tokio::time::timeout(options.call_timeout, engine.list(&options.list))
         .await
         .map_err(|_| anyctr_core::Error::timeout("list", options.call_timeout))??;

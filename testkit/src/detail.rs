@@ -5,35 +5,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyctr_core::model::{
-    ContainerDetail, ContainerState, ContainerStatus, Mount, MountKind, PodIdentity, PodRole, RootfsView, RuntimeClass,
+    ContainerDetail, ContainerState, ContainerStatus, Mount, MountKind, PodRole, RootfsView, RuntimeClass,
 };
 
 /// A running container of `runtime` with the given rootfs view, init pid and no mounts.
 pub fn running(runtime: RuntimeClass, rootfs: RootfsView, pid: Option<u32>) -> ContainerDetail {
     let mut state = ContainerState::with_status(ContainerStatus::Running);
     state.pid = pid;
-    ContainerDetail {
-        id: "0123456789abcdef".into(),
-        name: "test".into(),
-        image: "busybox:local".into(),
-        labels: Default::default(),
-        annotations: Default::default(),
-        env: Vec::new(),
-        state,
-        runtime_name: runtime.as_str().to_owned(),
-        runtime,
-        hostname: None,
-        network_mode: None,
-        pid_mode: None,
-        log_path: None,
-        log_format: None,
-        rootfs,
-        mounts: Vec::new(),
-        pod: PodIdentity::default(),
-        created: None,
-        namespace: None,
-        raw: serde_json::Value::Null,
-    }
+    let mut detail = ContainerDetail::new("0123456789abcdef", "test", "busybox:local", state, runtime);
+    detail.rootfs = rootfs;
+    detail
 }
 
 /// A runc container of pod `uid` (namespace `prod`, pod `web`) whose sandbox is `sandbox`
@@ -45,25 +26,18 @@ pub fn pod_member(id: &str, k8s_name: &str, uid: &str, sandbox: &str, running: b
     d.name = format!("k8s_{k8s_name}_{id}");
     d.image = "busybox".into();
     d.state = ContainerState::with_status(status);
-    d.pod = PodIdentity {
-        pod_name: Some("web".into()),
-        namespace: Some("prod".into()),
-        pod_uid: Some(uid.into()),
-        container_name: Some(k8s_name.into()),
-        sandbox_id: Some(sandbox.into()),
-        role: Some(if id == sandbox { PodRole::Sandbox } else { PodRole::Main }),
-    };
+    d.pod.pod_name = Some("web".into());
+    d.pod.namespace = Some("prod".into());
+    d.pod.pod_uid = Some(uid.into());
+    d.pod.container_name = Some(k8s_name.into());
+    d.pod.sandbox_id = Some(sandbox.into());
+    d.pod.role = Some(if id == sandbox { PodRole::Sandbox } else { PodRole::Main });
     Arc::new(d)
 }
 
 /// A bind mount.
 pub fn bind(source: impl Into<PathBuf>, destination: &str, read_only: bool) -> Mount {
-    Mount {
-        source: source.into(),
-        destination: destination.into(),
-        kind: MountKind::Bind,
-        read_only,
-        propagation: None,
-        name: None,
-    }
+    let mut mount = Mount::new(source, destination, MountKind::Bind);
+    mount.read_only = read_only;
+    mount
 }

@@ -6,7 +6,8 @@
 //! - every wait bounded: [`bounded`], [`eventually`], [`BOUND`];
 //! - one "engines not up" message: [`connect`], [`engines_not_up`];
 //! - names and labels no concurrent run shares: [`unique`], [`labelled_spec`], [`TEST_LABEL`];
-//! - cleanup that runs even after a failed assertion: [`on_own_runtime`], [`remove_labelled`];
+//! - cleanup that runs even after a failed assertion: [`LabelGuard`] (a run's labelled
+//!   containers, removed on drop), [`on_own_runtime`], [`remove_labelled`];
 //! - the docker CLI on the harness socket, bounded: [`docker_cli`];
 //! - container details built by hand for logic that needs no engine: [`detail`];
 //! - tar archives for copy tests: [`tar`];
@@ -17,6 +18,8 @@
 
 pub mod detail;
 pub mod docker_cli;
+mod guard;
+pub mod raw_bollard;
 pub mod tar;
 mod timings;
 
@@ -29,6 +32,7 @@ use anyctr_core::model::CreateSpec;
 use anyctr_core::{ContainerEngine, ListOptions};
 use futures_util::StreamExt;
 
+pub use guard::LabelGuard;
 pub use timings::{Timings, ms, ratio_line};
 
 /// Bound on anything a test or a benchmark's setup step waits for: a hung daemon fails the run.

@@ -4,7 +4,7 @@
 pub mod private_dockerd;
 
 use anyctr::prelude::*;
-use anyctr::{CreateSpec, Engine, Engines};
+use anyctr::{CreateSpec, Engine};
 pub use anyctr_testkit::{eventually, image, unique};
 
 /// The harness dockerd's socket; fails the test with the "engines not up" message if it is missing.
@@ -18,7 +18,7 @@ pub fn docker_socket() -> String {
 
 pub async fn docker() -> Engine {
     let socket = docker_socket();
-    anyctr_testkit::connect("docker", &socket, Engines::connect(&format!("docker://{socket}"))).await
+    anyctr_testkit::connect("docker", &socket, anyctr::connect(&format!("docker://{socket}"))).await
 }
 
 /// A spec of the test image named `name`, labelled `anyctr.test=<label>`.

@@ -8,12 +8,24 @@ use std::time::Duration;
 pub struct PrivateDockerd {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// `--live-restore`: its containers keep running while it is stopped.
+    live_restore: bool,
 }
 
 impl PrivateDockerd {
     /// A daemon started now, with the test image loaded.
     pub fn started_with_image() -> PrivateDockerd {
-        let mut daemon = PrivateDockerd { dir: tempfile::tempdir().unwrap(), child: None };
+        Self::with_image(false)
+    }
+
+    /// A daemon started now with `--live-restore` (its containers outlive it), with the test
+    /// image loaded.
+    pub fn live_restore_with_image() -> PrivateDockerd {
+        Self::with_image(true)
+    }
+
+    fn with_image(live_restore: bool) -> PrivateDockerd {
+        let mut daemon = PrivateDockerd { dir: tempfile::tempdir().unwrap(), child: None, live_restore };
         daemon.start();
         let image_tar = anyctr_testkit::image_tar();
         let loaded = Command::new("docker")
@@ -28,6 +40,15 @@ impl PrivateDockerd {
         self.dir.path().join("docker.sock")
     }
 
+    fn namespace() -> String {
+        format!("anyctr-idx-{}", std::process::id())
+    }
+
+    /// Where its runc keeps its containers' state: `<exec-root>/runtime-runc/<namespace>`.
+    pub fn runtime_root(&self) -> PathBuf {
+        self.dir.path().join("exec").join("runtime-runc").join(Self::namespace())
+    }
+
     pub fn start(&mut self) {
         let containerd = anyctr_testkit::containerd_socket();
         if !Path::new(&containerd).exists() {
@@ -40,13 +61,9 @@ impl PrivateDockerd {
             .args(["--data-root", &d.join("data").display().to_string()])
             .args(["--exec-root", &d.join("exec").display().to_string()])
             .args(["--pidfile", &d.join("dockerd.pid").display().to_string()])
-            .args([
-                "--containerd",
-                &containerd,
-                "--containerd-namespace",
-                &format!("anyctr-idx-{}", std::process::id()),
-            ])
+            .args(["--containerd", &containerd, "--containerd-namespace", &Self::namespace()])
             .args(["--bridge", "none", "--iptables=false", "--ip-masq=false"])
+            .args(self.live_restore.then_some("--live-restore"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -91,6 +108,21 @@ impl PrivateDockerd {
 
 impl Drop for PrivateDockerd {
     fn drop(&mut self) {
+        if self.live_restore {
+            // Its containers outlive it: start it if the test left it stopped and remove them.
+            if self.child.is_none() {
+                self.start();
+            }
+            let docker = |args: &[&str]| {
+                let host = format!("unix://{}", self.socket().display());
+                Command::new("timeout").args(["60", "docker", "-H", &host]).args(args).output()
+            };
+            if let Ok(out) = docker(&["ps", "-aq"]) {
+                for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = docker(&["rm", "-f", id]);
+                }
+            }
+        }
         self.stop();
         // Unmount what the daemon left under its own directory only.
         if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {

@@ -82,6 +82,7 @@ fi
 # 2. daemons, the client (dockerd) before the server (containerd)
 stop_pid "$RUN/dockerd.pid" dockerd
 stop_pid "$RUN/containerd.pid" containerd
+stop_pid "$RUN/registry.pid" docker-registry
 
 # 3. leftovers that belong to our daemons only; their children (gVisor sandboxes,
 # container processes) name the run dir too, or die with the shim

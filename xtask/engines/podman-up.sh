@@ -81,9 +81,13 @@ graphroot = "$LIB/podman/storage"
 runroot = "$CONF/runroot"
 EOF
 # No registry is reachable here; short names resolve to docker.io/library, as docker's do.
+# the harness's registry (up.sh) speaks plain HTTP
 put "$CONF/registries.conf" 644 <<EOF
 unqualified-search-registries = ["docker.io"]
 short-name-mode = "permissive"
+[[registry]]
+location = "$REGISTRY_ADDR"
+insecure = true
 EOF
 put "$CONF/net.d/$NAME-podman.conflist" 644 <<EOF
 {"cniVersion": "0.4.0", "name": "$NAME-podman",

@@ -8,6 +8,10 @@
 #                   (runtime_type io.containerd.rund.v2: a RunD stand-in that is gVisor
 #                   with the rootfs overlaid in sandbox memory)
 #   dockerd 20.10   on that containerd (namespace moby); runtimes runc, crun, runsc, rund
+#   registry        Debian's docker-registry 2.8 on 127.0.0.1:PORT (net.sh), plain HTTP,
+#                   seeded with $REGISTRY_ADDR/anyctr/busybox:local (busybox:local plus a
+#                   label, so removing the pulled image never takes the test image with it);
+#                   its address is written to $RUN/registry.addr for the env file
 #
 # Everything lives on dedicated paths (/run/$NAME, /var/lib/$NAME) so it never
 # collides with daemons on the default sockets; down.sh stops only the daemons
@@ -15,7 +19,7 @@
 # is adopted, never restarted, and files it may be reading are only replaced
 # (atomically) when their content changes.
 # Images: busybox:local and localhost/pause:local, built by mkimage.py from
-# Debian's busybox-static (there is no registry to pull from).
+# Debian's busybox-static (nothing is pulled from the internet).
 #
 # Knobs: ENGINES_NAME (anyctr-engines)  ENGINES_SMOKE (1)
 #        ENGINES_BRIDGE (engines0) ENGINES_BRIDGE_CIDR (172.31.250.1/24)          dockerd's bridge
@@ -47,10 +51,11 @@ ACTION=up
 # The lock file sits beside the run dir, which down deletes.
 exec 9>"/run/$NAME.lock"
 flock -w 300 9 || die "another engines up/down of $NAME held /run/$NAME.lock for 300s"
-for c in containerd ctr containerd-shim-runc-v2 dockerd docker runsc crun unshare busybox curl ip setsid timeout flock $PY; do
+for c in containerd ctr containerd-shim-runc-v2 dockerd docker docker-registry runsc crun unshare busybox curl ip setsid timeout flock $PY; do
   command -v "$c" >/dev/null || die "$c not found: run \`cargo xtask engines up\` (it installs the Debian packages)"
 done
-mkdir -p "$RUN" "$LOGD" "$LIB" "$BIN/rund-bin" "$LIB/images" "$RUN/containerd" "$RUN/docker" "$LIB/cni/net.d"
+mkdir -p "$RUN" "$LOGD" "$LIB" "$BIN/rund-bin" "$LIB/images" "$RUN/containerd" "$RUN/docker" "$LIB/cni/net.d" \
+  "$RUN/registry" "$LIB/registry"
 
 # daemons on the default sockets are someone else's: mention them, never touch them
 for s in /run/containerd/containerd.sock /var/run/docker.sock /var/run/pouchd.sock; do
@@ -165,6 +170,9 @@ state = "$RUN/containerd"
           BinaryName = "$BIN/runsc-cri"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rund]
         runtime_type = "io.containerd.rund.v2"
+    # the harness's registry speaks plain HTTP
+    [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$REGISTRY_ADDR"]
+      endpoint = ["http://$REGISTRY_ADDR"]
 EOF
 if alive "$RUN/containerd.pid" containerd; then
   log "containerd already running (pid $(cat "$RUN/containerd.pid")), adopted"
@@ -233,6 +241,40 @@ fi
 DOCKER="docker -H unix://$DOCKER_SOCK"
 timeout 30 $DOCKER image inspect "$IMAGE" >/dev/null 2>&1 || timeout 60 $DOCKER load -i "$LIB/images/busybox.tar" >/dev/null
 log "dockerd ready: image $IMAGE"
+
+# ---------------------------------------------------------------- registry
+put "$RUN/registry/config.yml" 644 <<EOF
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $LIB/registry
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+EOF
+registry_up() { curl -sf --max-time 2 "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
+if alive "$RUN/registry.pid" docker-registry; then
+  log "registry already running (pid $(cat "$RUN/registry.pid")), adopted"
+else
+  if registry_up; then die "a registry not started by xtask serves $REGISTRY_ADDR"; fi
+  setsid docker-registry serve "$RUN/registry/config.yml" </dev/null >>"$LOGD/docker-registry.log" 2>&1 9>&- &
+  echo $! >"$RUN/registry.pid"
+  wait_for registry 30 "$RUN/registry.pid" docker-registry registry_up
+  log "registry started (pid $(cat "$RUN/registry.pid")) on $REGISTRY_ADDR"
+fi
+SEED=$REGISTRY_ADDR/anyctr/busybox:local
+if ! curl -sf --max-time 5 -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+  "http://$REGISTRY_ADDR/v2/anyctr/busybox/manifests/local"; then
+  # the classic builder, no context: FROM and a label only
+  printf 'FROM %s\nLABEL io.anyctr.registry-seed=1\n' "$IMAGE" |
+    DOCKER_BUILDKIT=0 timeout 60 $DOCKER build -q -t "$SEED" - >/dev/null
+  timeout 60 $DOCKER push "$SEED" >/dev/null
+  # pulling it is the test: dockerd must not hold it already
+  timeout 30 $DOCKER rmi "$SEED" >/dev/null
+  log "registry seeded: $SEED"
+fi
+printf '%s\n' "$REGISTRY_ADDR" >"$RUN/registry.addr"
 
 # ---------------------------------------------------------------- smoke
 # One real container per runtime that matters: a broken runtime shows up here,

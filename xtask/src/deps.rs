@@ -9,6 +9,8 @@
 //! - an engine (`anyctr-engine-*`): core and the shared protocol crates, plus the exceptions in
 //!   [`ENGINE_ON_ENGINE`].
 //! - the facade (`anyctr`): any library crate of ours, never testkit.
+//! - the command line (`anyctr-cli`): the facade only (what a user of the library has); testkit
+//!   as a dev-dependency.
 //! - xtask: none of ours (it must build where nothing but cargo is installed).
 //! - dev-dependencies: also testkit, host and index; never the facade or another engine from an
 //!   engine, never anything from core (core is below everything; a dev cycle would build it twice).
@@ -20,7 +22,8 @@ use serde_json::Value;
 
 use crate::cmd;
 
-/// An engine that is another engine plus something, so it may depend on that engine.
+/// An engine that is another engine plus something, so it may depend on that engine (and the
+/// engine that reads the host itself, which may depend on anyctr-host).
 const ENGINE_ON_ENGINE: &[(&str, &str, &str)] = &[
     (
         "anyctr-engine-rund",
@@ -37,6 +40,12 @@ const ENGINE_ON_ENGINE: &[(&str, &str, &str)] = &[
         "anyctr-engine-docker",
         "podman speaks the Docker API: its engine is docker's with podman's differences",
     ),
+    // Not an engine, but the one engine that is host access: it has no daemon to ask.
+    (
+        "anyctr-engine-oci",
+        "anyctr-host",
+        "the OCI runtime engine reads runtime roots, state files, bundles and /proc/<pid>/root fd-based (hostfs)",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +58,7 @@ enum Role {
     Protocol,
     Engine,
     Facade,
+    Cli,
     Xtask,
 }
 
@@ -61,6 +71,7 @@ fn role(name: &str) -> Option<Role> {
         "anyctr-testkit" => Role::Testkit,
         "anyctr-docker-api" => Role::Protocol,
         "anyctr" => Role::Facade,
+        "anyctr-cli" => Role::Cli,
         "xtask" => Role::Xtask,
         n if n.starts_with("anyctr-engine-") => Role::Engine,
         _ => return None,
@@ -75,7 +86,8 @@ fn allowed(from: Role, to: Role) -> bool {
         Host | Index | Testkit | Protocol => to == Core,
         Conformance => matches!(to, Core | Host | Index),
         Engine => matches!(to, Core | Protocol),
-        Facade => !matches!(to, Testkit | Xtask | Facade),
+        Facade => !matches!(to, Testkit | Xtask | Facade | Cli),
+        Cli => to == Facade,
     }
 }
 
@@ -84,7 +96,8 @@ fn allowed_dev(from: Role, to: Role) -> bool {
     use Role::*;
     match from {
         Core | Xtask => false,
-        Facade => !matches!(to, Xtask | Facade),
+        Facade => !matches!(to, Xtask | Facade | Cli),
+        Cli => matches!(to, Facade | Testkit),
         _ => allowed(from, to) || matches!(to, Testkit | Host | Index | Core),
     }
 }
@@ -183,6 +196,7 @@ mod tests {
             "anyctr-engine-containerd",
             "anyctr-engine-rund",
             "anyctr",
+            "anyctr-cli",
         ]
         .map(String::from)
         .to_vec()
@@ -199,6 +213,8 @@ mod tests {
             edge("anyctr-conformance", "anyctr-index", "normal"),
             edge("anyctr", "anyctr-engine-docker", "normal"),
             edge("anyctr", "anyctr-testkit", "dev"),
+            edge("anyctr-cli", "anyctr", "normal"),
+            edge("anyctr-cli", "anyctr-testkit", "dev"),
         ];
         assert_eq!(violations(&names(), &ok), Vec::<String>::new());
     }
@@ -216,6 +232,9 @@ mod tests {
             edge("anyctr-index", "anyctr-host", "normal"),
             edge("anyctr", "anyctr-testkit", "normal"),
             edge("xtask", "anyctr-core", "normal"),
+            edge("anyctr-cli", "anyctr-core", "normal"),
+            edge("anyctr-cli", "anyctr-engine-docker", "normal"),
+            edge("anyctr", "anyctr-cli", "normal"),
         ] {
             assert_eq!(violations(&names(), std::slice::from_ref(&bad)).len(), 1, "{bad:?} passed");
         }

@@ -36,6 +36,10 @@ pub const PACKAGES: &[&str] = &[
     // The Podman API service (podman-up.sh); its OCI runtime is runc.
     "podman",
     "conmon",
+    // The loopback registry image pull is tested against (up.sh).
+    "docker-registry",
+    // The CLI's progress-bar test runs `anyctr cp` in a real terminal (cli/tests/progress.rs).
+    "tmux",
 ];
 
 pub const TEST_IMAGE: &str = "busybox:local";
@@ -131,14 +135,25 @@ impl Layout {
 
     /// What the integration tests read to find the engines; `cargo xtask test` exports exactly these.
     pub fn test_env(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut vars = vec![
             ("ANYCTR_DOCKER_SOCKET", self.docker_socket().display().to_string()),
             ("ANYCTR_CONTAINERD_SOCKET", self.containerd_socket().display().to_string()),
             ("ANYCTR_CONTAINERD_STATE_DIR", self.containerd_state().display().to_string()),
             ("ANYCTR_PODMAN_SOCKET", self.podman_socket().display().to_string()),
             ("ANYCTR_TEST_IMAGE", TEST_IMAGE.to_owned()),
             ("ANYCTR_PAUSE_IMAGE", PAUSE_IMAGE.to_owned()),
-        ]
+        ];
+        // up.sh writes the registry's address once it serves; without it pull trials say so.
+        if let Some(addr) = self.registry_addr() {
+            vars.push(("ANYCTR_REGISTRY", addr));
+        }
+        vars
+    }
+
+    /// `127.0.0.1:PORT` of the loopback registry up.sh started, if it did.
+    pub fn registry_addr(&self) -> Option<String> {
+        let addr = fs::read_to_string(self.run.join("registry.addr")).ok()?;
+        Some(addr.trim().to_owned()).filter(|a| !a.is_empty())
     }
 
     /// For a human's shell: the test variables, plus what the docker and ctr CLIs read.
@@ -194,6 +209,9 @@ pub fn up_only(layout: &Layout, smoke: bool, only: Option<Only>) -> Result<(), S
     }
     println!("  podman:     {}   runtime runc", layout.podman_socket().display());
     println!("  images:     {TEST_IMAGE}, {PAUSE_IMAGE}");
+    if let Some(addr) = layout.registry_addr() {
+        println!("  registry:   {addr}   plain HTTP, holds {addr}/anyctr/busybox:local");
+    }
     println!("  env file:   . {}", layout.env_file().display());
     Ok(())
 }

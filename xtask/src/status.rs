@@ -36,6 +36,11 @@ pub fn status(layout: &Layout) -> bool {
         let alive = if row.alive { "yes" } else { "no" };
         println!("{:<11} {:<8} {:<6} {:<50} {:<10} {version}", row.daemon, row.pid, alive, row.socket, answering);
     }
+    // The registry is not a daemon the tests need: it is reported, not counted in `healthy`.
+    match layout.registry_addr() {
+        Some(addr) => println!("registry: {addr} (pid file {})", layout.run.join("registry.pid").display()),
+        None => println!("registry: none (the pull trials are not applicable)"),
+    }
     let env = layout.env_file();
     println!("env file: {}", if env.exists() { env.display().to_string() } else { "absent".to_owned() });
     healthy

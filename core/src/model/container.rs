@@ -186,6 +186,7 @@ fn declared_host_visible() -> &'static [String] {
 
 /// State of a container's main process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ContainerState {
     /// The normalized status.
     pub status: ContainerStatus,
@@ -203,7 +204,8 @@ pub struct ContainerState {
 }
 
 impl ContainerState {
-    /// A state with only a status.
+    /// A state with only a status (no pid, exit code or times); set the other public fields as
+    /// the engine reports them.
     pub fn with_status(status: ContainerStatus) -> Self {
         ContainerState { status, pid: None, exit_code: None, started_at: None, finished_at: None, oom_killed: false }
     }
@@ -228,6 +230,7 @@ pub enum MountKind {
 
 /// One mount of a container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Mount {
     /// Where the data lives on the host, as the engine reports it (without any host-root prefix).
     /// Empty for tmpfs and special mounts.
@@ -242,6 +245,21 @@ pub struct Mount {
     pub propagation: Option<String>,
     /// The volume name for named volumes.
     pub name: Option<String>,
+}
+
+impl Mount {
+    /// A read-write mount of `source` at `destination` without propagation or volume name; set
+    /// the other public fields as the engine reports them.
+    pub fn new(source: impl Into<PathBuf>, destination: impl Into<PathBuf>, kind: MountKind) -> Self {
+        Mount {
+            source: source.into(),
+            destination: destination.into(),
+            kind,
+            read_only: false,
+            propagation: None,
+            name: None,
+        }
+    }
 }
 
 /// Format of the container log file an engine writes.
@@ -270,7 +288,10 @@ pub enum PodRole {
 }
 
 /// Kubernetes identity of a container, from the labels and annotations kubelet/CRI set.
+///
+/// Every field is optional: start from [`PodIdentity::default`] and set what the engine reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PodIdentity {
     /// The pod name.
     pub pod_name: Option<String>,
@@ -320,6 +341,7 @@ impl std::fmt::Display for RootfsView {
 
 /// One container in a list: what the engine's list call returns without a per-container inspect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ContainerSummary {
     /// The full container id.
     pub id: String,
@@ -340,6 +362,21 @@ pub struct ContainerSummary {
 }
 
 impl ContainerSummary {
+    /// A summary with no names, labels, creation time, namespace or runtime; set the other
+    /// public fields as the engine's list call reports them.
+    pub fn new(id: impl Into<String>, image: impl Into<String>, status: ContainerStatus) -> Self {
+        ContainerSummary {
+            id: id.into(),
+            names: Vec::new(),
+            image: image.into(),
+            labels: BTreeMap::new(),
+            status,
+            created: None,
+            namespace: None,
+            runtime: None,
+        }
+    }
+
     /// The 12-character short id.
     pub fn short_id(&self) -> &str {
         short_id(&self.id)
@@ -348,6 +385,7 @@ impl ContainerSummary {
 
 /// Everything an agent needs to know about one container.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ContainerDetail {
     /// The full container id.
     pub id: String,
@@ -392,6 +430,41 @@ pub struct ContainerDetail {
 }
 
 impl ContainerDetail {
+    /// A detail with what every engine knows; everything else starts empty (no labels,
+    /// annotations, env, mounts, pod identity or times; rootfs [`RootfsView::NotReported`];
+    /// `runtime_name` the class's name; `raw` null). Set the other public fields as the engine
+    /// reports them.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        image: impl Into<String>,
+        state: ContainerState,
+        runtime: RuntimeClass,
+    ) -> Self {
+        ContainerDetail {
+            id: id.into(),
+            name: name.into(),
+            image: image.into(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            env: Vec::new(),
+            state,
+            runtime_name: runtime.as_str().to_owned(),
+            runtime,
+            hostname: None,
+            network_mode: None,
+            pid_mode: None,
+            log_path: None,
+            log_format: None,
+            rootfs: RootfsView::NotReported,
+            mounts: Vec::new(),
+            pod: PodIdentity::default(),
+            created: None,
+            namespace: None,
+            raw: serde_json::Value::Null,
+        }
+    }
+
     /// The 12-character short id.
     pub fn short_id(&self) -> &str {
         short_id(&self.id)

@@ -29,7 +29,9 @@ pub enum EventKind {
     /// The stream broke and was (or is being) reopened: events between the break and the reopen
     /// may be missing. Not about one container (`container_id` is empty). A consumer that keeps
     /// state (the index) repairs it with a full list; the engine still replays what its own
-    /// history keeps (docker, pouch) and drops duplicates.
+    /// history keeps (docker, pouch) and drops duplicates. A stream that can miss events by
+    /// design says so the same way when it opens (the CRI engine's polled stream: a container
+    /// created and removed within one poll interval leaves no event).
     Gap,
     /// Anything else, by the engine's action name.
     Other(String),
@@ -37,6 +39,7 @@ pub enum EventKind {
 
 /// A normalized engine event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Event {
     /// What happened.
     pub kind: EventKind,
@@ -57,19 +60,32 @@ pub struct Event {
 }
 
 impl Event {
-    /// The gap announcement every engine's stream yields when its connection broke (see
-    /// [`EventKind::Gap`]); `why` goes into the `reason` attribute.
-    pub fn gap(why: impl Into<String>) -> Event {
+    /// An event without exit code, exec id, namespace or attributes; set the other public fields
+    /// as the engine reports them.
+    pub fn new(
+        kind: EventKind,
+        container_id: impl Into<String>,
+        time: DateTime<Utc>,
+        action: impl Into<String>,
+    ) -> Event {
         Event {
-            kind: EventKind::Gap,
-            container_id: String::new(),
-            time: Utc::now(),
+            kind,
+            container_id: container_id.into(),
+            time,
             exit_code: None,
             exec_id: None,
             namespace: None,
-            action: "gap".to_owned(),
-            attributes: BTreeMap::from([("reason".to_owned(), why.into())]),
+            action: action.into(),
+            attributes: BTreeMap::new(),
         }
+    }
+
+    /// The gap announcement every engine's stream yields when its connection broke (see
+    /// [`EventKind::Gap`]); `why` goes into the `reason` attribute.
+    pub fn gap(why: impl Into<String>) -> Event {
+        let mut gap = Event::new(EventKind::Gap, "", Utc::now(), "gap");
+        gap.attributes.insert("reason".to_owned(), why.into());
+        gap
     }
 
     /// Whether the event is about an exec (start, exit, docker's `exec_create`/`exec_detach`, a

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::exec::IntoArgv;
+use super::resources::MIN_MEMORY_LIMIT;
 use crate::error::{Error, Result};
 
 /// A mount requested at container creation: [`MountSpec::bind`], [`MountSpec::volume`] or
@@ -156,6 +157,9 @@ pub struct CreateSpec {
     /// [`ContainerEngine::create_pod`](crate::ContainerEngine::create_pod)), with the Kubernetes
     /// container name taken from `name`.
     pub pod_sandbox: Option<String>,
+    /// The memory limit in bytes (docker's `--memory`, CRI's `memory_limit_in_bytes`); `None`
+    /// for no limit.
+    pub memory_limit: Option<u64>,
 }
 
 impl CreateSpec {
@@ -231,6 +235,12 @@ impl CreateSpec {
         self
     }
 
+    /// The memory limit in bytes.
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
     /// Refuses what no engine can create; nothing is changed by a refused spec.
     pub fn validate(&self) -> Result<()> {
         if self.image.trim().is_empty() {
@@ -241,6 +251,14 @@ impl CreateSpec {
         }
         if let Some(m) = self.mounts.iter().find(|m| m.kind == MountSpecKind::Bind && !m.source.starts_with('/')) {
             return Err(Error::invalid_argument(format!("bind mount source {:?} is not absolute", m.source)));
+        }
+        if let Some(limit) = self.memory_limit
+            && !(MIN_MEMORY_LIMIT..=i64::MAX as u64).contains(&limit)
+        {
+            return Err(Error::invalid_argument(format!(
+                "memory limit {limit} is outside {MIN_MEMORY_LIMIT}..={} bytes",
+                i64::MAX
+            )));
         }
         if let Some(bad) = self.env.iter().find(|e| !e.contains('=') || e.starts_with('=')) {
             return Err(Error::invalid_argument(format!("env entry {bad:?} is not KEY=VALUE")));
@@ -383,5 +401,9 @@ mod tests {
         s.mounts.clear();
         s.env.push("NOEQ".into());
         assert!(s.validate().is_err());
+        s.env.clear();
+        assert!(s.clone().memory_limit(64 << 20).validate().is_ok());
+        assert!(s.clone().memory_limit(1024).validate().is_err());
+        assert!(s.clone().memory_limit(u64::MAX).validate().is_err());
     }
 }

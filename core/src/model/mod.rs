@@ -9,6 +9,10 @@ mod exec;
 mod image;
 mod lifecycle;
 mod logs;
+mod probe;
+mod process;
+mod resources;
+mod stats;
 
 pub use container::*;
 pub use event::*;
@@ -16,3 +20,7 @@ pub use exec::*;
 pub use image::*;
 pub use lifecycle::*;
 pub use logs::*;
+pub use probe::*;
+pub use process::*;
+pub use resources::*;
+pub use stats::*;

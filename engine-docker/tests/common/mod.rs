@@ -18,56 +18,41 @@ pub async fn engine() -> Arc<DockerEngine> {
     Arc::new(anyctr_testkit::connect("docker", &socket, anyctr_engine_docker::connect(config_for(&socket))).await)
 }
 
-/// Removes every container carrying this guard's label when dropped (also on a failed assertion).
+/// The test's labelled containers (see [`anyctr_testkit::LabelGuard`]), plus named volumes
+/// removed after them. Dropping it removes both, also after a failed assertion.
 pub struct Guard {
-    pub label: String,
-    pub engine: Arc<DockerEngine>,
+    containers: Option<anyctr_testkit::LabelGuard<Arc<DockerEngine>>>,
     /// Named volumes to remove after the containers.
     pub volumes: std::sync::Mutex<Vec<String>>,
 }
 
 impl Guard {
     pub fn new(engine: &Arc<DockerEngine>, test: &str) -> Guard {
-        Guard { label: unique(test), engine: engine.clone(), volumes: Default::default() }
+        let containers =
+            anyctr_testkit::LabelGuard::new(engine, test, || anyctr_engine_docker::connect(config_for(&socket())));
+        Guard { containers: Some(containers), volumes: Default::default() }
     }
+}
 
-    pub fn label_filter(&self) -> ListOptions {
-        anyctr_testkit::label_filter(&self.label)
-    }
+impl std::ops::Deref for Guard {
+    type Target = anyctr_testkit::LabelGuard<Arc<DockerEngine>>;
 
-    /// A spec carrying the guard's label and a unique name.
-    pub fn spec(&self, runtime: &str, argv: &[&str]) -> CreateSpec {
-        let mut spec = anyctr_testkit::labelled_spec(&self.label, &format!("anyctr-{runtime}"), argv);
-        spec.runtime = Some(runtime.to_owned());
-        spec
-    }
-
-    /// Creates and starts a container; returns its id.
-    pub async fn run_spec(&self, spec: &CreateSpec) -> String {
-        let id = bounded("create", self.engine.create(spec)).await.expect("create");
-        bounded("start", self.engine.start(&id)).await.expect("start");
-        id
-    }
-
-    /// A running `sleep` container of `runtime`.
-    pub async fn sleeper(&self, runtime: &str) -> String {
-        self.run_spec(&self.spec(runtime, &["sleep", "3600"])).await
+    fn deref(&self) -> &Self::Target {
+        self.containers.as_ref().expect("the guard is alive")
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let label = self.label.clone();
+        // The containers first: a volume in use cannot be removed.
+        drop(self.containers.take());
         let volumes = std::mem::take(&mut *self.volumes.lock().unwrap_or_else(|p| p.into_inner()));
-        // The test's runtime may be gone or panicking: clean up on a runtime of our own.
+        if volumes.is_empty() {
+            return;
+        }
+        // The engine API has no volume call: remove test volumes over the socket directly, on a
+        // runtime of our own (the test's may be gone or panicking).
         anyctr_testkit::on_own_runtime(move || async move {
-            let Ok(Ok(engine)) =
-                tokio::time::timeout(BOUND, anyctr_engine_docker::connect(config_for(&socket()))).await
-            else {
-                return;
-            };
-            anyctr_testkit::remove_labelled(&engine, &label).await;
-            // The engine API has no volume call: remove test volumes over the socket directly.
             if let Ok(docker) = bollard::Docker::connect_with_unix(&socket(), 60, bollard::API_DEFAULT_VERSION) {
                 for v in volumes {
                     let options = None::<bollard::query_parameters::RemoveVolumeOptions>;

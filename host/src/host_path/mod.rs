@@ -131,6 +131,7 @@ pub fn open(container: &ContainerDetail, path: &str, host_root: Option<&Path>) -
 /// A resolved container path, opened (an `O_PATH` descriptor: nothing in it was read or
 /// written yet). See the module docs.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct OpenedHostPath {
     /// Where it was found, for display.
     pub path: HostPath,

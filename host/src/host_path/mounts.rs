@@ -86,14 +86,7 @@ mod tests {
     use anyctr_core::model::MountKind;
 
     fn mount(source: &str, destination: &str) -> Mount {
-        Mount {
-            source: source.into(),
-            destination: destination.into(),
-            kind: MountKind::Bind,
-            read_only: false,
-            propagation: None,
-            name: None,
-        }
+        Mount::new(source, destination, MountKind::Bind)
     }
 
     fn comps(p: &str) -> Components {

@@ -8,11 +8,36 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 use super::{FileFormat, MAX_RAW_LINE_BYTES};
-use crate::hostfs::Dir;
+use crate::hostfs::{Dir, Entry};
 
 const CHUNK: usize = 64 << 10;
 /// How many rotated siblings (`<name>.1` …) are looked through for the file being read.
-const MAX_ROTATED: usize = 32;
+const MAX_ROTATED: usize = 4096;
+/// A scan that does not find the file being read is repeated this many times, this far apart,
+/// before the file counts as deleted.
+const SCAN_ATTEMPTS: usize = 8;
+const SCAN_RETRY: std::time::Duration = std::time::Duration::from_millis(2);
+/// Scans that found ours but raced a rotation before the reader waits a poll and looks again.
+const MAX_RACES: usize = 64;
+
+/// What follows the file being read once it was rotated away.
+pub(super) enum Successor {
+    /// The next file, to be read from its start.
+    Next(File, (u64, u64)),
+    /// Ours and possibly more were deleted before being read: lines are lost before this file.
+    AfterLoss(File, (u64, u64)),
+    /// The rotation is in progress (the name is not there yet): look again later.
+    NotYet,
+}
+
+struct RotatedScan {
+    ours: Option<usize>,
+    oldest: Option<usize>,
+}
+
+fn ino_of(e: &Entry) -> (u64, u64) {
+    (e.stat().st_dev, e.stat().st_ino)
+}
 
 /// The open log file and the bytes read but not yet consumed (an incomplete last line).
 pub(super) struct LogFile {
@@ -140,37 +165,90 @@ impl LogFile {
         }
     }
 
-    /// The file now at the log's name, if it is another one than ours (rename-and-create).
-    pub(super) fn replaced(&self) -> io::Result<Option<(File, (u64, u64))>> {
+    /// Whether the log's name now names another file than ours (rename-and-create).
+    pub(super) fn replaced(&self) -> io::Result<bool> {
         match self.dir.lookup(&self.name)? {
-            Some(e) if (e.stat().st_dev, e.stat().st_ino) != self.ino => {
-                let stat = *e.stat();
-                Ok(Some((e.open_file()?, (stat.st_dev, stat.st_ino))))
-            }
-            _ => Ok(None),
+            Some(e) => Ok(ino_of(&e) != self.ino),
+            None => Ok(false),
         }
     }
 
-    /// Files rotated after ours and before the current one (dockerd's `<name>.1` … `<name>.N`
-    /// naming, `.1` the newest), oldest first, when several rotations happened between two
-    /// looks. `Err` when rotated siblings exist but ours is not among them: files were deleted
-    /// (max-file) before they were read, and their lines are lost.
-    pub(super) fn rotated_since_ours(&self) -> io::Result<std::result::Result<Vec<File>, ()>> {
-        let mut newer = Vec::new();
-        for k in 1..=MAX_ROTATED {
-            let mut name = self.name.clone();
-            name.push(format!(".{k}"));
-            match self.dir.lookup(&name)? {
-                None if k == 1 => return Ok(Ok(Vec::new())),
-                None => return Ok(Err(())),
-                Some(e) if (e.stat().st_dev, e.stat().st_ino) == self.ino => {
-                    newer.reverse();
-                    return Ok(Ok(newer));
+    /// The file written after ours, once ours was renamed away (rename-and-create). dockerd
+    /// numbers rotated files `<name>.1` (newest) … `<name>.N`, renaming from the oldest down, so
+    /// ours at `.k` is followed by the file at `.k-1` (`<name>` itself when k is 1). The scan is
+    /// repeated when it races a rotation: ours must still be at `.k` after its successor was
+    /// opened, which proves the successor was not moved in between (ours moves first).
+    pub(super) fn successor(&self) -> io::Result<Successor> {
+        let (mut misses, mut races) = (0, 0);
+        loop {
+            let scan = self.scan_rotated()?;
+            let Some(k) = scan.ours else {
+                let Some(oldest) = scan.oldest else {
+                    // No numbered siblings: a rotation that does not number (kubelet's
+                    // timestamped names, logrotate `create`): the new file follows ours.
+                    return Ok(match self.dir.lookup(&self.name)? {
+                        Some(e) => Successor::Next(e.open_file()?, ino_of(&e)),
+                        None => Successor::NotYet,
+                    });
+                };
+                misses += 1;
+                if misses < SCAN_ATTEMPTS {
+                    std::thread::sleep(SCAN_RETRY);
+                    continue;
                 }
-                Some(e) => newer.push(e.open_file()?),
+                // Ours is gone from every scan: it was deleted (max-file) before it was
+                // finished; the oldest file still there is where reading goes on.
+                return Ok(match self.dir.lookup(&self.sibling(oldest))? {
+                    Some(e) => Successor::AfterLoss(e.open_file()?, ino_of(&e)),
+                    None => Successor::NotYet,
+                });
+            };
+            let before = if k == 1 { self.name.clone() } else { self.sibling(k - 1) };
+            if let Some(e) = self.dir.lookup(&before)? {
+                let (next, ino) = (e.open_file()?, ino_of(&e));
+                if self.dir.lookup(&self.sibling(k))?.is_some_and(|e| ino_of(&e) == self.ino) {
+                    return Ok(Successor::Next(next, ino));
+                }
+            }
+            // A rotation moved ours, or the name is between a rename and its creation. Ours is
+            // still there, so nothing is lost by looking again later if the writer keeps racing.
+            races += 1;
+            if races == MAX_RACES {
+                return Ok(Successor::NotYet);
             }
         }
-        Ok(Err(()))
+    }
+
+    fn sibling(&self, k: usize) -> OsString {
+        let mut name = self.name.clone();
+        name.push(format!(".{k}"));
+        name
+    }
+
+    /// Where ours is, or else the oldest rotated sibling. A rotation in progress leaves at most
+    /// one index vacant, so the scan ends at the second missing index in a row.
+    fn scan_rotated(&self) -> io::Result<RotatedScan> {
+        let mut scan = RotatedScan { ours: None, oldest: None };
+        let mut missing = 0;
+        for k in 1..=MAX_ROTATED {
+            match self.dir.lookup(&self.sibling(k))? {
+                None => {
+                    missing += 1;
+                    if missing == 2 {
+                        break;
+                    }
+                }
+                Some(e) => {
+                    missing = 0;
+                    scan.oldest = Some(k);
+                    if ino_of(&e) == self.ino {
+                        scan.ours = Some(k);
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(scan)
     }
 
     /// The rotated copy of a copy-truncated file, by logrotate's naming (`<name>.1`).

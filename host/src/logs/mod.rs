@@ -16,7 +16,7 @@ use anyctr_core::model::{LogFormat, LogRecord};
 
 pub use anyctr_core::log_join::{Joiner, Piece};
 pub use reader::{FileLogOptions, read_log_file};
-pub use select::container_logs;
+pub use select::{container_logs, container_logs_of};
 
 /// The longest record kept: a longer (rejoined) line is cut here and marked `truncated`.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;

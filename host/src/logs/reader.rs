@@ -14,7 +14,7 @@ use anyctr_core::{Error, ErrorKind, Result};
 use futures_util::stream::BoxStream;
 use tokio::sync::mpsc;
 
-use super::log_file::{Found, LogFile};
+use super::log_file::{Found, LogFile, Successor};
 use super::{Decoder, FileFormat, MAX_RAW_LINE_BYTES};
 use crate::hostfs::Dir;
 
@@ -216,14 +216,31 @@ impl Reader {
                 self.log.skipping = false;
                 continue;
             }
-            if let Some((next, ino)) = self.log.replaced()? {
-                // Rename-and-create: finish the old file (the writer is done with it), then switch.
+            if self.log.replaced()? {
+                // Rename-and-create: finish the old file (the writer is done with it), then go on
+                // with the one written after it, one rotation at a time.
                 let file = self.log.file.try_clone()?;
                 let (mut pos, mut buf, mut skipping) =
                     (self.log.read_pos, std::mem::take(&mut self.log.buf), self.log.skipping);
                 if !self.pump(&file, &mut pos, &mut buf, &mut skipping)? {
                     return Ok(());
                 }
+                (self.log.read_pos, self.log.skipping) = (pos, skipping);
+                let (next, ino) = match self.log.successor()? {
+                    Successor::Next(f, ino) => (f, ino),
+                    Successor::AfterLoss(f, ino) => {
+                        let gap = "the log rotated past files that were deleted before they were read: lines are missing here";
+                        if self.tx.blocking_send(Err(self.bad_line(0, gap))).is_err() {
+                            return Ok(());
+                        }
+                        (f, ino)
+                    }
+                    Successor::NotYet => {
+                        self.log.buf = buf;
+                        std::thread::sleep(self.options.poll);
+                        continue;
+                    }
+                };
                 if !buf.is_empty()
                     && self
                         .tx
@@ -233,22 +250,6 @@ impl Reader {
                         .is_err()
                 {
                     return Ok(());
-                }
-                match self.log.rotated_since_ours()? {
-                    Ok(newer) => {
-                        for f in newer {
-                            let (mut p, mut b, mut sk) = (0, Vec::new(), false);
-                            if !self.pump(&f, &mut p, &mut b, &mut sk)? {
-                                return Ok(());
-                            }
-                        }
-                    }
-                    Err(()) => {
-                        let gap = "the log rotated past files that were deleted before they were read: lines are missing here";
-                        if self.tx.blocking_send(Err(self.bad_line(0, gap))).is_err() {
-                            return Ok(());
-                        }
-                    }
                 }
                 self.log.file = next;
                 self.log.ino = ino;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyctr_core::model::{LogOptions, LogSource, LogStream};
+use anyctr_core::model::{ContainerDetail, LogOptions, LogSource, LogStream};
 use anyctr_core::registry::under_host_root;
 use anyctr_core::{ContainerEngine, Error, ErrorKind, Result};
 
@@ -20,10 +20,23 @@ pub async fn container_logs(
 ) -> Result<LogStream> {
     options.validate()?;
     let detail = engine.inspect(container).await?;
+    container_logs_of(engine, &detail, options, host_root).await.map_err(|e| e.with_container(container))
+}
+
+/// [`container_logs`] for a container already inspected (from a fresh inspect or a live index's
+/// snapshot): no inspect.
+pub async fn container_logs_of(
+    engine: &dyn ContainerEngine,
+    detail: &ContainerDetail,
+    options: &LogOptions,
+    host_root: Option<&Path>,
+) -> Result<LogStream> {
+    options.validate()?;
+    let container = detail.id.as_str();
     // What the engine does not claim for this container is refused, not served on the side: a
     // claim is what the conformance suite proves (a log file an engine reports but does not
     // claim, as the CRI engine's, waits for its trials).
-    if !engine.container_capabilities(&detail).logs.is_supported() {
+    if !engine.container_capabilities(detail).logs.is_supported() {
         return Err(Error::unsupported(engine.name(), "logs").with_container(container));
     }
     let file = match (&detail.log_path, detail.log_format.as_ref().and_then(FileFormat::of)) {

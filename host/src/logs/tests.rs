@@ -247,3 +247,80 @@ async fn bad_and_overlong_lines_are_reported_and_skipped() {
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(errors[1].contains("skipped"), "{errors:?}");
 }
+
+/// dockerd's json-file rotation (`max-file`): the oldest deleted, `<name>.k` renamed to
+/// `<name>.k+1` from the oldest down, `<name>` to `<name>.1`, a new `<name>` created.
+fn docker_rotate(p: &std::path::Path, max_files: usize) {
+    let numbered = |k: usize| std::path::PathBuf::from(format!("{}.{k}", p.display()));
+    let _ = std::fs::remove_file(numbered(max_files - 1));
+    for k in (2..max_files).rev() {
+        let _ = std::fs::rename(numbered(k - 1), numbered(k));
+    }
+    std::fs::rename(p, numbered(1)).unwrap();
+    std::fs::File::create(p).unwrap();
+}
+
+fn append(p: &std::path::Path, range: std::ops::Range<i64>) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(p).unwrap();
+    f.write_all(numbered(FileFormat::JsonFile, range).as_bytes()).unwrap();
+}
+
+/// A writer rotating as fast as it can (many rotations between two looks, the reader's scans
+/// racing the renames): every line arrives once, in order, with no gap claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_through_fast_numbered_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.log");
+    std::fs::File::create(&path).unwrap();
+    let mut s =
+        read_log_file(&path, FileFormat::JsonFile, FileLogOptions::new(LogOptions::new().follow(true))).unwrap();
+    let writer_path = path.clone();
+    const N: i64 = 4000;
+    let writer = std::thread::spawn(move || {
+        for i in 0..N {
+            append(&writer_path, i..i + 1);
+            if i % 7 == 6 {
+                docker_rotate(&writer_path, 1000);
+            }
+        }
+    });
+    let mut got = Vec::new();
+    while got.len() < N as usize {
+        match tokio::time::timeout(WAIT, s.next()).await.expect("follow stalled") {
+            Some(Ok(r)) => got.push(String::from_utf8(r.bytes).unwrap()),
+            Some(Err(e)) => panic!("after {} lines: {e}", got.len()),
+            None => panic!("follow ended"),
+        }
+    }
+    writer.join().unwrap();
+    let want: Vec<String> = (0..N).map(|i| format!("line {i}")).collect();
+    assert_eq!(got, want);
+    assert!(tokio::time::timeout(Duration::from_millis(300), s.next()).await.is_err());
+}
+
+/// Files deleted (max-file) before the reader got to them: the gap is announced once, and
+/// reading goes on from the oldest file left, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_deleted_before_read_are_announced_as_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.log");
+    std::fs::write(&path, numbered(FileFormat::JsonFile, 0..10)).unwrap();
+    let mut options = FileLogOptions::new(LogOptions::new().follow(true));
+    options.poll = Duration::from_secs(2);
+    let mut s = read_log_file(&path, FileFormat::JsonFile, options).unwrap();
+    let mut next = async || tokio::time::timeout(WAIT, s.next()).await.expect("follow stalled").expect("ended");
+    for i in 0..10 {
+        assert_eq!(String::from_utf8(next().await.unwrap().bytes).unwrap(), format!("line {i}"));
+    }
+    // The reader now sleeps its poll; four rotations keep three files: ours and the next are gone.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for r in 1..5 {
+        docker_rotate(&path, 3);
+        append(&path, r * 10..r * 10 + 10);
+    }
+    let gap = next().await.expect_err("a gap");
+    assert!(gap.to_string().contains("deleted before they were read"), "{gap}");
+    for i in 20..50 {
+        assert_eq!(String::from_utf8(next().await.unwrap().bytes).unwrap(), format!("line {i}"));
+    }
+}

@@ -1,33 +1,15 @@
 use super::*;
-use anyctr_core::model::{ContainerState, PodIdentity, RootfsView, RuntimeClass};
+use anyctr_core::model::{ContainerState, RuntimeClass};
 use nix::libc;
 use sys::Stage;
 
 fn detail(runtime: RuntimeClass, status: ContainerStatus, pid: Option<u32>) -> ContainerDetail {
     let mut state = ContainerState::with_status(status);
     state.pid = pid;
-    ContainerDetail {
-        id: "0123456789abcdef".into(),
-        name: "test".into(),
-        image: "busybox".into(),
-        labels: Default::default(),
-        annotations: Default::default(),
-        env: vec!["PATH=/bin:/usr/bin".into(), "FOO=container".into(), "KEEP=1".into()],
-        state,
-        runtime_name: runtime.as_str().to_owned(),
-        runtime,
-        hostname: Some("box".into()),
-        network_mode: None,
-        pid_mode: None,
-        log_path: None,
-        log_format: None,
-        rootfs: RootfsView::NotReported,
-        mounts: Vec::new(),
-        pod: PodIdentity::default(),
-        created: None,
-        namespace: None,
-        raw: serde_json::Value::Null,
-    }
+    let mut detail = ContainerDetail::new("0123456789abcdef", "test", "busybox", state, runtime);
+    detail.env = vec!["PATH=/bin:/usr/bin".into(), "FOO=container".into(), "KEEP=1".into()];
+    detail.hostname = Some("box".into());
+    detail
 }
 
 #[test]

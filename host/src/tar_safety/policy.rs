@@ -29,6 +29,7 @@ pub struct WriteRules {
 
 /// What a writer wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct WriteStats {
     /// Regular files written.
     pub files: u64,

@@ -44,14 +44,11 @@ pub fn detail_from_inspect(name: &str) -> ContainerDetail {
     d.id = c["Id"].as_str().unwrap().to_owned();
     d.runtime_name = runtime_name;
     for m in c["Mounts"].as_array().unwrap() {
-        d.mounts.push(Mount {
-            source: m["Source"].as_str().unwrap().into(),
-            destination: m["Destination"].as_str().unwrap().into(),
-            kind: if m["Type"] == "volume" { MountKind::Volume } else { MountKind::Bind },
-            read_only: !m["RW"].as_bool().unwrap_or(true),
-            propagation: None,
-            name: m["Name"].as_str().map(str::to_owned),
-        });
+        let kind = if m["Type"] == "volume" { MountKind::Volume } else { MountKind::Bind };
+        let mut mount = Mount::new(m["Source"].as_str().unwrap(), m["Destination"].as_str().unwrap(), kind);
+        mount.read_only = !m["RW"].as_bool().unwrap_or(true);
+        mount.name = m["Name"].as_str().map(str::to_owned);
+        d.mounts.push(mount);
     }
     for (key, dest) in
         [("ResolvConfPath", "/etc/resolv.conf"), ("HostsPath", "/etc/hosts"), ("HostnamePath", "/etc/hostname")]

@@ -41,13 +41,7 @@ impl ContainerEngine for FakeEngine {
     }
 
     async fn identify(&self) -> Result<EngineInfo> {
-        Ok(EngineInfo {
-            engine: "fake".into(),
-            product: "fake".into(),
-            version: "0".into(),
-            api_version: None,
-            runtimes: Vec::new(),
-        })
+        Ok(EngineInfo::new("fake", "fake", "0"))
     }
 
     async fn list(&self, _options: &ListOptions) -> Result<Vec<ContainerSummary>> {

@@ -1,9 +1,9 @@
-//! Signalling a container's main process from the host, for a pouchd without a kill API (1.3.0
-//! answers `POST /containers/{id}/kill` with 405) and whose `stop?t=0` waits the default 10 s.
-//! runc-class containers only: their main process is a host process. A sandboxed runtime's pid is
+//! Signalling a container's main process from the host, for engines without a signal call: a
+//! pouchd without a kill API (1.3.0 answers `POST /containers/{id}/kill` with 405, and its
+//! `stop?t=0` waits the default 10 s) and CRI (which has none at all). runc-class containers only: their main process is a host process. A sandboxed runtime's pid is
 //! the sandbox's own process, so they are refused before this is reached.
 //!
-//! The pid comes from pouchd's inspect and may be stale (the container exited and the pid was
+//! The pid comes from the engine's inspect and may be stale (the container exited and the pid was
 //! reused). So: a pidfd is opened first, which pins that process; then `/proc/<pid>` must show the
 //! container's init (pid 1 of a pid namespace of its own, whose root is the container's rootfs or
 //! whose cgroup names the container); then the signal goes through the pidfd. Had the process
@@ -13,17 +13,17 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use anyctr_core::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Result};
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 
-/// The container whose main process is to be signalled, as pouchd reports it.
+/// The container whose main process is to be signalled, as the engine reports it.
 #[derive(Debug, Clone, Copy)]
 pub struct MainProcess<'a> {
     /// The full container id.
     pub container_id: &'a str,
     /// `State.Pid`.
     pub pid: u32,
-    /// The rootfs as this process opens it (host-root prefix applied), when pouchd reports one.
+    /// The rootfs as this process opens it (host-root prefix applied), when the engine reports one.
     pub rootfs: Option<&'a Path>,
 }
 
@@ -32,7 +32,7 @@ pub struct MainProcess<'a> {
 pub enum Delivered {
     /// The signal was sent.
     Signalled,
-    /// The process had exited already (between pouchd's answer and the signal).
+    /// The process had exited already (between the engine's answer and the signal).
     AlreadyExited,
 }
 
@@ -42,11 +42,16 @@ pub fn signal_main_process(target: MainProcess<'_>, signal: i32) -> Result<Deliv
     let signal = Signal::from_named_raw(signal)
         .ok_or_else(|| Error::invalid_argument(format!("signal {signal} cannot be sent to a process")))?;
     let pid = i32::try_from(target.pid).ok().and_then(Pid::from_raw).ok_or_else(|| {
-        Error::new(ErrorKind::Conflict, format!("pouchd reports no main process for {}", target.container_id))
+        Error::new(ErrorKind::Conflict, format!("the engine reports no main process for {}", target.container_id))
     })?;
     let pidfd = match pidfd_open(pid, PidfdFlags::empty()) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::SRCH) => return Ok(Delivered::AlreadyExited),
+        // A pid that cannot be pinned (a thread of some other process: ENOENT on recent kernels,
+        // EINVAL on older ones) is no container's main process: refused like a failed check.
+        Err(rustix::io::Errno::NOENT | rustix::io::Errno::INVAL) => {
+            return Err(not_main_process(target, "not a process that can be pinned"));
+        }
         Err(e) => return Err(os_error("opening a pidfd for", target, e)),
     };
     verify(target)?;
@@ -57,21 +62,24 @@ pub fn signal_main_process(target: MainProcess<'_>, signal: i32) -> Result<Deliv
     }
 }
 
+/// `Conflict`: the engine's pid is not the container's main process, so nothing was signalled.
+fn not_main_process(target: MainProcess<'_>, why: &str) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "pid {} that the engine reports for container {} is not its main process ({why}): the container \
+             exited and the pid was reused, or this agent does not see the host's pid namespace; nothing \
+             was signalled",
+            target.pid, target.container_id
+        ),
+    )
+}
+
 /// Whether `/proc/<pid>` is the container's init: pid 1 of its own pid namespace, and either its
 /// root is the container's rootfs (same device and inode) or its cgroup names the container id.
 fn verify(target: MainProcess<'_>) -> Result<()> {
     let proc_dir = Path::new("/proc").join(target.pid.to_string());
-    let refuse = |why: &str| {
-        Error::new(
-            ErrorKind::Conflict,
-            format!(
-                "pid {} that pouchd reports for container {} is not its main process ({why}): the container \
-                 exited and the pid was reused, or this agent does not see the host's pid namespace; nothing \
-                 was signalled",
-                target.pid, target.container_id
-            ),
-        )
-    };
+    let refuse = |why: &str| not_main_process(target, why);
     let status = std::fs::read_to_string(proc_dir.join("status")).map_err(|_| refuse("no such process here"))?;
     let ns_pids: Vec<&str> = status
         .lines()
