@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 
 use super::trials_lifecycle::extra_spec;
 use super::{Trial, TrialContext, TrialResult, ensure, fail};
-use anyctr_core::model::{LogOptions, LogRecord, LogSource, LogStreamKind};
+use anyctr_core::model::{CreateSpec, LogOptions, LogRecord, LogSource, LogStreamKind};
 use anyctr_host::logs::container_logs;
 
 pub(super) fn trials() -> Vec<Trial> {
@@ -126,13 +126,8 @@ async fn partial_line(ctx: &TrialContext) -> TrialResult {
 }
 
 /// Follows from the start while the container writes; every tick arrives once, in order.
-async fn follow_ticks(
-    ctx: &TrialContext,
-    role: &str,
-    script: &str,
-    count: usize,
-) -> Result<(LogSource, String), String> {
-    let id = ctx.create_extra(extra_spec(ctx, role, &["sh", "-c", script])).await?;
+async fn follow_ticks(ctx: &TrialContext, spec: CreateSpec, count: usize) -> Result<(LogSource, String), String> {
+    let id = ctx.create_extra(spec).await?;
     ctx.engine.start(&id).await.map_err(fail("start"))?;
     let stream =
         container_logs(&*ctx.engine, &id, &LogOptions::new().follow(true), None).await.map_err(fail("logs"))?;
@@ -152,16 +147,20 @@ async fn follow_ticks(
 
 async fn follow(ctx: &TrialContext) -> TrialResult {
     let script = "sleep 1; for i in $(seq 1 30); do echo tick $i; sleep 0.05; done; sleep 3600";
-    let (source, _) = follow_ticks(ctx, "logs-follow", script, 30).await?;
+    let (source, _) = follow_ticks(ctx, extra_spec(ctx, "logs-follow", &["sh", "-c", script]), 30).await?;
     Ok(format!("30 lines followed as written (source {source:?})"))
 }
 
-/// Needs a setup whose engine rotates the fixture's log (dockerd with json-file `max-size`);
-/// setups that cannot rotate declare it not applicable. The container writes well past any
-/// small max-size; every line must arrive once, and the log must really have been rotated.
+/// The container's log driver is asked to rotate at 8 KiB and keep 40 files (docker's
+/// `--log-opt max-size=8k --log-opt max-file=40`): 3000 lines rotate the log about twenty times
+/// and all of them stay on disk, so a follower that keeps up must see each line once. Setups whose
+/// engine takes no log options (the kubelet rotates CRI logs) declare the trial not applicable.
 async fn rotation(ctx: &TrialContext) -> TrialResult {
     let script = "sleep 1; for i in $(seq 1 3000); do echo tick $i; done; sleep 3600";
-    let (source, id) = follow_ticks(ctx, "logs-rotation", script, 3000).await?;
+    let spec = extra_spec(ctx, "logs-rotation", &["sh", "-c", script])
+        .log_option("max-size", "8k")
+        .log_option("max-file", "40");
+    let (source, id) = follow_ticks(ctx, spec, 3000).await?;
     let detail = ctx.engine.inspect(&id).await.map_err(fail("inspect"))?;
     let log = detail.log_path.ok_or("no log path")?;
     let mut rotated = log.into_os_string();

@@ -21,6 +21,9 @@ use crate::client::Client;
 use crate::convert::ContainerFacts;
 use crate::cri;
 use crate::cri_config::{self, AUTO_POD_LABEL, MANAGED_LABEL, PodNetwork};
+
+/// Why a CRI container takes no log options.
+const CRI_LOGS: &str = "the CRI plugin writes the log and has no per-container options; the kubelet rotates it";
 use crate::errors::Said;
 use crate::exec::new_exec_id;
 
@@ -74,6 +77,7 @@ impl ContainerdEngine {
     /// CreateContainer in the spec's pod, or in a pod made for it (see the module docs).
     pub async fn cri_create(&self, spec: &CreateSpec) -> Result<String> {
         spec.validate()?;
+        spec.refuse_log_options(anyctr_core::ContainerEngine::name(self), CRI_LOGS)?;
         let name = spec.name.clone().unwrap_or_else(|| new_exec_id().replacen("anyctr-", "anyctr-c-", 1));
         let network = PodNetwork::parse(spec.network_mode.as_deref())?;
         let (sandbox_id, auto) = match &spec.pod_sandbox {

@@ -91,6 +91,10 @@ impl CriEngine {
     /// without one is refused (create the pod first with `create_pod`).
     pub(crate) async fn create_in_pod(&self, spec: &CreateSpec) -> Result<String> {
         spec.validate()?;
+        spec.refuse_log_options(
+            crate::NAME,
+            "CRI has no per-container log options: the runtime writes the log, the kubelet rotates it",
+        )?;
         let Some(pod) = &spec.pod_sandbox else {
             return Err(Error::invalid_argument(
                 "CRI creates containers only in a pod sandbox: create one with create_pod and set pod_sandbox",

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyctr_core::model::{CreateSpec, ImageSummary, MountSpecKind, Signal};
 use anyctr_core::{ByteStream, Error, ErrorKind, Result};
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ImportImageOptionsBuilder, KillContainerOptionsBuilder,
     RemoveContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
@@ -70,6 +70,11 @@ pub(crate) fn create_body(spec: &CreateSpec) -> ContainerCreateBody {
             network_mode: spec.network_mode.clone(),
             // Validated to fit an i64.
             memory: spec.memory_limit.and_then(|m| i64::try_from(m).ok()),
+            // The daemon's log driver keeps its type; only its options are set.
+            log_config: (!spec.log_options.is_empty()).then(|| HostConfigLogConfig {
+                typ: None,
+                config: Some(spec.log_options.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            }),
             ..Default::default()
         }),
         ..Default::default()
@@ -177,6 +182,7 @@ mod tests {
         spec.runtime = Some("rund".into());
         spec.network_mode = Some("none".into());
         spec.memory_limit = Some(64 << 20);
+        spec.log_options.insert("max-size".into(), "8k".into());
         spec.mounts =
             vec![MountSpec::bind("/src", "/dst").read_only(), MountSpec::volume("vol", "/v"), MountSpec::tmpfs("/t")];
         let body = create_body(&spec);
@@ -186,6 +192,8 @@ mod tests {
         assert_eq!(hc.runtime.as_deref(), Some("rund"));
         assert_eq!(hc.network_mode.as_deref(), Some("none"));
         assert_eq!(hc.memory, Some(64 << 20));
+        let log = hc.log_config.unwrap();
+        assert_eq!((log.typ, log.config.unwrap()["max-size"].as_str()), (None, "8k"));
         let mounts = hc.mounts.unwrap();
         assert_eq!(mounts[0].typ, Some(MountType::BIND));
         assert_eq!(mounts[0].read_only, Some(true));
@@ -194,7 +202,8 @@ mod tests {
         assert_eq!(mounts[2].source, None);
         let empty = create_body(&CreateSpec::new("x"));
         assert!(empty.cmd.is_none() && empty.env.is_none() && empty.labels.is_none());
-        assert_eq!(empty.host_config.unwrap().memory, None);
+        let hc = empty.host_config.unwrap();
+        assert!(hc.memory.is_none() && hc.log_config.is_none());
     }
 
     #[test]

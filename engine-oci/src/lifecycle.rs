@@ -65,6 +65,7 @@ pub fn fresh_id() -> Result<String> {
 /// Refuses what this engine cannot create, before anything is written.
 pub fn check_spec(spec: &CreateSpec) -> Result<()> {
     spec.validate()?;
+    spec.refuse_log_options(crate::NAME, "a bare runtime keeps no log of its containers")?;
     if spec.pod_sandbox.is_some() {
         return Err(Error::new(ErrorKind::Unsupported, "the OCI runtime engine has no pods"));
     }

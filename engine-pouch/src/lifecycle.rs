@@ -48,6 +48,10 @@ pub fn create_body(spec: &CreateSpec, image_env: &[String]) -> serde_json::Value
     if let Some(limit) = spec.memory_limit {
         host["Memory"] = limit.into();
     }
+    if !spec.log_options.is_empty() {
+        // pouchd's LogConfig is Docker's (`Type` in its inspect); only the options are set.
+        host["LogConfig"] = serde_json::json!({ "Config": spec.log_options });
+    }
     let mut body = serde_json::json!({
         "Image": spec.image,
         "Env": env,
@@ -312,6 +316,9 @@ mod tests {
         assert_eq!(b["HostConfig"]["Tmpfs"]["/run/x"], "");
         assert!(b["HostConfig"].get("Memory").is_none());
         assert_eq!(create_body(&spec.clone().memory_limit(64 << 20), &[])["HostConfig"]["Memory"], 64 << 20);
+        assert!(b["HostConfig"].get("LogConfig").is_none());
+        let logged = create_body(&spec.clone().log_option("max-size", "8k"), &[]);
+        assert_eq!(logged["HostConfig"]["LogConfig"], serde_json::json!({"Config": {"max-size": "8k"}}));
         assert_eq!(b["Env"], serde_json::json!([DEFAULT_PATH]));
         assert!(b.get("Cmd").is_none());
         let with_path = create_body(&spec, &["PATH=/bin".into()]);

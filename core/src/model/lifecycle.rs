@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use super::exec::IntoArgv;
 use super::resources::MIN_MEMORY_LIMIT;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// A mount requested at container creation: [`MountSpec::bind`], [`MountSpec::volume`] or
 /// [`MountSpec::tmpfs`], optionally [`read_only`](MountSpec::read_only).
@@ -160,6 +160,11 @@ pub struct CreateSpec {
     /// The memory limit in bytes (docker's `--memory`, CRI's `memory_limit_in_bytes`); `None`
     /// for no limit.
     pub memory_limit: Option<u64>,
+    /// Options for the engine's log driver (docker's `--log-opt`: `max-size`, `max-file`, …),
+    /// passed to it as they are. Engines whose containers take no per-container log options
+    /// (containerd and CRI, where the kubelet rotates; bare OCI runtimes, which keep no log)
+    /// refuse a non-empty map with `Unsupported` rather than ignore it.
+    pub log_options: BTreeMap<String, String>,
 }
 
 impl CreateSpec {
@@ -241,6 +246,23 @@ impl CreateSpec {
         self
     }
 
+    /// Adds a log driver option (`max-size` = `10m`, `max-file` = `3`, …).
+    pub fn log_option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.log_options.insert(key.into(), value.into());
+        self
+    }
+
+    /// For an engine whose containers take no log options: refuses a spec that sets some, so
+    /// that nothing is created with options silently dropped.
+    pub fn refuse_log_options(&self, engine: &str, why: &str) -> Result<()> {
+        match self.log_options.keys().next() {
+            None => Ok(()),
+            Some(key) => {
+                Err(Error::new(ErrorKind::Unsupported, format!("log option {key:?}: {why}")).with_engine(engine))
+            }
+        }
+    }
+
     /// Refuses what no engine can create; nothing is changed by a refused spec.
     pub fn validate(&self) -> Result<()> {
         if self.image.trim().is_empty() {
@@ -262,6 +284,9 @@ impl CreateSpec {
         }
         if let Some(bad) = self.env.iter().find(|e| !e.contains('=') || e.starts_with('=')) {
             return Err(Error::invalid_argument(format!("env entry {bad:?} is not KEY=VALUE")));
+        }
+        if self.log_options.keys().any(|k| k.trim().is_empty()) {
+            return Err(Error::invalid_argument("a log option needs a name"));
         }
         Ok(())
     }
@@ -405,5 +430,12 @@ mod tests {
         assert!(s.clone().memory_limit(64 << 20).validate().is_ok());
         assert!(s.clone().memory_limit(1024).validate().is_err());
         assert!(s.clone().memory_limit(u64::MAX).validate().is_err());
+        let logged = s.clone().log_option("max-size", "8k");
+        assert!(logged.validate().is_ok());
+        assert!(s.clone().log_option(" ", "8k").validate().is_err());
+        assert!(s.refuse_log_options("cri", "why").is_ok());
+        let refused = logged.refuse_log_options("cri", "the kubelet rotates").unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::Unsupported);
+        assert!(refused.to_string().contains("max-size") && refused.to_string().contains("kubelet"), "{refused}");
     }
 }

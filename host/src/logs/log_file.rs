@@ -26,6 +26,9 @@ pub(super) enum Successor {
     Next(File, (u64, u64)),
     /// Ours and possibly more were deleted before being read: lines are lost before this file.
     AfterLoss(File, (u64, u64)),
+    /// The file now at the log's name, after a rotation that keeps no numbered copy: files may
+    /// have come and gone between ours and it (the reader counts the replacements).
+    Replacement(File, (u64, u64)),
     /// The rotation is in progress (the name is not there yet): look again later.
     NotYet,
 }
@@ -165,6 +168,11 @@ impl LogFile {
         }
     }
 
+    /// The identity of the file the log's name names now, if any.
+    pub(super) fn named_ino(&self) -> io::Result<Option<(u64, u64)>> {
+        Ok(self.dir.lookup(&self.name)?.map(|e| ino_of(&e)))
+    }
+
     /// Whether the log's name now names another file than ours (rename-and-create).
     pub(super) fn replaced(&self) -> io::Result<bool> {
         match self.dir.lookup(&self.name)? {
@@ -185,9 +193,9 @@ impl LogFile {
             let Some(k) = scan.ours else {
                 let Some(oldest) = scan.oldest else {
                     // No numbered siblings: a rotation that does not number (kubelet's
-                    // timestamped names, logrotate `create`): the new file follows ours.
+                    // timestamped names, logrotate `create`, conmon's replacement).
                     return Ok(match self.dir.lookup(&self.name)? {
-                        Some(e) => Successor::Next(e.open_file()?, ino_of(&e)),
+                        Some(e) => Successor::Replacement(e.open_file()?, ino_of(&e)),
                         None => Successor::NotYet,
                     });
                 };

@@ -10,6 +10,7 @@ mod cri;
 mod json_file;
 mod log_file;
 mod reader;
+mod replacements;
 mod select;
 
 use anyctr_core::model::{LogFormat, LogRecord};

@@ -15,6 +15,7 @@ use futures_util::stream::BoxStream;
 use tokio::sync::mpsc;
 
 use super::log_file::{Found, LogFile, Successor};
+use super::replacements::{Count, Replacements};
 use super::{Decoder, FileFormat, MAX_RAW_LINE_BYTES};
 use crate::hostfs::Dir;
 
@@ -55,7 +56,24 @@ pub fn read_log_file(
         _ => return Err(Error::invalid_argument(format!("log path {} is not an absolute file path", path.display()))),
     };
     let dir = Dir::open(parent).map_err(|e| io_error("opening the directory of", path, e))?;
+    // A follower counts replacements of the file from before it is opened (see `replacements`).
+    let mut replacements =
+        if options.options.follow { Some(Replacements::watch(&dir, &name).map_err(|e| e.to_string())) } else { None };
     let (file, stat) = dir.open_file(&name).map_err(|e| io_error("opening", path, e))?;
+    if let Some(Ok(watch)) = &mut replacements {
+        // What was counted so far made the file we opened (or one before it): forgotten. Should
+        // the name have been given another file meanwhile, its count is forgotten with it, so the
+        // first replacement is then not trusted to be the only one.
+        let _ = watch.take();
+        let settled = dir
+            .lookup(&name)
+            .ok()
+            .flatten()
+            .is_some_and(|e| (e.stat().st_dev, e.stat().st_ino) == (stat.st_dev, stat.st_ino));
+        if !settled {
+            replacements = Some(Err("the log was replaced while it was being opened".into()));
+        }
+    }
     let log = LogFile {
         dir,
         name,
@@ -70,7 +88,19 @@ pub fn read_log_file(
     let shown = path.display().to_string();
     std::thread::Builder::new()
         .name("anyctr-logs".into())
-        .spawn(move || Reader { log, decoder: Decoder::new(format), format, options, tx, path: shown }.run())
+        .spawn(move || {
+            Reader {
+                log,
+                decoder: Decoder::new(format),
+                format,
+                options,
+                tx,
+                path: shown,
+                replacements,
+                pending: Count::Exact(0),
+            }
+            .run()
+        })
         .map_err(|e| Error::new(ErrorKind::Unexpected, format!("starting the log reader: {e}")))?;
     Ok(Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))))
 }
@@ -82,6 +112,10 @@ struct Reader {
     options: FileLogOptions,
     tx: mpsc::Sender<Result<LogRecord>>,
     path: String,
+    /// Following: the count of the log's replacements, or why it cannot be kept.
+    replacements: Option<std::result::Result<Replacements, String>>,
+    /// Replacements counted while the name did not hold still, not yet accounted for.
+    pending: Count,
 }
 
 impl Reader {
@@ -228,6 +262,21 @@ impl Reader {
                 (self.log.read_pos, self.log.skipping) = (pos, skipping);
                 let (next, ino) = match self.log.successor()? {
                     Successor::Next(f, ino) => (f, ino),
+                    Successor::Replacement(f, ino) => match self.skipped_replacements(ino)? {
+                        Skipped::None => (f, ino),
+                        Skipped::Unsettled => {
+                            // The name is being replaced again: look once it holds still.
+                            self.log.buf = buf;
+                            std::thread::sleep(self.options.poll);
+                            continue;
+                        }
+                        Skipped::Some(why) => {
+                            if self.tx.blocking_send(Err(self.bad_line(0, why))).is_err() {
+                                return Ok(());
+                            }
+                            (f, ino)
+                        }
+                    },
                     Successor::AfterLoss(f, ino) => {
                         let gap = "the log rotated past files that were deleted before they were read: lines are missing here";
                         if self.tx.blocking_send(Err(self.bad_line(0, gap))).is_err() {
@@ -261,4 +310,46 @@ impl Reader {
             std::thread::sleep(self.options.poll);
         }
     }
+
+    /// Whether files came and went between ours and `next` (the file at the log's name) in a
+    /// rotation that keeps no numbered copy. The count is only read while the name holds still:
+    /// the replacements counted are then exactly those up to `next`.
+    fn skipped_replacements(&mut self, next: (u64, u64)) -> io::Result<Skipped> {
+        let count = match &mut self.replacements {
+            Some(Ok(watch)) => watch.take()?,
+            Some(Err(why)) => {
+                let why = format!(
+                    "the log was replaced and its replacements cannot be counted ({why}): lines may be missing here"
+                );
+                // Said once; later replacements are counted from here on if the watch is renewed.
+                self.replacements = Some(Replacements::watch(&self.log.dir, &self.log.name).map_err(|e| e.to_string()));
+                return Ok(Skipped::Some(why));
+            }
+            None => Count::Unknown,
+        };
+        if self.log.named_ino()? != Some(next) {
+            // Replaced again since `next` was opened: its count is in what was just taken, so
+            // the next look cannot tell how many it skipped. Keep it to be added then.
+            self.pending = self.pending.saturating_add(count);
+            return Ok(Skipped::Unsettled);
+        }
+        let total = std::mem::replace(&mut self.pending, Count::Exact(0)).saturating_add(count);
+        Ok(match total {
+            Count::Exact(0 | 1) => Skipped::None,
+            Count::Exact(n) => Skipped::Some(format!(
+                "the log was replaced {n} times before it was read again (a rotation that keeps no copy): the lines of {} files are missing here",
+                n - 1
+            )),
+            Count::Unknown => Skipped::Some(
+                "the log was replaced and the count of replacements overflowed: lines may be missing here".into(),
+            ),
+        })
+    }
+}
+
+/// What [`Reader::skipped_replacements`] found.
+enum Skipped {
+    None,
+    Unsettled,
+    Some(String),
 }

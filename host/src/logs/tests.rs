@@ -324,3 +324,44 @@ async fn files_deleted_before_read_are_announced_as_a_gap() {
         assert_eq!(String::from_utf8(next().await.unwrap().bytes).unwrap(), format!("line {i}"));
     }
 }
+
+/// conmon's `log_size_max` rotation: a fresh file renamed over the log, nothing kept.
+fn conmon_replace(p: &std::path::Path, range: std::ops::Range<i64>) {
+    let fresh = std::path::PathBuf::from(format!("{}.tmp", p.display()));
+    std::fs::write(&fresh, numbered(FileFormat::Cri, range)).unwrap();
+    std::fs::rename(&fresh, p).unwrap();
+}
+
+/// Replacements that keep no copy: one between two looks loses nothing (the old file is drained
+/// through its descriptor); two lose the file in between, which is announced, never skipped quietly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacements_that_keep_no_copy_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ctr.log");
+    std::fs::write(&path, numbered(FileFormat::Cri, 0..10)).unwrap();
+    let mut options = FileLogOptions::new(LogOptions::new().follow(true));
+    options.poll = Duration::from_secs(1);
+    let mut s = read_log_file(&path, FileFormat::Cri, options).unwrap();
+    let mut next = async || tokio::time::timeout(WAIT, s.next()).await.expect("follow stalled").expect("ended");
+    let text = |r: LogRecord| String::from_utf8(r.bytes).unwrap();
+    for i in 0..10 {
+        assert_eq!(text(next().await.unwrap()), format!("line {i}"));
+    }
+    // While the reader sleeps its poll: the old file grows, then is replaced once.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut old = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    old.write_all(numbered(FileFormat::Cri, 10..15).as_bytes()).unwrap();
+    conmon_replace(&path, 15..20);
+    for i in 10..20 {
+        assert_eq!(text(next().await.unwrap()), format!("line {i}"), "one replacement loses nothing");
+    }
+    // Then twice before the next look: the file of lines 20..25 is gone unread.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    conmon_replace(&path, 20..25);
+    conmon_replace(&path, 25..30);
+    let gap = next().await.expect_err("a gap");
+    assert!(gap.to_string().contains("the lines of 1 files are missing"), "{gap}");
+    for i in 25..30 {
+        assert_eq!(text(next().await.unwrap()), format!("line {i}"));
+    }
+}
