@@ -11,6 +11,8 @@
 //! - the docker CLI on the harness socket, bounded: [`docker_cli`];
 //! - container details built by hand for logic that needs no engine: [`detail`];
 //! - tar archives for copy tests: [`tar`];
+//! - a dockerd of a test's own, to stop and restart: [`private_dockerd`]; ending any daemon a
+//!   test started: [`terminate`];
 //! - per-iteration timings for benchmark summaries: [`Timings`].
 //!
 //! Dev-only: a dependency of tests and benches, never of a library.
@@ -19,8 +21,10 @@
 pub mod detail;
 pub mod docker_cli;
 mod guard;
+pub mod private_dockerd;
 pub mod raw_bollard;
 pub mod tar;
+mod terminate;
 mod timings;
 
 use std::fmt::Display;
@@ -33,6 +37,7 @@ use anyctr_core::{ContainerEngine, ListOptions};
 use futures_util::StreamExt;
 
 pub use guard::LabelGuard;
+pub use terminate::terminate;
 pub use timings::{Timings, ms, ratio_line};
 
 /// Bound on anything a test or a benchmark's setup step waits for: a hung daemon fails the run.
