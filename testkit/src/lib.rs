@@ -13,7 +13,8 @@
 //! - tar archives for copy tests: [`tar`];
 //! - a dockerd of a test's own, to stop and restart: [`private_dockerd`]; ending any daemon a
 //!   test started: [`terminate`];
-//! - per-iteration timings for benchmark summaries: [`Timings`].
+//! - per-iteration timings for benchmark summaries: [`Timings`]; anyctr's side of the exec
+//!   benchmarks: [`exec_echo`].
 //!
 //! Dev-only: a dependency of tests and benches, never of a library.
 #![forbid(unsafe_code)]
@@ -32,7 +33,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use anyctr_core::model::CreateSpec;
+use anyctr_core::model::{CreateSpec, ExecRequest};
 use anyctr_core::{ContainerEngine, ListOptions};
 use futures_util::StreamExt;
 
@@ -109,6 +110,14 @@ pub async fn eventually<F: FnMut() -> bool>(within: Duration, what: &str, mut ch
         assert!(tokio::time::Instant::now() < deadline, "not within {within:?}: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `echo hi` in container `id` through anyctr's buffered exec, checked (exit 0, `hi` on stdout):
+/// the anyctr side of the exec benchmarks, whose peers ([`raw_bollard::exec_echo`], the CLIs) run
+/// the same command.
+pub async fn exec_echo<E: ContainerEngine + ?Sized>(engine: &E, id: &str) {
+    let r = engine.exec(id, ExecRequest::new(["echo", "hi"])).await.expect("anyctr exec");
+    assert_eq!((r.exit_code, r.stdout.as_slice()), (0, &b"hi\n"[..]), "{r:?}");
 }
 
 /// A multi-thread runtime with the machine's two cores (for benchmarks).
