@@ -137,10 +137,10 @@ async fn docker_burst_of_200_from_8_streams_events_only() {
 }
 
 /// The case fresh CI clones hit: a dockerd started seconds before the burst (its own, see
-/// `common::private_dockerd`).
+/// `anyctr_testkit::private_dockerd`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn docker_burst_on_a_daemon_started_seconds_earlier() {
-    let daemon = common::private_dockerd::PrivateDockerd::started_with_image();
+    let daemon = anyctr_testkit::private_dockerd::PrivateDockerd::started_with_image();
     let socket = daemon.socket().display().to_string();
     let cli = docker_cli(format!("unix://{socket}"));
     let engine = anyctr::connect(&format!("docker://{socket}")).await.unwrap();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyctr::ListOptions;
 use anyctr::index::{ContainerIndex, IndexOptions};
 use anyctr::prelude::*;
-use common::private_dockerd::PrivateDockerd;
+use anyctr_testkit::private_dockerd::PrivateDockerd;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyctr::prelude::*;
 use anyctr::{Engines, ExecRequest, IndexChange, Node, NodeChange, NodeOptions};
-use common::private_dockerd::PrivateDockerd;
+use anyctr_testkit::private_dockerd::PrivateDockerd;
 use common::*;
 use tokio::sync::broadcast;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyctr::index::IndexOptions;
 use anyctr::prelude::*;
 use anyctr::{EngineHealth, Engines, ListOptions, Node, NodeOptions};
-use common::private_dockerd::PrivateDockerd;
+use anyctr_testkit::private_dockerd::PrivateDockerd;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -26,9 +26,10 @@ use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+use rustix::process::Signal;
 
 use crate::model::ExecRequest;
+use crate::pidfd::{Checked, signal_checked};
 
 /// The environment variable that marks every process of one exec.
 pub const EXEC_MARKER_VAR: &str = "ANYCTR_EXEC_TOKEN";
@@ -102,15 +103,13 @@ impl ExecMarker {
         self.kill_if_marked(Path::new("/proc"), pid)
     }
 
-    /// The one check-then-kill: a pidfd pins the process first, then its `environ` must hold the
-    /// marker, then SIGKILL goes through the pidfd. Had the pid been recycled before the pidfd was
-    /// opened, the check reads the newcomer's environment (no marker: nothing is killed); had the
-    /// process exited after, the pidfd names the dead one and the signal fails with `ESRCH`. A
-    /// process that is not this exec's is never signalled.
+    /// The one check-then-kill ([`signal_checked`]: pinned by a pidfd, then checked, then
+    /// signalled through the pidfd), the check being that its `environ` holds the marker. A
+    /// process that is not this exec's is never signalled; whatever else happens (gone, not
+    /// permitted) counts as not killed.
     fn kill_if_marked(&self, proc_root: &Path, pid: u32) -> bool {
-        let Some(pid_t) = i32::try_from(pid).ok().and_then(Pid::from_raw) else { return false };
-        let Ok(pidfd) = pidfd_open(pid_t, PidfdFlags::empty()) else { return false };
-        self.marks(&proc_root.join(pid.to_string())) && pidfd_send_signal(&pidfd, Signal::KILL).is_ok()
+        let marked = || if self.marks(&proc_root.join(pid.to_string())) { Ok(()) } else { Err(()) };
+        matches!(signal_checked(pid, Signal::KILL, marked), Ok(Checked::Signalled))
     }
 
     fn kill_under(&self, proc_root: &Path, init_pid: Option<u32>) -> usize {

@@ -4,17 +4,17 @@
 //! the sandbox's own process, so they are refused before this is reached.
 //!
 //! The pid comes from the engine's inspect and may be stale (the container exited and the pid was
-//! reused). So: a pidfd is opened first, which pins that process; then `/proc/<pid>` must show the
-//! container's init (pid 1 of a pid namespace of its own, whose root is the container's rootfs or
-//! whose cgroup names the container); then the signal goes through the pidfd. Had the process
-//! exited between the pidfd and the check, the pidfd still names the dead one and the signal fails
-//! with `ESRCH`: a recycled pid is never signalled.
+//! reused). So it is signalled through [`crate::pidfd`]'s pin → check → signal, the check being
+//! that `/proc/<pid>` shows the container's init (pid 1 of a pid namespace of its own, whose root
+//! is the container's rootfs or whose cgroup names the container): a recycled pid is never
+//! signalled.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use crate::pidfd::{Checked, signal_checked};
 use crate::{Error, ErrorKind, Result};
-use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+use rustix::process::Signal;
 
 /// The container whose main process is to be signalled, as the engine reports it.
 #[derive(Debug, Clone, Copy)]
@@ -41,24 +41,19 @@ pub enum Delivered {
 pub fn signal_main_process(target: MainProcess<'_>, signal: i32) -> Result<Delivered> {
     let signal = Signal::from_named_raw(signal)
         .ok_or_else(|| Error::invalid_argument(format!("signal {signal} cannot be sent to a process")))?;
-    let pid = i32::try_from(target.pid).ok().and_then(Pid::from_raw).ok_or_else(|| {
-        Error::new(ErrorKind::Conflict, format!("the engine reports no main process for {}", target.container_id))
-    })?;
-    let pidfd = match pidfd_open(pid, PidfdFlags::empty()) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::SRCH) => return Ok(Delivered::AlreadyExited),
-        // A pid that cannot be pinned (a thread of some other process: ENOENT on recent kernels,
-        // EINVAL on older ones) is no container's main process: refused like a failed check.
-        Err(rustix::io::Errno::NOENT | rustix::io::Errno::INVAL) => {
-            return Err(not_main_process(target, "not a process that can be pinned"));
-        }
-        Err(e) => return Err(os_error("opening a pidfd for", target, e)),
-    };
-    verify(target)?;
-    match pidfd_send_signal(&pidfd, signal) {
-        Ok(()) => Ok(Delivered::Signalled),
-        Err(rustix::io::Errno::SRCH) => Ok(Delivered::AlreadyExited),
-        Err(e) => Err(os_error("signalling", target, e)),
+    if target.pid == 0 {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!("the engine reports no main process for {}", target.container_id),
+        ));
+    }
+    match signal_checked(target.pid, signal, || verify(target)) {
+        Ok(Checked::Signalled) => Ok(Delivered::Signalled),
+        Ok(Checked::AlreadyExited) => Ok(Delivered::AlreadyExited),
+        // No container's main process: refused like a failed check.
+        Ok(Checked::NotPinnable) => Err(not_main_process(target, "not a process that can be pinned")),
+        Ok(Checked::Refused(e)) => Err(e),
+        Err(failed) => Err(os_error(failed.step, target, failed.errno)),
     }
 }
 

@@ -30,6 +30,7 @@ pub mod host_signal;
 pub mod log_join;
 pub mod lookup;
 pub mod model;
+mod pidfd;
 pub mod pods;
 pub mod registry;
 pub mod socket_check;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyctr_core::model::{ContainerStatus, ExecRequest};
+use anyctr_core::model::ContainerStatus;
 use anyctr_core::{ContainerEngine, ListOptions};
 use anyctr_engine_containerd::{CRI_NAMESPACE, Client, ContainerdEngine};
 use common::{Pods, Timings, ms, ratio_line, unique};
@@ -150,12 +150,7 @@ fn main() {
         let mut group = c.benchmark_group("containerd_cri_exec_echo");
         group.sampling_mode(SamplingMode::Flat);
         group.bench_function("anyctr", |b| {
-            b.iter_custom(|iters| {
-                timings.run(&rt, "anyctr", iters, || async {
-                    let r = engine.exec(&id, ExecRequest::new(["echo", "hi"])).await.expect("anyctr exec");
-                    assert_eq!((r.exit_code, r.stdout.as_slice()), (0, &b"hi\n"[..]));
-                })
-            })
+            b.iter_custom(|iters| timings.run(&rt, "anyctr", iters, || anyctr_testkit::exec_echo(&engine, &id)))
         });
         group.bench_function("bare_containerd_client", |b| {
             b.iter_custom(|iters| timings.run(&rt, "bare_containerd_client", iters, || bare.exec(false)))

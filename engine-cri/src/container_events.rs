@@ -238,65 +238,24 @@ mod tests {
         let exited = || {
             vec![status("c1", ContainerState::ContainerExited, 3), status("c2", ContainerState::ContainerRunning, 0)]
         };
+        // One row per case: the response (container id, event type, attached statuses), then
+        // the kind, action and exit code expected, and whether it is the sandbox's own event.
+        let sent = |id: &str, kind: i32, statuses| response(id, kind, at, "p1", statuses);
+        let (created, started) = (ContainerCreatedEvent as i32, ContainerStartedEvent as i32);
+        let (stopped, deleted) = (ContainerStoppedEvent as i32, ContainerDeletedEvent as i32);
+        let unknown = EventKind::Other("CONTAINER_EVENT_TYPE_9".into());
         let table: Vec<(ContainerEventResponse, EventKind, &str, Option<i64>, bool)> = vec![
-            (
-                response("c1", ContainerCreatedEvent as i32, at, "p1", vec![]),
-                EventKind::Create,
-                "CONTAINER_CREATED_EVENT",
-                None,
-                false,
-            ),
-            (
-                response("c1", ContainerStartedEvent as i32, at, "p1", vec![]),
-                EventKind::Start,
-                "CONTAINER_STARTED_EVENT",
-                None,
-                false,
-            ),
-            (
-                response("c1", ContainerStoppedEvent as i32, at, "p1", exited()),
-                EventKind::Exit,
-                "CONTAINER_STOPPED_EVENT",
-                Some(3),
-                false,
-            ),
+            (sent("c1", created, vec![]), EventKind::Create, "CONTAINER_CREATED_EVENT", None, false),
+            (sent("c1", started, vec![]), EventKind::Start, "CONTAINER_STARTED_EVENT", None, false),
+            (sent("c1", stopped, exited()), EventKind::Exit, "CONTAINER_STOPPED_EVENT", Some(3), false),
             // Stopped, but its status is not among those attached (or not exited yet): no code invented.
-            (
-                response("c2", ContainerStoppedEvent as i32, at, "p1", exited()),
-                EventKind::Exit,
-                "CONTAINER_STOPPED_EVENT",
-                None,
-                false,
-            ),
-            (
-                response("c1", ContainerDeletedEvent as i32, at, "p1", vec![]),
-                EventKind::Destroy,
-                "CONTAINER_DELETED_EVENT",
-                None,
-                false,
-            ),
+            (sent("c2", stopped, exited()), EventKind::Exit, "CONTAINER_STOPPED_EVENT", None, false),
+            (sent("c1", deleted, vec![]), EventKind::Destroy, "CONTAINER_DELETED_EVENT", None, false),
             // The sandbox's own events: its id is the sandbox status's; a sandbox has no exit code.
-            (
-                response("p1", ContainerCreatedEvent as i32, at, "p1", vec![]),
-                EventKind::Create,
-                "CONTAINER_CREATED_EVENT",
-                None,
-                true,
-            ),
-            (
-                response("p1", ContainerStoppedEvent as i32, at, "p1", exited()),
-                EventKind::Exit,
-                "CONTAINER_STOPPED_EVENT",
-                None,
-                true,
-            ),
-            (
-                response("c1", 9, at, "p1", vec![]),
-                EventKind::Other("CONTAINER_EVENT_TYPE_9".into()),
-                "CONTAINER_EVENT_TYPE_9",
-                None,
-                false,
-            ),
+            (sent("p1", created, vec![]), EventKind::Create, "CONTAINER_CREATED_EVENT", None, true),
+            (sent("p1", stopped, exited()), EventKind::Exit, "CONTAINER_STOPPED_EVENT", None, true),
+            // A type this build does not know: kept under its number, not dropped.
+            (sent("c1", 9, vec![]), unknown, "CONTAINER_EVENT_TYPE_9", None, false),
         ];
         for (response, kind, action, exit_code, sandbox) in table {
             let e = normalize(&response);
@@ -305,7 +264,7 @@ mod tests {
             assert_eq!(e.time.timestamp_nanos_opt(), Some(at));
             assert_eq!(e.attributes.contains_key("sandbox"), sandbox, "{e:?}");
         }
-        let undated = normalize(&response("c1", ContainerStartedEvent as i32, 0, "p1", vec![]));
+        let undated = normalize(&response("c1", started, 0, "p1", vec![]));
         assert!((Utc::now() - undated.time).num_seconds() < 5, "no time given: now, not 1970");
     }
 

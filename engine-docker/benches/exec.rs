@@ -9,8 +9,6 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use anyctr_core::ContainerEngine;
-use anyctr_core::model::ExecRequest;
 use common::{Timings, ratio_line};
 use criterion::{Criterion, SamplingMode};
 
@@ -42,12 +40,7 @@ fn main() {
         let mut group = c.benchmark_group(GROUP);
         group.sampling_mode(SamplingMode::Flat);
         group.bench_function("anyctr", |b| {
-            b.iter_custom(|iters| {
-                timings.run(&rt, "anyctr", iters, || async {
-                    let r = engine.exec(&id, ExecRequest::new(["echo", "hi"])).await.expect("anyctr exec");
-                    assert_eq!((r.exit_code, r.stdout.as_slice()), (0, &b"hi\n"[..]));
-                })
-            })
+            b.iter_custom(|iters| timings.run(&rt, "anyctr", iters, || anyctr_testkit::exec_echo(&engine, &id)))
         });
         group.bench_function("raw_bollard", |b| {
             b.iter_custom(|iters| {

@@ -11,7 +11,10 @@
 //! - the docker CLI on the harness socket, bounded: [`docker_cli`];
 //! - container details built by hand for logic that needs no engine: [`detail`];
 //! - tar archives for copy tests: [`tar`];
-//! - per-iteration timings for benchmark summaries: [`Timings`].
+//! - a dockerd of a test's own, to stop and restart: [`private_dockerd`]; ending any daemon a
+//!   test started: [`terminate`];
+//! - per-iteration timings for benchmark summaries: [`Timings`]; anyctr's side of the exec
+//!   benchmarks: [`exec_echo`].
 //!
 //! Dev-only: a dependency of tests and benches, never of a library.
 #![forbid(unsafe_code)]
@@ -19,8 +22,10 @@
 pub mod detail;
 pub mod docker_cli;
 mod guard;
+pub mod private_dockerd;
 pub mod raw_bollard;
 pub mod tar;
+mod terminate;
 mod timings;
 
 use std::fmt::Display;
@@ -28,11 +33,12 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use anyctr_core::model::CreateSpec;
+use anyctr_core::model::{CreateSpec, ExecRequest};
 use anyctr_core::{ContainerEngine, ListOptions};
 use futures_util::StreamExt;
 
 pub use guard::LabelGuard;
+pub use terminate::terminate;
 pub use timings::{Timings, ms, ratio_line};
 
 /// Bound on anything a test or a benchmark's setup step waits for: a hung daemon fails the run.
@@ -104,6 +110,14 @@ pub async fn eventually<F: FnMut() -> bool>(within: Duration, what: &str, mut ch
         assert!(tokio::time::Instant::now() < deadline, "not within {within:?}: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `echo hi` in container `id` through anyctr's buffered exec, checked (exit 0, `hi` on stdout):
+/// the anyctr side of the exec benchmarks, whose peers ([`raw_bollard::exec_echo`], the CLIs) run
+/// the same command.
+pub async fn exec_echo<E: ContainerEngine + ?Sized>(engine: &E, id: &str) {
+    let r = engine.exec(id, ExecRequest::new(["echo", "hi"])).await.expect("anyctr exec");
+    assert_eq!((r.exit_code, r.stdout.as_slice()), (0, &b"hi\n"[..]), "{r:?}");
 }
 
 /// A multi-thread runtime with the machine's two cores (for benchmarks).

@@ -1,8 +1,6 @@
 //! Shared helpers for the facade's real-engine tests.
 #![allow(dead_code, unused_imports)]
 
-pub mod private_dockerd;
-
 use anyctr::prelude::*;
 use anyctr::{CreateSpec, Engine};
 pub use anyctr_testkit::{eventually, image, unique};

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::exec::IntoArgv;
-use super::resources::MIN_MEMORY_LIMIT;
+use super::resources::check_memory_limit;
 use crate::error::{Error, ErrorKind, Result};
 
 /// A mount requested at container creation: [`MountSpec::bind`], [`MountSpec::volume`] or
@@ -274,13 +274,8 @@ impl CreateSpec {
         if let Some(m) = self.mounts.iter().find(|m| m.kind == MountSpecKind::Bind && !m.source.starts_with('/')) {
             return Err(Error::invalid_argument(format!("bind mount source {:?} is not absolute", m.source)));
         }
-        if let Some(limit) = self.memory_limit
-            && !(MIN_MEMORY_LIMIT..=i64::MAX as u64).contains(&limit)
-        {
-            return Err(Error::invalid_argument(format!(
-                "memory limit {limit} is outside {MIN_MEMORY_LIMIT}..={} bytes",
-                i64::MAX
-            )));
+        if let Some(limit) = self.memory_limit {
+            check_memory_limit(limit)?;
         }
         if let Some(bad) = self.env.iter().find(|e| !e.contains('=') || e.starts_with('=')) {
             return Err(Error::invalid_argument(format!("env entry {bad:?} is not KEY=VALUE")));

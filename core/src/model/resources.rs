@@ -5,6 +5,23 @@ use crate::error::{Error, Result};
 /// The smallest memory limit engines accept (dockerd refuses less than 6 MiB).
 pub const MIN_MEMORY_LIMIT: u64 = 6 << 20;
 
+/// The largest memory limit: every engine's wire carries it as a signed 64-bit number.
+pub const MAX_MEMORY_LIMIT: u64 = i64::MAX as u64;
+
+/// Refuses a memory limit no engine accepts, whether asked at creation
+/// ([`CreateSpec::memory_limit`](crate::model::CreateSpec::memory_limit)) or as an update
+/// ([`ResourceUpdate::memory_limit`]): `InvalidArgument` outside
+/// [`MIN_MEMORY_LIMIT`]`..=`[`MAX_MEMORY_LIMIT`] bytes.
+pub fn check_memory_limit(bytes: u64) -> Result<()> {
+    if (MIN_MEMORY_LIMIT..=MAX_MEMORY_LIMIT).contains(&bytes) {
+        Ok(())
+    } else {
+        Err(Error::invalid_argument(format!(
+            "memory limit {bytes} is outside {MIN_MEMORY_LIMIT}..={MAX_MEMORY_LIMIT} bytes"
+        )))
+    }
+}
+
 /// What to change: `ResourceUpdate::new()` then [`cpu_shares`](Self::cpu_shares),
 /// [`cpu_quota`](Self::cpu_quota) and [`memory_limit`](Self::memory_limit). A field left `None`
 /// is left as it is.
@@ -17,7 +34,7 @@ pub struct ResourceUpdate {
     pub cpu_quota: Option<i64>,
     /// The CFS period in microseconds (1000..=1000000).
     pub cpu_period: Option<u64>,
-    /// The memory limit in bytes (≥ [`MIN_MEMORY_LIMIT`]).
+    /// The memory limit in bytes ([`MIN_MEMORY_LIMIT`]`..=`[`MAX_MEMORY_LIMIT`]).
     pub memory_limit: Option<u64>,
 }
 
@@ -74,12 +91,7 @@ impl ResourceUpdate {
         {
             return Err(Error::invalid_argument(format!("cpu period {p} µs is outside 1000..=1000000 µs")));
         }
-        if let Some(m) = self.memory_limit
-            && m < MIN_MEMORY_LIMIT
-        {
-            return Err(Error::invalid_argument(format!("memory limit {m} bytes is below {MIN_MEMORY_LIMIT}")));
-        }
-        Ok(())
+        self.memory_limit.map_or(Ok(()), check_memory_limit)
     }
 }
 
@@ -98,6 +110,15 @@ mod tests {
     }
 
     #[test]
+    fn memory_limits_have_one_range() {
+        assert!(check_memory_limit(MIN_MEMORY_LIMIT).is_ok());
+        assert!(check_memory_limit(MAX_MEMORY_LIMIT).is_ok());
+        for bad in [0, MIN_MEMORY_LIMIT - 1, MAX_MEMORY_LIMIT + 1, u64::MAX] {
+            assert_eq!(check_memory_limit(bad).unwrap_err().kind(), ErrorKind::InvalidArgument, "{bad}");
+        }
+    }
+
+    #[test]
     fn bad_updates_are_refused() {
         let bad = [
             ResourceUpdate::new(),
@@ -105,6 +126,8 @@ mod tests {
             ResourceUpdate::new().cpu_quota(999, 100_000),
             ResourceUpdate::new().cpu_quota(50_000, 999),
             ResourceUpdate::new().memory_limit(1 << 20),
+            // Beyond i64: an engine's wire would carry it as a negative number.
+            ResourceUpdate::new().memory_limit(u64::MAX),
         ];
         for u in bad {
             assert_eq!(u.validate().unwrap_err().kind(), ErrorKind::InvalidArgument, "{u:?}");
