@@ -226,9 +226,11 @@ const CONFORMANCE_ABOUT: &str = "Runs the conformance suite against this node's 
 trial matrix, the capability coverage and any problem.
 
 One setup per engine × runtime it offers: docker/<runtime> and podman/<runtime> for each runtime the daemon \
-lists (dockerd's io.containerd.* names of runc are certified as docker/runc), containerd-cri/<handler> for each \
-CRI runtime handler of a containerd (fixtures in pods, namespace k8s.io), containerd/moby when a dockerd is \
-connected too (fixtures made by dockerd, observed through containerd), cri/<handler> for a CRI runtime, pouch. \
+lists (dockerd's io.containerd.* names of runc are certified as docker/runc; podman lists every runtime its \
+configuration knows, so only those with a binary in /usr/bin, /usr/sbin, /usr/local/bin, … are), \
+containerd-cri/<handler> for each CRI runtime handler of a containerd (fixtures in pods, namespace k8s.io), \
+containerd/moby when that namespace holds containers and a dockerd is connected (fixtures made by dockerd, \
+observed through containerd), cri/<handler> for a CRI runtime, pouch. \
 Fixtures are expected as each engine makes them by default (the runtime class the runtime's name says, \
 dockerd's json-file log, the CRI log layout, podman's k8s-file log). What is not certified (an engine that is \
 down, another containerd namespace, the OCI runtimes' roots) is said on stderr. The engines are the ones the \

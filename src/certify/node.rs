@@ -1,11 +1,14 @@
 //! The plans of the engines a [`Node`] runs: one setup per engine × runtime it offers.
 
+use std::path::{Path, PathBuf};
+
 use anyctr_core::model::RuntimeClass;
 use anyctr_core::{EngineAddress, EngineInfo};
 
 use super::Plan;
 use super::plan::{expect, expected_log, moby_not_applicable};
 use crate::node::{EngineHealth, Node};
+use crate::select::ConnectOptions;
 
 /// The setups [`node_plans`] found, and why the rest of the node is not certified.
 #[derive(Debug, Clone, Default)]
@@ -23,12 +26,15 @@ struct Connection<'a> {
     namespace: Option<&'a str>,
     address: EngineAddress,
     info: &'a EngineInfo,
+    /// Where the host's `/` is (an agent in a container), for the podman runtime check.
+    host_root: Option<PathBuf>,
 }
 
 /// The setups of the engines `node` is connected to, one per engine × runtime it offers:
 ///
 /// - docker and podman: `docker/<runtime>`, `podman/<runtime>` for each runtime the daemon lists
-///   (dockerd's `io.containerd.*` names of runc are certified as `docker/runc`);
+///   (dockerd's `io.containerd.*` names of runc are certified as `docker/runc`; podman lists every
+///   runtime its configuration knows, so only those with a binary in the usual directories);
 /// - containerd with CRI: `containerd-cri/<handler>` for each CRI runtime handler, fixtures in
 ///   pods of namespace `k8s.io`; its namespace `moby`: `containerd/moby`, fixtures made by the
 ///   node's dockerd (and only with one);
@@ -39,19 +45,21 @@ struct Connection<'a> {
 /// layout, podman's k8s-file log. What cannot be certified here is a note: a connection that is
 /// down, a containerd namespace other than `k8s.io` and `moby` (anyctr makes containerd containers
 /// through CRI only), the OCI runtimes' roots (read-only to anyctr unless it owns them).
-pub fn node_plans(node: &Node) -> NodePlans {
+pub async fn node_plans(node: &Node, connect: &ConnectOptions) -> NodePlans {
     let mut notes = Vec::new();
     let mut engines = Vec::new();
     for status in node.engines() {
-        match node.engine(&status.member) {
-            Some(engine) => engines.push((status, engine)),
-            None => {
-                let why = match &status.health {
-                    EngineHealth::Down { why, .. } => why.replace('\n', "; "),
-                    _ => "not connected".to_owned(),
-                };
-                notes.push(format!("{}: down ({why}): not certified", status.member));
+        match (node.engine(&status.member), &status.health) {
+            (Some(engine), _) => engines.push((status, engine)),
+            (None, EngineHealth::Down { why, .. }) => {
+                notes.push(format!("{}: down ({}): not certified", status.member, why.replace('\n', "; ")))
             }
+            // A namespaced engine holding no container yet has no connection of its own in the
+            // node (containerd with nothing in any namespace): connect it, as it was found.
+            (None, _) => match crate::connect_with(&found_as(node, &status.member), connect).await {
+                Ok(engine) => engines.push((status, engine)),
+                Err(e) => notes.push(format!("{}: {e}: not certified", status.member)),
+            },
         }
     }
     let connections: Vec<Connection<'_>> = engines
@@ -61,12 +69,34 @@ pub fn node_plans(node: &Node) -> NodePlans {
             namespace: status.namespace.as_deref(),
             address: engine.config().address.clone(),
             info: engine.info(),
+            host_root: engine.config().host_root.clone(),
         })
         .collect();
     let mut plans = plans_of(&connections);
     notes.append(&mut plans.notes);
     plans.notes = notes;
     plans
+}
+
+/// The address the node found the connection `member` (`engine://socket`) at, with its
+/// parameters (containerd's `state_dir=`, …); the member's label when the report has none.
+fn found_as(node: &Node, member: &str) -> String {
+    let socket = |a: &str| EngineAddress::parse(a).ok().and_then(|a| a.socket);
+    let wanted = socket(member);
+    node.report()
+        .candidates
+        .iter()
+        .filter_map(|c| c.address.clone())
+        .find(|a| wanted.is_some() && socket(a) == wanted)
+        .map(|a| match EngineAddress::parse(&a) {
+            // The engine the node identified, for an address that left it to probing.
+            Ok(mut parsed) if parsed.engine.is_none() => {
+                parsed.engine = EngineAddress::parse(member).ok().and_then(|m| m.engine);
+                parsed.to_string()
+            }
+            _ => a,
+        })
+        .unwrap_or_else(|| member.to_owned())
 }
 
 fn plans_of(connections: &[Connection<'_>]) -> NodePlans {
@@ -126,7 +156,8 @@ fn plans_of(connections: &[Connection<'_>]) -> NodePlans {
 }
 
 /// The runtimes of a daemon to certify: those it lists (pouch: its default), less dockerd's
-/// `io.containerd.*` names for runc when `runc` itself is listed.
+/// `io.containerd.*` names for runc when `runc` itself is listed, and less the runtimes podman
+/// lists from its configuration whose binary is not on the host.
 fn runtimes<'a>(c: &'a Connection<'_>, notes: &mut Vec<String>) -> Vec<Option<&'a str>> {
     if c.engine == "pouch" {
         return vec![None];
@@ -144,9 +175,28 @@ fn runtimes<'a>(c: &'a Connection<'_>, notes: &mut Vec<String>) -> Vec<Option<&'
             ));
             continue;
         }
+        if c.engine == "podman" && !installed(runtime, c.host_root.as_deref()) {
+            notes.push(format!(
+                "{} runtime {runtime}: podman lists the runtimes its configuration knows, and no {runtime} binary is \
+                 in {}: not certified",
+                c.address,
+                BIN_DIRS.join(", ")
+            ));
+            continue;
+        }
         out.push(Some(runtime.as_str()));
     }
     out
+}
+
+/// Where podman's default configuration looks for a runtime's binary (containers.conf's
+/// `[engine.runtimes]` paths, by directory).
+const BIN_DIRS: &[&str] = &["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/bin", "/sbin"];
+
+/// Whether a binary named `runtime` is in one of [`BIN_DIRS`] of the host (under `host_root`).
+fn installed(runtime: &str, host_root: Option<&Path>) -> bool {
+    let root = host_root.unwrap_or(Path::new("/"));
+    BIN_DIRS.iter().any(|dir| root.join(dir.trim_start_matches('/')).join(runtime).is_file())
 }
 
 /// `address` limited to containerd namespace `namespace` (its other parameters kept).

@@ -7,7 +7,7 @@ fn info(engine: &str, product: &str, version: &str, runtimes: &[&str]) -> Engine
 }
 
 fn connection<'a>(engine: &'a str, address: &str, namespace: Option<&'a str>, info: &'a EngineInfo) -> Connection<'a> {
-    Connection { engine, namespace, address: EngineAddress::parse(address).unwrap(), info }
+    Connection { engine, namespace, address: EngineAddress::parse(address).unwrap(), info, host_root: None }
 }
 
 fn names(plans: &NodePlans) -> Vec<&str> {
@@ -93,4 +93,17 @@ fn containerd_1_6_through_cri_alone_skips_the_background_child_with_its_reason()
         assert_eq!(names(&plans), ["cri/runc"]);
         assert_eq!(reason(&plans.plans[0], "exec.background_child").is_some(), skipped, "{info:?}");
     }
+}
+
+#[test]
+fn podman_runtimes_without_a_binary_are_a_note() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("usr/bin")).unwrap();
+    std::fs::write(root.path().join("usr/bin/runc"), b"").unwrap();
+    let podman = info("podman", "Podman Engine", "4.3.1", &["kata", "runc"]);
+    let mut c = connection("podman", "podman:///run/p.sock", None, &podman);
+    c.host_root = Some(root.path().to_owned());
+    let plans = plans_of(&[c]);
+    assert_eq!(names(&plans), ["podman/runc"]);
+    assert!(plans.notes.iter().any(|n| n.contains("runtime kata") && n.contains("/usr/bin")), "{:?}", plans.notes);
 }

@@ -24,7 +24,7 @@ pub fn image(args: &ConformanceArgs) -> Result<String> {
 }
 
 pub async fn run(node: &Node, args: &ConformanceArgs, connect: ConnectOptions) -> Result<ExitCode> {
-    let found = node_plans(&node.inner);
+    let found = node_plans(&node.inner, &connect).await;
     if found.plans.is_empty() {
         return Err(Error::new(
             ErrorKind::Unsupported,
