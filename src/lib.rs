@@ -24,6 +24,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "conformance")]
+pub mod certify;
 mod connect;
 mod detect;
 mod env;

@@ -24,7 +24,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-pub const EXIT_CODES: &str = "Exit codes: 0 ok (exec: the command's own), 1 other failure, 64 bad input, \
+pub const EXIT_CODES: &str = "Exit codes: 0 ok (exec: the command's own), 1 other failure, \
+3 conformance: a trial failed or the suite found a problem, 64 bad input, \
 65 unsupported, 66 not found, 69 engine unavailable, 75 timeout, 77 permission denied, \
 127 exec: no such command in the container";
 
@@ -55,6 +56,9 @@ pub enum Command {
     Stats(StatsArgs),
     /// A container's processes, pid 1 and whether it reaps zombies.
     Top(TopArgs),
+    /// Runs the conformance suite against this node's engines and prints the engine × trial matrix.
+    #[command(long_about = CONFORMANCE_ABOUT)]
+    Conformance(ConformanceArgs),
     /// Shell completions.
     Completions {
         /// The shell.
@@ -216,4 +220,54 @@ pub struct TopArgs {
     pub container: String,
     #[command(flatten)]
     pub output: OutputArg,
+}
+
+const CONFORMANCE_ABOUT: &str = "Runs the conformance suite against this node's engines and prints the engine × \
+trial matrix, the capability coverage and any problem.
+
+One setup per engine × runtime it offers: docker/<runtime> and podman/<runtime> for each runtime the daemon \
+lists (dockerd's io.containerd.* names of runc are certified as docker/runc; podman lists every runtime its \
+configuration knows, so only those with a binary in /usr/bin, /usr/sbin, /usr/local/bin, … are), \
+containerd-cri/<handler> for each CRI runtime handler of a containerd (fixtures in pods, namespace k8s.io), \
+containerd/moby when that namespace holds containers and a dockerd is connected (fixtures made by dockerd, \
+observed through containerd), cri/<handler> for a CRI runtime, pouch. \
+Fixtures are expected as each engine makes them by default (the runtime class the runtime's name says, \
+dockerd's json-file log, the CRI log layout, podman's k8s-file log). What is not certified (an engine that is \
+down, another containerd namespace, the OCI runtimes' roots) is said on stderr. The engines are the ones the \
+other commands see: --address / ANYCTR_ADDRESSES, else the environment's and the known sockets that answer.
+
+Every fixture carries the label anyctr.conformance=<run id> and is removed at the end; a leftover fails the \
+run. A trial that does not apply is skipped only by its setup's not-applicable list, with the reason (in the \
+JSON report); one whose capability is not claimed is replaced by a check that the engine refuses it.
+
+Exit: 0 every trial passed (or was skipped with its reason), 3 a trial failed, a setup was not reachable or \
+the suite found a problem; 64 no image, or a filter that matches nothing.";
+
+#[derive(Args)]
+pub struct ConformanceArgs {
+    /// Only setups whose name contains this (`docker`, `containerd-cri/runc`, …).
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// Only trials whose name contains this (`exec.`, `lookup.name`, …).
+    #[arg(long)]
+    pub trial: Option<String>,
+    /// The image the fixtures run, present on every engine certified (they run `sleep`, `sh` and
+    /// busybox's tools in it).
+    #[arg(long, env = "ANYCTR_TEST_IMAGE")]
+    pub image: Option<String>,
+    /// Also write the JSON report (every trial and capability of each setup) here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Output format: the matrices (table) or the JSON report (json).
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub format: ConformanceFormat,
+}
+
+/// How `conformance` prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConformanceFormat {
+    /// The engine × trial matrix and the capability coverage.
+    Table,
+    /// The JSON report.
+    Json,
 }

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | 0 | success (for `exec`: the command's own exit code is anyctr's) |
 //! | 1 | any other failure (conflict, unexpected answer) |
+//! | 3 | conformance: a trial failed, a setup was not reachable, or the suite found a problem |
 //! | 64 | bad input: usage, unknown flag, bad filter, malformed address, ambiguous id |
 //! | 65 | unsupported: the engine or the container's runtime cannot do it |
 //! | 66 | not found: no such container, path or process |
@@ -19,6 +20,9 @@ use std::process::ExitCode;
 
 use anyctr::{Error, ErrorKind};
 
+/// Not an error of a call: the suite ran and found a failure (sysexits has no code for it; the
+/// small codes below 64 are the commands' own, and 1 is every other failure).
+pub const CONFORMANCE_FAILED: u8 = 3;
 pub const BAD_INPUT: u8 = 64;
 pub const UNSUPPORTED: u8 = 65;
 pub const NOT_FOUND: u8 = 66;

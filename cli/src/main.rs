@@ -60,13 +60,18 @@ fn command_name(command: &Command) -> &'static str {
         Command::Events(_) => "events",
         Command::Stats(_) => "stats",
         Command::Top(_) => "top",
+        Command::Conformance(_) => "conformance",
         Command::Completions { .. } => "completions",
     }
 }
 
 async fn run(cli: Cli) -> anyctr::Result<ExitCode> {
     let connect = anyctr::ConnectOptions::default().call_timeout(Duration::from_secs(cli.call_timeout.max(1)));
-    let at = Where { addresses: cli.addresses, connect };
+    // What needs no engine is checked before connecting any.
+    if let Command::Conformance(args) = &cli.command {
+        cmd::conformance::image(args)?;
+    }
+    let at = Where { addresses: cli.addresses, connect: connect.clone() };
     let node = Node::connect(&at).await?;
     match cli.command {
         Command::Engines(args) => cmd::engines::run(&node, args.format).await,
@@ -81,6 +86,7 @@ async fn run(cli: Cli) -> anyctr::Result<ExitCode> {
         Command::Events(args) => cmd::events::run(&node, &args).await,
         Command::Stats(args) => cmd::stats::run(&node, &args).await,
         Command::Top(args) => cmd::top::run(&node, &args).await,
+        Command::Conformance(args) => cmd::conformance::run(&node, &args, connect).await,
         // Answered before any engine is connected.
         Command::Completions { .. } => Ok(ExitCode::SUCCESS),
     }

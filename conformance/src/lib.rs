@@ -137,6 +137,14 @@ pub fn all_trials() -> Vec<Trial> {
     all
 }
 
+/// Every name a trial report can carry: the trials and the `*.declared_unsupported` checks, in
+/// report order (what a trial filter is matched against).
+pub fn trial_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = all_trials().iter().map(|t| t.name).collect();
+    names.extend(coverage::table().iter().map(|row| row.declared.0));
+    names
+}
+
 /// Fails a trial with a formatted message unless `cond` holds.
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {

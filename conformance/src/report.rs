@@ -154,7 +154,8 @@ pub fn render_matrix(setups: &[SetupReport]) -> String {
             }
         }
     }
-    let width = names.iter().map(|n| n.len()).max().unwrap_or(5).max(5);
+    // The totals' labels are rows too: a run of short trial names (`--trial exec.env`) must not cut them.
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0).max("total unsupported".len());
     let col = setups.iter().map(|s| s.setup.len()).max().unwrap_or(4).max(6);
     let mut out = format!("{:<width$}", "trial");
     for s in setups {

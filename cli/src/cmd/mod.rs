@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod conformance;
 pub mod cp;
 pub mod engines;
 pub mod events;
