@@ -111,9 +111,17 @@ pub fn assert_one_line_error(stderr: &[u8], what: &str) {
     assert!(text.contains(what), "{text:?} should say {what:?}");
 }
 
+/// tmux on a server of this test process's own (`-L`): a server shared with another process
+/// exits when that process kills its last session, under a test that is still using it.
+fn tmux_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new("tmux");
+    cmd.args(["-L", &format!("anyctr-test-{}", std::process::id())]);
+    cmd
+}
+
 /// Runs tmux, which must succeed; its stdout.
 pub fn tmux(args: &[&str]) -> String {
-    let out = std::process::Command::new("tmux").args(args).output().expect("tmux is installed (apt-get install tmux)");
+    let out = tmux_command().args(args).output().expect("tmux is installed (apt-get install tmux)");
     assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -123,6 +131,6 @@ pub struct TmuxSession(pub String);
 
 impl Drop for TmuxSession {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
+        let _ = tmux_command().args(["kill-session", "-t", &self.0]).status();
     }
 }
