@@ -30,6 +30,17 @@ wait_for() { # wait_for WHAT SECONDS PIDFILE COMM CMD...  (gives up at once if t
   done
   die "timed out after ${secs}s waiting for $what (see $LOGD/$comm.log)"
 }
+# begin_up TOOL...: as root, one up or down at a time per instance (several `cargo xtask test` may
+# start together; the lock file sits beside the run dir, which down deletes), every tool present.
+begin_up() {
+  [ "$(id -u)" = 0 ] || die "run as root"
+  exec 9>"/run/$NAME.lock"
+  flock -w 300 9 || die "another engines up/down of $NAME held /run/$NAME.lock for 300s"
+  local c
+  for c in "$@"; do
+    command -v "$c" >/dev/null || die "$c not found: run \`cargo xtask engines up\` (it installs the Debian packages)"
+  done
+}
 ping_sock() { curl -sf --max-time 2 --unix-socket "$1" http://d/_ping >/dev/null 2>&1; }
 # put DEST MODE <CONTENT: replace DEST atomically and only when CONTENT differs.
 # A running shim may be reading a wrapper script right now; rewriting it in place

@@ -37,12 +37,7 @@ SMOKE=${ENGINES_SMOKE:-1}
 ACTION=up
 . "$HERE/lib.sh"
 
-[ "$(id -u)" = 0 ] || die "run as root"
-exec 9>"/run/$NAME.lock"
-flock -w 300 9 || die "another engines up/down of $NAME held /run/$NAME.lock for 300s"
-for c in podman conmon runc curl setsid timeout flock $PY; do
-  command -v "$c" >/dev/null || die "$c not found: run \`cargo xtask engines up\` (it installs the Debian packages)"
-done
+begin_up podman conmon runc curl setsid timeout flock $PY
 mkdir -p "$RUN" "$LOGD" "$LIB/images" "$CONF/net.d" "$CONF/tmp" "$LIB/podman"
 if [ -S /run/podman/podman.sock ]; then log "note: a podman not started by xtask listens on /run/podman/podman.sock (left alone)"; fi
 

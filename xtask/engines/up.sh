@@ -46,14 +46,8 @@ SMOKE=${ENGINES_SMOKE:-1}
 ACTION=up
 . "$HERE/lib.sh"
 
-[ "$(id -u)" = 0 ] || die "run as root"
-# One up or down at a time per instance (several `cargo xtask test` may start together).
-# The lock file sits beside the run dir, which down deletes.
-exec 9>"/run/$NAME.lock"
-flock -w 300 9 || die "another engines up/down of $NAME held /run/$NAME.lock for 300s"
-for c in containerd ctr containerd-shim-runc-v2 dockerd docker docker-registry runsc crun unshare busybox curl ip setsid timeout flock $PY; do
-  command -v "$c" >/dev/null || die "$c not found: run \`cargo xtask engines up\` (it installs the Debian packages)"
-done
+begin_up containerd ctr containerd-shim-runc-v2 dockerd docker docker-registry runsc crun unshare busybox curl ip \
+  setsid timeout flock $PY
 mkdir -p "$RUN" "$LOGD" "$LIB" "$BIN/rund-bin" "$LIB/images" "$RUN/containerd" "$RUN/docker" "$LIB/cni/net.d" \
   "$RUN/registry" "$LIB/registry"
 
