@@ -2,14 +2,12 @@
 //! UTC times with `Z`, CRI-O the local time with its UTC offset; both are accepted. Tags are
 //! `:`-separated (`P`, `F`, possibly more in the future); `P` marks a partial line.
 
-use chrono::{DateTime, Utc};
-
-use super::ParseError;
-use super::json_file::{stream_kind, truncate};
+use super::json_file::stream_kind;
+use super::{ParseError, time};
 use anyctr_core::log_join::Piece;
 
 fn field(rest: &[u8]) -> Option<(&[u8], &[u8])> {
-    let at = rest.iter().position(|&b| b == b' ')?;
+    let at = memchr::memchr(b' ', rest)?;
     Some((&rest[..at], &rest[at + 1..]))
 }
 
@@ -20,10 +18,7 @@ pub fn parse(line: &[u8]) -> Result<Piece<'_>, ParseError> {
     let (stream, rest) = field(rest).ok_or_else(missing)?;
     // The text may be empty: `… F` with or without the separating space.
     let (tags, text) = field(rest).unwrap_or((rest, &[]));
-    let time = std::str::from_utf8(time).map_err(|_| ParseError::new("time is not UTF-8".to_owned()))?;
-    let time = DateTime::parse_from_rfc3339(time)
-        .map_err(|e| ParseError::new(format!("bad time {:?}: {e}", truncate(time))))?
-        .with_timezone(&Utc);
+    let time = time::parse(time)?;
     let stream = stream_kind(std::str::from_utf8(stream).unwrap_or("(not UTF-8)"))?;
     let partial = match tags.split(|&b| b == b':').next() {
         Some(b"P") => true,
@@ -39,6 +34,7 @@ pub fn parse(line: &[u8]) -> Result<Piece<'_>, ParseError> {
 mod tests {
     use super::*;
     use anyctr_core::model::LogStreamKind;
+    use chrono::{DateTime, Utc};
 
     #[test]
     fn table() {

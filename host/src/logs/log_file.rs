@@ -82,7 +82,7 @@ impl LogFile {
             buf.extend_from_slice(&chunk[..n]);
             let base = *read_pos - buf.len() as u64;
             let mut start = 0;
-            while let Some(at) = buf[start..].iter().position(|&b| b == b'\n') {
+            while let Some(at) = memchr::memchr(b'\n', &buf[start..]) {
                 let line = &buf[start..start + at];
                 let offset = base + start as u64;
                 let keep_going = if std::mem::take(skipping) {
@@ -131,7 +131,7 @@ impl LogFile {
         };
         // The end of the last complete line.
         let mut line_end = loop {
-            if let Some(p) = win.iter().rposition(|&b| b == b'\n') {
+            if let Some(p) = memchr::memrchr(b'\n', &win) {
                 break win_start + p as u64;
             }
             if !extend(&mut win, &mut win_start)? {
@@ -145,7 +145,7 @@ impl LogFile {
         loop {
             win.truncate((line_end - win_start) as usize);
             let line_start = loop {
-                if let Some(q) = win.iter().rposition(|&b| b == b'\n') {
+                if let Some(q) = memchr::memrchr(b'\n', &win) {
                     break Some(win_start + q as u64 + 1);
                 }
                 if !extend(&mut win, &mut win_start)? {

@@ -12,6 +12,7 @@ mod log_file;
 mod reader;
 mod replacements;
 mod select;
+mod time;
 
 use anyctr_core::model::{LogFormat, LogRecord};
 
@@ -62,7 +63,7 @@ impl FileFormat {
     /// Whether `line` is a piece of a longer line (cheap: used when scanning backwards for tail).
     fn is_partial(self, line: &[u8]) -> Result<bool, ParseError> {
         match self {
-            FileFormat::JsonFile => Ok(json_file::parse(line)?.piece().partial),
+            FileFormat::JsonFile => Ok(json_file::parse(line, &mut Vec::new())?.piece().partial),
             FileFormat::Cri => Ok(cri::parse(line)?.partial),
         }
     }
@@ -73,6 +74,8 @@ impl FileFormat {
 pub struct Decoder {
     format: FileFormat,
     joiner: Joiner,
+    /// json-file text with escapes decoded, reused from line to line.
+    scratch: Vec<u8>,
 }
 
 impl Decoder {
@@ -82,14 +85,14 @@ impl Decoder {
 
     /// A decoder keeping at most `max_record` bytes of a line.
     pub fn with_limit(format: FileFormat, max_record: usize) -> Self {
-        Decoder { format, joiner: Joiner::new(max_record) }
+        Decoder { format, joiner: Joiner::new(max_record), scratch: Vec::new() }
     }
 
     /// One line of the file (without its newline): the record it completes, if any.
     pub fn line(&mut self, line: &[u8]) -> Result<Option<LogRecord>, ParseError> {
         Ok(match self.format {
             FileFormat::JsonFile => {
-                let parsed = json_file::parse(line)?;
+                let parsed = json_file::parse(line, &mut self.scratch)?;
                 self.joiner.push(parsed.piece())
             }
             FileFormat::Cri => self.joiner.push(cri::parse(line)?),

@@ -2,11 +2,14 @@
 //! follow through rotation. The file is opened by descriptor beneath its (engine-owned) directory:
 //! a symlink or special file in its place is refused. The reading runs on its own thread and
 //! hands records over a bounded channel, so a slow consumer slows the reader, never loses lines.
+//! Records cross the channel in batches: a hand-off (and a wake of the consumer) per record cost
+//! more than parsing the line.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::path::Path;
+use std::task::Poll;
 use std::time::Duration;
 
 use anyctr_core::model::{LogOptions, LogRecord};
@@ -33,6 +36,15 @@ impl FileLogOptions {
         FileLogOptions { options, poll: Duration::from_millis(20) }
     }
 }
+
+/// A batch is sent once it holds this many records or bytes of text, and whenever the reader
+/// reaches the end of the file (so a quiet log's lines are not held back).
+const BATCH_RECORDS: usize = 1024;
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches the channel holds. A batch is under [`BATCH_BYTES`] plus one record
+/// ([`super::MAX_RECORD_BYTES`]), so what a slow consumer leaves queued — these, the batch being
+/// filled and the one being drained — stays under ~20 MiB of text.
+const BATCHES: usize = 8;
 
 fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
     let kind = match e.kind() {
@@ -84,8 +96,9 @@ pub fn read_log_file(
         skipping: false,
         size_at_open: stat.st_size as u64,
     };
-    let (tx, mut rx) = mpsc::channel(1024);
+    let (tx, mut rx) = mpsc::channel::<Vec<Result<LogRecord>>>(BATCHES);
     let shown = path.display().to_string();
+    let sink = Sink { tx, batch: Vec::new(), bytes: 0 };
     std::thread::Builder::new()
         .name("anyctr-logs".into())
         .spawn(move || {
@@ -94,7 +107,7 @@ pub fn read_log_file(
                 decoder: Decoder::new(format),
                 format,
                 options,
-                tx,
+                sink,
                 path: shown,
                 replacements,
                 pending: Count::Exact(0),
@@ -102,7 +115,54 @@ pub fn read_log_file(
             .run()
         })
         .map_err(|e| Error::new(ErrorKind::Unexpected, format!("starting the log reader: {e}")))?;
-    Ok(Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))))
+    let mut batch = Vec::new().into_iter();
+    Ok(Box::pin(futures_util::stream::poll_fn(move |cx| {
+        loop {
+            if let Some(r) = batch.next() {
+                return Poll::Ready(Some(r));
+            }
+            match std::task::ready!(rx.poll_recv(cx)) {
+                Some(b) => batch = b.into_iter(),
+                None => return Poll::Ready(None),
+            }
+        }
+    })))
+}
+
+/// The reader's end of the channel: collects records into batches.
+struct Sink {
+    tx: mpsc::Sender<Vec<Result<LogRecord>>>,
+    batch: Vec<Result<LogRecord>>,
+    bytes: usize,
+}
+
+impl Sink {
+    /// Adds an item; false once the consumer left.
+    fn push(&mut self, r: Result<LogRecord>) -> bool {
+        self.bytes += r.as_ref().map_or(0, |r| r.bytes.len());
+        self.batch.push(r);
+        if self.batch.len() >= BATCH_RECORDS || self.bytes >= BATCH_BYTES { self.flush() } else { true }
+    }
+
+    /// Sends what is collected (waiting while the channel is full); false once the consumer left.
+    fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return !self.tx.is_closed();
+        }
+        self.bytes = 0;
+        let next = Vec::with_capacity(self.batch.len());
+        self.tx.blocking_send(std::mem::replace(&mut self.batch, next)).is_ok()
+    }
+}
+
+/// What one line (or the end of the log) gave.
+enum Step {
+    /// Nothing to hand on: a piece of a longer line, or a record outside since.
+    Nothing,
+    /// A record or an error item.
+    Item(Result<LogRecord>),
+    /// A record at or past `until`: reading ends.
+    Until,
 }
 
 struct Reader {
@@ -110,7 +170,7 @@ struct Reader {
     decoder: Decoder,
     format: FileFormat,
     options: FileLogOptions,
-    tx: mpsc::Sender<Result<LogRecord>>,
+    sink: Sink,
     path: String,
     /// Following: the count of the log's replacements, or why it cannot be kept.
     replacements: Option<std::result::Result<Replacements, String>>,
@@ -125,31 +185,31 @@ impl Reader {
 
     fn run(mut self) {
         if let Err(e) = self.read_all() {
-            let _ = self.tx.blocking_send(Err(e));
+            self.sink.push(Err(e));
         }
+        self.sink.flush();
     }
 
-    /// Decodes one found line; the record (if it completes one and passes since/until) and errors
-    /// go to `out`. Returns whether to go on (false once past `until`).
-    fn decode(&mut self, found: Found<'_>, out: &mut dyn FnMut(Result<LogRecord>) -> bool) -> bool {
+    /// Decodes one found line: the record it completes (if it passes since/until) or an error.
+    fn decode(&mut self, found: Found<'_>) -> Step {
         match found {
             Found::Overlong(at) => {
-                out(Err(self.bad_line(at, format!("a line over {MAX_RAW_LINE_BYTES} bytes, skipped"))))
+                Step::Item(Err(self.bad_line(at, format!("a line over {MAX_RAW_LINE_BYTES} bytes, skipped"))))
             }
             Found::Line(line, at) => match self.decoder.line(line) {
-                Ok(Some(r)) => self.admit(r, out),
-                Ok(None) => true,
-                Err(e) => out(Err(self.bad_line(at, e))),
+                Ok(Some(r)) => self.admit(r),
+                Ok(None) => Step::Nothing,
+                Err(e) => Step::Item(Err(self.bad_line(at, e))),
             },
         }
     }
 
-    fn admit(&self, r: LogRecord, out: &mut dyn FnMut(Result<LogRecord>) -> bool) -> bool {
+    fn admit(&self, r: LogRecord) -> Step {
         let o = &self.options.options;
         if o.until.is_some_and(|u| r.time >= u) {
-            return false;
+            return Step::Until;
         }
-        if o.admits(&r.time) { out(Ok(r)) } else { true }
+        if o.admits(&r.time) { Step::Item(Ok(r)) } else { Step::Nothing }
     }
 
     fn read_all(&mut self) -> Result<()> {
@@ -158,54 +218,83 @@ impl Reader {
         if let Some(n) = tail {
             self.log.read_pos = self.log.tail_start(n, self.format).map_err(io)?;
         }
-        // The lines present at the call: with tail, only the last n records are kept. Lines
-        // written since (the file grows while we read) are all new and all pass.
+        // The lines present at the call: with tail, only the last n records are kept (held back
+        // until the last of them is read). Lines written since (the file grows while we read) are
+        // all new and all pass; without tail every line goes on as it is read.
         let at_open = self.log.size_at_open;
         let mut kept: VecDeque<Result<LogRecord>> = VecDeque::new();
         let mut kept_ok = 0;
-        let mut newer: Vec<Result<LogRecord>> = Vec::new();
+        let mut holding = tail.is_some();
         let mut within = true;
+        let mut gone = false;
         {
-            let is_new = std::cell::Cell::new(false);
-            let mut take = |r: Result<LogRecord>| {
-                if is_new.get() {
-                    newer.push(r);
+            // Routes one item; false once the consumer left.
+            let mut take = |sink: &mut Sink, r: Result<LogRecord>, is_new: bool| -> bool {
+                if holding && !is_new {
+                    kept_ok += usize::from(r.is_ok());
+                    kept.push_back(r);
+                    while tail.is_some_and(|n| kept_ok > n) {
+                        if kept.pop_front().is_some_and(|r| r.is_ok()) {
+                            kept_ok -= 1;
+                        }
+                    }
                     return true;
                 }
-                kept_ok += usize::from(r.is_ok());
-                kept.push_back(r);
-                while tail.is_some_and(|n| kept_ok > n) {
-                    if kept.pop_front().is_some_and(|r| r.is_ok()) {
-                        kept_ok -= 1;
+                if std::mem::take(&mut holding) {
+                    for k in kept.drain(..) {
+                        if !sink.push(k) {
+                            return false;
+                        }
                     }
                 }
-                true
+                sink.push(r)
             };
             let file = self.log.file.try_clone().map_err(io)?;
             let (mut pos, mut buf, mut skipping) =
                 (self.log.read_pos, std::mem::take(&mut self.log.buf), self.log.skipping);
+            let mut is_new = false;
             LogFile::read_from(&file, &mut pos, &mut buf, &mut skipping, &mut |f| {
-                is_new.set(match f {
+                is_new = match f {
                     Found::Line(_, at) | Found::Overlong(at) => at >= at_open,
-                });
-                within = self.decode(f, &mut take);
-                within
+                };
+                match self.decode(f) {
+                    Step::Nothing => true,
+                    Step::Until => {
+                        within = false;
+                        false
+                    }
+                    Step::Item(r) => {
+                        gone = !take(&mut self.sink, r, is_new);
+                        !gone
+                    }
+                }
             })
             .map_err(io)?;
             (self.log.read_pos, self.log.buf, self.log.skipping) = (pos, buf, skipping);
-            if !self.options.options.follow {
+            if !self.options.options.follow && !gone {
                 for r in self.decoder.finish() {
-                    if !self.admit(r, &mut take) {
-                        break;
+                    match self.admit(r) {
+                        Step::Nothing => {}
+                        Step::Until => break,
+                        Step::Item(r) => {
+                            if !take(&mut self.sink, r, is_new) {
+                                return Ok(());
+                            }
+                        }
                     }
                 }
             }
         }
-        kept.extend(newer);
+        if gone {
+            return Ok(());
+        }
         for r in kept {
-            if self.tx.blocking_send(r).is_err() {
+            if !self.sink.push(r) {
                 return Ok(());
             }
+        }
+        if !self.sink.flush() {
+            return Ok(());
         }
         if self.options.options.follow && within {
             self.follow().map_err(io)?;
@@ -215,14 +304,23 @@ impl Reader {
 
     /// Sends what `file` holds from `pos` on; false once the consumer left or `until` passed.
     fn pump(&mut self, file: &File, pos: &mut u64, buf: &mut Vec<u8>, skipping: &mut bool) -> io::Result<bool> {
-        let tx = self.tx.clone();
-        let mut send = |r: Result<LogRecord>| tx.blocking_send(r).is_ok();
         let mut go = true;
         LogFile::read_from(file, pos, buf, skipping, &mut |f| {
-            go = self.decode(f, &mut send);
+            go = match self.decode(f) {
+                Step::Nothing => true,
+                Step::Until => false,
+                Step::Item(r) => self.sink.push(r),
+            };
             go
         })?;
-        Ok(go)
+        // The end of what was written so far: hand on what is collected before waiting.
+        Ok(self.sink.flush() && go)
+    }
+
+    /// Hands on an error item and what is collected; false once the consumer left.
+    fn report(&mut self, offset: u64, why: &str) -> bool {
+        let e = self.bad_line(offset, why);
+        self.sink.push(Err(e)) && self.sink.flush()
     }
 
     fn follow(&mut self) -> io::Result<()> {
@@ -232,7 +330,7 @@ impl Reader {
                 (self.log.read_pos, std::mem::take(&mut self.log.buf), self.log.skipping);
             let go = self.pump(&file, &mut pos, &mut buf, &mut skipping)?;
             (self.log.read_pos, self.log.buf, self.log.skipping) = (pos, buf, skipping);
-            if !go || self.tx.is_closed() {
+            if !go {
                 return Ok(());
             }
             let size = file.metadata()?.len();
@@ -271,7 +369,7 @@ impl Reader {
                             continue;
                         }
                         Skipped::Some(why) => {
-                            if self.tx.blocking_send(Err(self.bad_line(0, why))).is_err() {
+                            if !self.report(0, &why) {
                                 return Ok(());
                             }
                             (f, ino)
@@ -279,7 +377,7 @@ impl Reader {
                     },
                     Successor::AfterLoss(f, ino) => {
                         let gap = "the log rotated past files that were deleted before they were read: lines are missing here";
-                        if self.tx.blocking_send(Err(self.bad_line(0, gap))).is_err() {
+                        if !self.report(0, gap) {
                             return Ok(());
                         }
                         (f, ino)
@@ -290,14 +388,7 @@ impl Reader {
                         continue;
                     }
                 };
-                if !buf.is_empty()
-                    && self
-                        .tx
-                        .blocking_send(Err(
-                            self.bad_line(pos, "the rotated file ends mid-line; its last bytes are dropped")
-                        ))
-                        .is_err()
-                {
+                if !buf.is_empty() && !self.report(pos, "the rotated file ends mid-line; its last bytes are dropped") {
                     return Ok(());
                 }
                 self.log.file = next;

@@ -248,6 +248,36 @@ async fn bad_and_overlong_lines_are_reported_and_skipped() {
     assert!(errors[1].contains("skipped"), "{errors:?}");
 }
 
+/// Many more items than one batch, bad lines among them: every item arrives once, in the file's
+/// order, records and errors alike; with tail, the last records and the errors among them.
+#[tokio::test]
+async fn items_keep_their_order_across_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.log");
+    let mut text = String::new();
+    let mut want = Vec::new();
+    for i in 0..5000 {
+        if i % 7 == 3 {
+            text += "garbage\n";
+            want.push(None);
+        } else {
+            text += &numbered(FileFormat::JsonFile, i..i + 1);
+            want.push(Some(format!("line {i}")));
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    let items = |options| async {
+        let s = read_log_file(&path, FileFormat::JsonFile, FileLogOptions::new(options)).unwrap();
+        let items: Vec<_> = tokio::time::timeout(WAIT, s.collect::<Vec<_>>()).await.expect("reader hung");
+        items.into_iter().map(|r| r.ok().map(|r| String::from_utf8(r.bytes).unwrap())).collect::<Vec<_>>()
+    };
+    assert_eq!(items(LogOptions::new()).await, want);
+    // The last 10 records begin at line 4989 (4994 is garbage).
+    let tail = items(LogOptions::new().tail(10)).await;
+    assert_eq!(tail, want[4989..]);
+    assert_eq!(tail.iter().filter(|t| t.is_some()).count(), 10);
+}
+
 /// dockerd's json-file rotation (`max-file`): the oldest deleted, `<name>.k` renamed to
 /// `<name>.k+1` from the oldest down, `<name>` to `<name>.1`, a new `<name>` created.
 fn docker_rotate(p: &std::path::Path, max_files: usize) {
