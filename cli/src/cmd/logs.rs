@@ -43,8 +43,19 @@ pub async fn run(node: &Node, args: &LogsArgs) -> Result<ExitCode> {
     let mut stream = node.inner.logs(&row.detail.id, &options).await?;
     let mut stdout = tokio::io::stdout();
     let mut stderr = tokio::io::stderr();
+    // A bad line or a gap in the log (lines lost to a rotation) is said on stderr and reading goes
+    // on; an error that ends the stream ends the command with it.
+    let mut last_error = None;
     while let Some(record) = stream.records.next().await {
-        let record = record?;
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                eprintln!("anyctr logs: warning: {}", e.to_string().replace('\n', "; "));
+                last_error = Some(e);
+                continue;
+            }
+        };
+        last_error = None;
         let mut line = Vec::with_capacity(record.bytes.len() + 40);
         if args.timestamps {
             line.extend_from_slice(record.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true).as_bytes());
@@ -62,7 +73,10 @@ pub async fn run(node: &Node, args: &LogsArgs) -> Result<ExitCode> {
             break;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    match last_error {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 #[cfg(test)]

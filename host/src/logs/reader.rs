@@ -69,8 +69,14 @@ pub fn read_log_file(
     };
     let dir = Dir::open(parent).map_err(|e| io_error("opening the directory of", path, e))?;
     // A follower counts replacements of the file from before it is opened (see `replacements`).
-    let mut replacements =
-        if options.options.follow { Some(Replacements::watch(&dir, &name).map_err(|e| e.to_string())) } else { None };
+    // Only CRI logs are rotated without numbered copies (kubelet's timestamped renames, conmon's
+    // replacement); json-file rotation numbers the old files, found by inode, and a watch on its
+    // busy directories would only fill the shared event queue.
+    let mut replacements = match (options.options.follow, format) {
+        (false, _) => None,
+        (true, FileFormat::Cri) => Some(Replacements::watch(&dir, &name).map_err(|e| e.to_string())),
+        (true, FileFormat::JsonFile) => Some(Err("json-file logs are expected to rotate by numbering".into())),
+    };
     let (file, stat) = dir.open_file(&name).map_err(|e| io_error("opening", path, e))?;
     if let Some(Ok(watch)) = &mut replacements {
         // What was counted so far made the file we opened (or one before it): forgotten. Should
@@ -432,7 +438,7 @@ impl Reader {
                 n - 1
             )),
             Count::Unknown => Skipped::Some(
-                "the log was replaced and the count of replacements overflowed: lines may be missing here".into(),
+                "the log was replaced and its replacements could not all be counted (the event queue overflowed): lines may be missing here".into(),
             ),
         })
     }
