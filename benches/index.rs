@@ -2,7 +2,7 @@
 //!
 //! 1. Latency from a container's start to its appearance, running, in a `ContainerIndex` (fed by
 //!    docker's events), over 50 starts: p50 and p99, measured from docker's `State.StartedAt` and
-//!    from the start call's return. Target: p99 under 100 ms.
+//!    from the start call's return. Target (issue 17): p99 ≤ 50 ms, from `State.StartedAt`.
 //! 2. Memory per 1,000 indexed containers: an index built through the public API
 //!    (`ContainerIndex::start`) over an in-memory engine that answers 1,000 copies of a real
 //!    docker inspect (unique ids and names; `raw` kept, as the docker engine keeps it), measured
@@ -102,10 +102,10 @@ async fn start_latency(engine: &anyctr::Engine, guard: &Guard) {
         v[((q / 100.0) * (v.len() - 1) as f64).round() as usize]
     };
     let p99 = p(&mut from_started_at, 99.0);
-    let verdict = if p99 < Duration::from_millis(100) { "met" } else { "NOT met" };
+    let verdict = if p99 <= Duration::from_millis(50) { "met" } else { "NOT met" };
     println!(
         "SUMMARY index start->running on docker, {STARTS} starts: from State.StartedAt p50 {} p99 {} \
-         (target p99 < 100 ms): {verdict}; from the start call's return p50 {} p99 {}; \
+         (target p99 <= 50 ms): {verdict}; from the start call's return p50 {} p99 {}; \
          from the start call p50 {} p99 {}",
         ms(p(&mut from_started_at, 50.0)),
         ms(p99),

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyctr::prelude::*;
 use anyctr::{Engine, Engines, ExecRequest, IndexOptions, Node, NodeOptions};
+use anyctr_testkit::ctr_cli::CtrContainers;
 use common::{Guard, Timings, ms, ratio_line};
 use criterion::{Criterion, SamplingMode};
 
@@ -41,62 +42,22 @@ fn containerd_address(namespace: Option<&str>) -> String {
 /// The bench's containers on both engines; removed when dropped.
 struct Fixture {
     _docker: Guard,
+    /// Created natively with `ctr` (the engine's own `create` goes through CRI, which makes a pod
+    /// sandbox, with a shim, per container).
     _containerd: CtrContainers,
     /// Every container made, by id, with the engine that must own it.
     ours: HashMap<String, &'static str>,
 }
 
-/// Containers created natively in containerd's `default` namespace with `ctr` (the engine's own
-/// `create` goes through CRI, which makes a pod sandbox, with a shim, per container); removed
-/// with `ctr` when dropped.
-struct CtrContainers(Vec<String>);
-
-fn ctr(args: &[&str]) -> std::process::Output {
-    let socket = anyctr_testkit::containerd_socket();
-    std::process::Command::new("ctr")
-        .args(["-a", &socket, "-n", "default"])
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("ctr {args:?}: {e}"))
-}
-
-impl CtrContainers {
-    fn create(label: &str, count: usize) -> CtrContainers {
-        let image = format!("docker.io/library/{}", anyctr_testkit::image());
-        let mut made = CtrContainers(Vec::new());
-        for i in 0..count {
-            let id = format!("{label}-{i}");
-            let label = format!("{}={label}", anyctr_testkit::TEST_LABEL);
-            let out = ctr(&["containers", "create", "--label", &label, &image, &id, "sleep", "600"]);
-            assert!(out.status.success(), "ctr create: {}", String::from_utf8_lossy(&out.stderr));
-            made.0.push(id);
-        }
-        made
-    }
-}
-
-impl Drop for CtrContainers {
-    fn drop(&mut self) {
-        for ids in self.0.chunks(50) {
-            let mut args = vec!["containers", "rm"];
-            args.extend(ids.iter().map(String::as_str));
-            let out = ctr(&args);
-            if !out.status.success() {
-                eprintln!("cleanup: ctr containers rm: {}", String::from_utf8_lossy(&out.stderr));
-            }
-        }
-    }
-}
-
 async fn fixture() -> Fixture {
     let docker = common::docker().await;
     let docker = common::guard(&docker, "node");
-    let containerd = CtrContainers::create(&anyctr_testkit::unique("bench-node"), PER_ENGINE);
+    let containerd = CtrContainers::create("default", &anyctr_testkit::unique("bench-node"), PER_ENGINE);
     let mut ours = HashMap::new();
     for id in docker.sleepers("runc", PER_ENGINE, 8).await {
         ours.insert(id, "docker");
     }
-    for id in &containerd.0 {
+    for id in &containerd.ids {
         ours.insert(id.clone(), "containerd");
     }
     Fixture { _docker: docker, _containerd: containerd, ours }

@@ -155,7 +155,8 @@ impl ContainerEngine for ContainerdEngine {
             nsenter: Support::Emulated,
             lifecycle: Support::Native,
             images: Support::Native,
-            pods: Support::Native,
+            // CRI's pods, which land in namespace k8s.io.
+            pods: if self.sees_cri_namespace() { Support::Native } else { Support::Unsupported },
             // The CRI log file (written on the host by the CRI plugin, for sandboxed runtimes too),
             // read by anyctr_host::logs; containerd has no logs API.
             logs: Support::Emulated,
@@ -170,7 +171,7 @@ impl ContainerEngine for ContainerdEngine {
             // CRI's UpdateContainerResources (CRI containers only).
             update_resources: Support::Native,
             // CRI's PullImage/RemoveImage, which land in namespace k8s.io.
-            pull: if self.sees_cri_images() { Support::Native } else { Support::Unsupported },
+            pull: if self.sees_cri_namespace() { Support::Native } else { Support::Unsupported },
             // Tasks.Metrics: the shim's cgroup figures (a sandbox's own, for runsc).
             stats: Support::Native,
         }
@@ -320,14 +321,14 @@ impl ContainerEngine for ContainerdEngine {
     }
 
     async fn pull_image(&self, reference: &str, timeout: std::time::Duration) -> Result<ImageSummary> {
-        if !self.sees_cri_images() {
+        if !self.sees_cri_namespace() {
             return Err(Error::unsupported(self.name(), "pull_image"));
         }
         self.cri_pull(reference, timeout).await.map_err(|e| e.in_context(self.name(), "pull_image"))
     }
 
     async fn remove_image(&self, reference: &str, force: bool) -> Result<()> {
-        if !self.sees_cri_images() {
+        if !self.sees_cri_namespace() {
             return Err(Error::unsupported(self.name(), "remove_image"));
         }
         manage::remove_image(&self.client, reference, force)

@@ -5,6 +5,9 @@
 //! `create` without `pod_sandbox` makes a host-network pod for the container alone, named after
 //! it in Kubernetes namespace `default`, labelled `io.anyctr.auto-pod`; removing the container
 //! removes that pod too.
+//!
+//! CRI makes pods and containers in namespace `k8s.io`: an engine limited to other namespaces
+//! refuses to create (`Unsupported`) rather than make what it could not see again.
 
 use std::time::Duration;
 
@@ -30,6 +33,7 @@ use crate::exec::new_exec_id;
 impl ContainerdEngine {
     /// RunPodSandbox with host network, kubelet's labels and the runtime handler of `spec`.
     pub async fn cri_create_pod(&self, spec: &PodSpec, extra_labels: &[(&str, &str)]) -> Result<String> {
+        self.check_cri_namespace("create_pod")?;
         self.run_pod(spec, PodNetwork::Host, None, extra_labels).await
     }
 
@@ -78,6 +82,9 @@ impl ContainerdEngine {
     pub async fn cri_create(&self, spec: &CreateSpec) -> Result<String> {
         spec.validate()?;
         spec.refuse_log_options(anyctr_core::ContainerEngine::name(self), CRI_LOGS)?;
+        // Checked before anything is made: without it the pod made for the container could not be
+        // found again (nor removed) through this engine's namespaces, and would be left running.
+        self.check_cri_namespace("create")?;
         let name = spec.name.clone().unwrap_or_else(|| new_exec_id().replacen("anyctr-", "anyctr-c-", 1));
         let network = PodNetwork::parse(spec.network_mode.as_deref())?;
         let (sandbox_id, auto) = match &spec.pod_sandbox {

@@ -39,10 +39,31 @@ impl ContainerdEngine {
         })
     }
 
-    /// Whether images pulled through CRI (namespace `k8s.io`) are among the ones this engine lists.
-    pub(crate) fn sees_cri_images(&self) -> bool {
+    /// Whether namespace `k8s.io`, where CRI keeps the images it pulls and the pods and
+    /// containers it makes, is among the namespaces this engine looks at.
+    pub(crate) fn sees_cri_namespace(&self) -> bool {
         let ns = &self.options.namespaces;
         ns.is_empty() || ns.iter().any(|n| n == CRI_NAMESPACE)
+    }
+
+    /// `Unsupported` for `operation` when this engine does not look at `k8s.io`: CRI would make
+    /// the pod or container there, out of this engine's sight (it could not list, start or
+    /// remove it), so nothing is made.
+    pub(crate) fn check_cri_namespace(&self, operation: &'static str) -> Result<()> {
+        if self.sees_cri_namespace() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "{operation} goes through CRI, which makes pods and containers in namespace {CRI_NAMESPACE}, and this \
+                 engine looks only at namespace(s) {}: add {CRI_NAMESPACE} to its `namespace` parameter (or create \
+                 with containerd's own tools, e.g. `ctr`)",
+                self.options.namespaces.join(", ")
+            ),
+        )
+        .with_engine(self.options.engine_name.clone())
+        .with_operation(operation))
     }
 
     /// Pulls through CRI, then answers the image as this engine lists it.

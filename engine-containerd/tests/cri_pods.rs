@@ -210,3 +210,38 @@ async fn create_without_pod_makes_and_removes_one() {
     let e = engine.start("no-such-container-anyctr").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
+
+/// CRI makes pods and containers in `k8s.io`: an engine limited to `default` cannot see what it
+/// would make there, so it refuses to create (before, it made the auto pod, lost sight of it and
+/// answered `NotFound`, leaving the pod running), and says pods and pulls are not its to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_without_k8s_io_refuses_to_create_and_makes_nothing() {
+    let fifo = common::fifo_dir("no-cri-ns");
+    let only_default = common::engine("default", &fifo).await;
+    let caps = only_default.capabilities();
+    assert_eq!((caps.pods, caps.pull), (Support::Unsupported, Support::Unsupported));
+
+    let name = unique("no-cri-ns");
+    let mut s = CreateSpec::new(image());
+    s.name = Some(name.clone());
+    s.argv = vec!["sleep".into(), "600".into()];
+    s.labels.insert("anyctr.test".into(), name.clone());
+    let e = bounded("create", only_default.create(&s)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.message().contains("k8s.io") && e.message().contains("default"), "{e}");
+    let e = bounded("create_pod", only_default.create_pod(&PodSpec::new(&name, "anyctr-test", unique("uid"))))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+
+    // Nothing was made in k8s.io: no pod of that name, no container.
+    let cri = common::engine("k8s.io", &fifo).await;
+    let made = cri.list(&ListOptions::all().label(&format!("io.kubernetes.pod.name={name}"))).await.unwrap();
+    for leaked in &made {
+        let _ = cri.remove_pod(&leaked.id).await;
+    }
+    assert!(made.is_empty(), "left in k8s.io: {:?}", made.iter().map(|s| &s.id).collect::<Vec<_>>());
+    // An engine that sees k8s.io still creates (checked in `create_without_pod_makes_and_removes_one`).
+    assert_eq!(cri.capabilities().pods, Support::Native);
+    let _ = std::fs::remove_dir_all(&fifo);
+}

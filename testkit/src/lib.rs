@@ -8,7 +8,8 @@
 //! - names and labels no concurrent run shares: [`unique`], [`labelled_spec`], [`TEST_LABEL`];
 //! - cleanup that runs even after a failed assertion: [`LabelGuard`] (a run's labelled
 //!   containers, removed on drop), [`on_own_runtime`], [`remove_labelled`];
-//! - the docker CLI on the harness socket, bounded: [`docker_cli`];
+//! - the docker CLI on the harness socket, bounded: [`docker_cli`]; `ctr` on the harness
+//!   containerd, bounded, and containers made with it outside CRI: [`ctr_cli`];
 //! - container details built by hand for logic that needs no engine: [`detail`];
 //! - tar archives for copy tests: [`tar`];
 //! - a dockerd of a test's own, to stop and restart: [`private_dockerd`]; ending any daemon a
@@ -19,6 +20,7 @@
 //! Dev-only: a dependency of tests and benches, never of a library.
 #![forbid(unsafe_code)]
 
+pub mod ctr_cli;
 pub mod detail;
 pub mod docker_cli;
 mod guard;
