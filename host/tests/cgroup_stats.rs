@@ -107,3 +107,27 @@ fn v1_live_docker_container() {
     assert!(by_sweep.cpu.usage_ns >= s.cpu.usage_ns);
     assert!(by_sweep.networks.is_some(), "the sweep finds the netns through cgroup.procs");
 }
+
+/// Many containers read on several threads come back in the order asked, each as `read` gives it.
+#[test]
+fn read_many_keeps_order_and_figures() {
+    let reader = CgroupStatsReader::new(Some(&v2_tree())).unwrap();
+    let all = reader.sweep().unwrap();
+    let gone = ContainerCgroup::uniform("/system.slice/docker-gone.scope");
+    let mut asked: Vec<(&str, &ContainerCgroup)> = Vec::new();
+    for i in 0..100 {
+        asked.push(if i % 2 == 0 { (DOCKER_ID, &all[DOCKER_ID]) } else { (CRI_ID, &all[CRI_ID]) });
+    }
+    asked.push(("gone", &gone));
+    let got = reader.read_many(&asked);
+    assert_eq!(got.len(), asked.len());
+    for ((id, cgroup), sample) in asked.iter().zip(&got).take(100) {
+        let one = reader.read(id, cgroup, None).unwrap();
+        let sample = sample.as_ref().unwrap();
+        assert_eq!(
+            (&sample.container, sample.cpu.usage_ns, sample.memory.usage),
+            (&one.container, one.cpu.usage_ns, one.memory.usage)
+        );
+    }
+    assert_eq!(got[100].as_ref().unwrap_err().kind(), ErrorKind::NotFound, "a cgroup that is gone");
+}

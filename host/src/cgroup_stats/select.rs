@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use anyctr_core::model::{ContainerStats, RuntimeClass};
 use anyctr_core::{ContainerEngine, Error, ErrorKind, ListOptions, Result, resolve_container};
 
-use super::CgroupStatsReader;
+use super::{CgroupStatsReader, ContainerCgroup};
 
 /// One container's sample: its cgroup where it is runc-class with a host-visible init, else
 /// [`ContainerEngine::stats`]. Refused (`Unsupported`) where the engine does not claim `stats`
@@ -103,14 +103,17 @@ impl NodeStats {
         let mut out = Vec::with_capacity(from_cgroup.len() + from_engine.len());
         if let (Some(reader), false) = (&self.reader, from_cgroup.is_empty()) {
             let cgroups = reader.sweep()?;
-            for id in from_cgroup {
-                match cgroups.get(&id).map(|cg| reader.read(&id, cg, None)) {
-                    Some(Ok(sample)) => out.push(sample),
+            let (found, elsewhere): (Vec<_>, Vec<_>) = from_cgroup.into_iter().partition(|id| cgroups.contains_key(id));
+            // Not in this host's cgroups (a remote daemon, a custom cgroup parent).
+            from_engine.extend(elsewhere);
+            let targets: Vec<(&str, &ContainerCgroup)> =
+                found.iter().filter_map(|id| Some((id.as_str(), cgroups.get(id)?))).collect();
+            for sample in reader.read_many(&targets) {
+                match sample {
+                    Ok(sample) => out.push(sample),
                     // Exited between the list and the read.
-                    Some(Err(e)) if e.kind() == ErrorKind::NotFound => {}
-                    Some(Err(e)) => return Err(e),
-                    // Not in this host's cgroups (a remote daemon, a custom cgroup parent).
-                    None => from_engine.push(id),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
                 }
             }
         } else {
