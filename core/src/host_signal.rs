@@ -4,7 +4,7 @@
 //! the sandbox's own process, so they are refused before this is reached.
 //!
 //! The pid comes from the engine's inspect and may be stale (the container exited and the pid was
-//! reused). So it is signalled through [`crate::pidfd`]'s pin → check → signal, the check being
+//! reused). So it is signalled through the `pidfd` module's pin → check → signal, the check being
 //! that `/proc/<pid>` shows the container's init (pid 1 of a pid namespace of its own, whose root
 //! is the container's rootfs or whose cgroup names the container): a recycled pid is never
 //! signalled.
