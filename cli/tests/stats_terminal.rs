@@ -50,10 +50,12 @@ impl Session {
 
     /// It exited 0 and left the terminal in canonical mode (raw mode undone).
     fn assert_clean_exit(&self) -> String {
-        let pane = self.wait_for("EXIT=");
+        // stty's answer (`icanon` or `-icanon`) comes a moment after the exit code: wait for it.
+        let pane = self.wait_for("icanon");
         assert!(pane.contains("EXIT=0"), "{pane}");
-        let after: Vec<&str> = pane.lines().skip_while(|l| !l.starts_with("EXIT=")).collect();
-        assert_eq!(after.get(1).map(|l| l.trim()), Some("icanon"), "the terminal is back to canonical mode:\n{pane}");
+        let after: Vec<&str> =
+            pane.lines().skip_while(|l| !l.starts_with("EXIT=")).skip(1).filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(after.first().map(|l| l.trim()), Some("icanon"), "the terminal is back to canonical mode:\n{pane}");
         pane
     }
 }
