@@ -61,12 +61,14 @@ fn plans() -> Vec<Plan> {
         pod,
         labels_hidden: false,
     };
-    // Rotation is the engine's doing: the trial asks dockerd for it with the container's log
-    // options; the CRI plugin never rotates (kubelet does, by rename and ReopenContainerLog, which
-    // anyctr does not call). The reader's rotation handling is also tested on real files
-    // (anyctr-host logs::tests::follow_through_*, host/tests/logs_docker_rotation.rs).
+    // Rotation: docker is asked for it with the container's log options; a CRI runtime rotates
+    // only when told, and the CRI setups tell it as kubelet does (rename, ReopenContainerLog).
+    // Podman's rotation keeps no copy (see PODMAN_ROTATION).
     let no_rotation = |why: &str| vec![("logs.rotation", why.to_owned())];
-    let cri_rotation = anyctr::certify::CRI_ROTATION;
+    let rotated_as_by_kubelet = |mut plan: Plan| {
+        plan.rotate_logs_through = Some(format!("cri://{containerd}"));
+        plan
+    };
     // The sandbox trial needs a sandboxed runtime; the rund setups of the same engines run it.
     let runc_class =
         || ("stats.sandboxed_nonzero", "the setup's runtime is runc-class; the rund setups run it".to_owned());
@@ -100,39 +102,36 @@ fn plans() -> Vec<Plan> {
         // The harness dockerd's runtime `crun`.
         plan("docker/crun", &docker, Some("crun"), expect(RuntimeClass::Crun, "docker", true), vec![runc_class()]),
         plan("docker/rund", &docker, Some("rund"), expect(RuntimeClass::Rund, "docker", true), Vec::new()),
-        plan(
+        rotated_as_by_kubelet(plan(
             "containerd-cri/runc",
             &cri,
             Some("runc"),
             expect(RuntimeClass::Runc, "cri", true),
-            with_runc_class(no_rotation(cri_rotation)),
-        ),
+            with_runc_class(Vec::new()),
+        )),
         // crun is runc-class (host paths, fast path apply): the harness's CRI handler `crun`.
-        plan(
+        rotated_as_by_kubelet(plan(
             "containerd-cri/crun",
             &cri,
             Some("crun"),
             expect(RuntimeClass::Crun, "cri", true),
-            with_runc_class(no_rotation(cri_rotation)),
-        ),
-        plan(
+            with_runc_class(Vec::new()),
+        )),
+        rotated_as_by_kubelet(plan(
             "containerd-cri/rund",
             &cri,
             Some("rund"),
             expect(RuntimeClass::Rund, "cri", true),
-            no_rotation(cri_rotation),
-        ),
+            Vec::new(),
+        )),
         // The harness containerd reached through CRI alone (runtime handler runc).
-        plan(
+        rotated_as_by_kubelet(plan(
             "cri/containerd",
             &format!("cri://{containerd}"),
             Some("runc"),
             expect(RuntimeClass::Runc, "cri", true),
-            with_runc_class(vec![
-                ("logs.rotation", cri_rotation.to_owned()),
-                ("exec.background_child", CONTAINERD_1_6_EXEC_SYNC.into()),
-            ]),
-        ),
+            with_runc_class(vec![("exec.background_child", CONTAINERD_1_6_EXEC_SYNC.into())]),
+        )),
         moby,
         // runc, not crun: Debian's crun 1.8 refuses this host's hybrid cgroups (an empty cgroup2
         // tree beside v1). Logs: conmon's k8s-file driver writes CRI lines to `userdata/ctr.log`.

@@ -270,7 +270,7 @@ async fn pick_default_socket(
     .with_engine(registration.name))
 }
 
-fn config_for(address: EngineAddress, options: &ConnectOptions) -> EngineConfig {
+pub(crate) fn config_for(address: EngineAddress, options: &ConnectOptions) -> EngineConfig {
     let mut config = EngineConfig::new(address);
     config.host_root = options.host_root.clone();
     config.call_timeout = options.call_timeout;

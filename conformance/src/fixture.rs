@@ -106,6 +106,21 @@ pub trait FixtureFactory: Send + Sync {
     /// Removes the main fixture (and its pod and host directories).
     async fn remove(&self, fixture: &Fixture) -> Result<()>;
 
+    /// Whether the setup's engine rotates container logs only when told to, as a CRI runtime
+    /// does for kubelet: `logs.rotation` then rotates with [`rotate_log`](Self::rotate_log)
+    /// while the container writes, instead of asking the engine with log options.
+    fn rotates_logs(&self) -> bool {
+        false
+    }
+
+    /// Rotates the log of running container `id` as the setup's log manager does (kubelet: rename
+    /// the log to `<log>.<YYYYmmdd-HHMMSS>`, then the runtime's ReopenContainerLog); returns
+    /// where the old file went. `Unsupported` unless [`rotates_logs`](Self::rotates_logs).
+    async fn rotate_log(&self, id: &str) -> Result<PathBuf> {
+        let why = "this setup's engine rotates logs itself (log options), not on request";
+        Err(anyctr_core::Error::new(anyctr_core::ErrorKind::Unsupported, why).with_container(id))
+    }
+
     /// Ids of every container of run `run_id` still present (labelled `RUN_LABEL``=run_id`, or
     /// named after the run), pod sandboxes included. Empty at the end of a clean run.
     async fn leftovers(&self, run_id: &str) -> Result<Vec<String>>;

@@ -8,8 +8,9 @@ use futures_util::StreamExt;
 
 use super::trials_lifecycle::extra_spec;
 use super::{Trial, TrialContext, TrialResult, ensure, fail};
-use anyctr_core::model::{CreateSpec, LogOptions, LogRecord, LogSource, LogStreamKind};
+use anyctr_core::model::{CreateSpec, LogOptions, LogRecord, LogSource, LogStream, LogStreamKind};
 use anyctr_host::logs::container_logs;
+use futures_util::stream::BoxStream;
 
 pub(super) fn trials() -> Vec<Trial> {
     const R: &[&str] = &["logs", "lifecycle"];
@@ -125,13 +126,17 @@ async fn partial_line(ctx: &TrialContext) -> TrialResult {
     Ok(format!("a {LEN}-byte line without newline came back whole, rejoined (source {source:?})"))
 }
 
-/// Follows from the start while the container writes; every tick arrives once, in order.
-async fn follow_ticks(ctx: &TrialContext, spec: CreateSpec, count: usize) -> Result<(LogSource, String), String> {
+/// Starts `spec`'s container and follows its log from the start; returns the id and the stream.
+async fn start_following(ctx: &TrialContext, spec: CreateSpec) -> Result<(String, LogStream), String> {
     let id = ctx.create_extra(spec).await?;
     ctx.engine.start(&id).await.map_err(fail("start"))?;
     let stream =
         container_logs(&*ctx.engine, &id, &LogOptions::new().follow(true), None).await.map_err(fail("logs"))?;
-    let mut records = stream.records;
+    Ok((id, stream))
+}
+
+/// Reads `count` ticks from a followed log: every tick arrives once, in order.
+async fn ticks(records: &mut BoxStream<'static, anyctr_core::Result<LogRecord>>, count: usize) -> Result<(), String> {
     let mut got = Vec::new();
     while got.len() < count {
         match tokio::time::timeout(Duration::from_secs(20), records.next()).await {
@@ -141,7 +146,18 @@ async fn follow_ticks(ctx: &TrialContext, spec: CreateSpec, count: usize) -> Res
         }
     }
     let want: Vec<String> = (1..=count).map(|i| format!("tick {i}")).collect();
-    ensure!(got == want, "followed lines out of order, lost or repeated: first {:?}", &got[..got.len().min(5)]);
+    if got != want {
+        let first_wrong = got.iter().zip(&want).position(|(g, w)| g != w).unwrap_or(0);
+        let around = &got[first_wrong.saturating_sub(2)..(first_wrong + 3).min(got.len())];
+        return Err(format!("followed lines out of order, lost or repeated: line {} is {around:?}", first_wrong + 1));
+    }
+    Ok(())
+}
+
+/// Follows from the start while the container writes; every tick arrives once, in order.
+async fn follow_ticks(ctx: &TrialContext, spec: CreateSpec, count: usize) -> Result<(LogSource, String), String> {
+    let (id, mut stream) = start_following(ctx, spec).await?;
+    ticks(&mut stream.records, count).await?;
     Ok((stream.source, id))
 }
 
@@ -151,11 +167,17 @@ async fn follow(ctx: &TrialContext) -> TrialResult {
     Ok(format!("30 lines followed as written (source {source:?})"))
 }
 
+/// Follows a log through rotations: each line is seen once. An engine that rotates by
+/// itself is asked to with the container's log options; one that rotates only when told (a CRI
+/// runtime, for kubelet) is told by the setup, as kubelet does.
+async fn rotation(ctx: &TrialContext) -> TrialResult {
+    if ctx.factory.rotates_logs() { rotation_on_request(ctx).await } else { rotation_by_engine(ctx).await }
+}
+
 /// The container's log driver is asked to rotate at 8 KiB and keep 40 files (docker's
 /// `--log-opt max-size=8k --log-opt max-file=40`): 3000 lines rotate the log about twenty times
-/// and all of them stay on disk, so a follower that keeps up must see each line once. Setups whose
-/// engine takes no log options (the kubelet rotates CRI logs) declare the trial not applicable.
-async fn rotation(ctx: &TrialContext) -> TrialResult {
+/// and all of them stay on disk, so a follower that keeps up must see each line once.
+async fn rotation_by_engine(ctx: &TrialContext) -> TrialResult {
     let script = "sleep 1; for i in $(seq 1 3000); do echo tick $i; done; sleep 3600";
     let spec = extra_spec(ctx, "logs-rotation", &["sh", "-c", script])
         .log_option("max-size", "8k")
@@ -170,4 +192,58 @@ async fn rotation(ctx: &TrialContext) -> TrialResult {
         "the log was never rotated ({rotated:?} absent): nothing was tested"
     );
     Ok(format!("3000 lines followed once each through rotation (source {source:?})"))
+}
+
+/// How many times, and how far apart, the setup rotates: kubelet names a rotated file by the
+/// second, so rotations are more than a second apart.
+const ROTATIONS: usize = 5;
+const ROTATION_EVERY: Duration = Duration::from_millis(1100);
+
+/// Lines the container writes while the setup rotates its log.
+const LINES_WHILE_ROTATED: usize = 30_000;
+
+/// Kubelet's rotation: the container writes 30000 lines over about seven seconds (ten at a time,
+/// 2 ms apart, so the runtime's log writer is busy whenever a rotation comes) while the setup
+/// rotates its log five times at moments that know nothing of the writes, as kubelet's do. The
+/// follower must see each line once, and the rotated files and the current one must hold the
+/// lines between them, most rotated files some: rotation happened while lines were written, so
+/// something was tested.
+async fn rotation_on_request(ctx: &TrialContext) -> TrialResult {
+    let script = format!(
+        "sleep 1; i=1; while [ $i -le {LINES_WHILE_ROTATED} ]; do echo tick $i; \
+        [ $((i % 10)) -eq 0 ] && usleep 2000; i=$((i + 1)); done; sleep 3600"
+    );
+    let (id, mut stream) = start_following(ctx, extra_spec(ctx, "logs-rotation", &["sh", "-c", &script])).await?;
+    let rotate = async {
+        let mut rotated = Vec::new();
+        for _ in 0..ROTATIONS {
+            tokio::time::sleep(ROTATION_EVERY).await;
+            rotated.push(ctx.factory.rotate_log(&id).await.map_err(fail("rotate the log"))?);
+        }
+        Ok::<_, String>(rotated)
+    };
+    let (followed, rotated) = tokio::join!(ticks(&mut stream.records, LINES_WHILE_ROTATED), rotate);
+    let rotated = rotated?;
+    followed?;
+    let detail = ctx.engine.inspect(&id).await.map_err(fail("inspect"))?;
+    let log = detail.log_path.ok_or("no log path")?;
+    let mut per_file = Vec::new();
+    for path in rotated.iter().chain([&log]) {
+        let bytes = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+        per_file.push(bytes.split(|&b| b == b'\n').filter(|line| line.windows(5).any(|w| w == b"tick ")).count());
+    }
+    let total: usize = per_file.iter().sum();
+    let rotated_with_lines = per_file[..ROTATIONS].iter().filter(|&&n| n > 0).count();
+    ensure!(
+        total == LINES_WHILE_ROTATED,
+        "the rotated files and the log hold {total} ticks between them ({per_file:?}), want {LINES_WHILE_ROTATED}"
+    );
+    ensure!(
+        rotated_with_lines >= ROTATIONS - 1,
+        "only {rotated_with_lines} of {ROTATIONS} rotated files hold lines ({per_file:?}): rotation missed the writes"
+    );
+    Ok(format!(
+        "{LINES_WHILE_ROTATED} lines followed once each through {ROTATIONS} rotations on request, ticks per file {per_file:?} (source {:?})",
+        stream.source
+    ))
 }

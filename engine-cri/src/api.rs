@@ -108,6 +108,7 @@ runtime_service! {
     remove_container: RemoveContainerRequest => RemoveContainerResponse,
     container_stats: ContainerStatsRequest => ContainerStatsResponse,
     list_container_stats: ListContainerStatsRequest => ListContainerStatsResponse,
+    reopen_container_log: ReopenContainerLogRequest => ReopenContainerLogResponse,
 }
 
 impl Cri {

@@ -17,7 +17,8 @@ use anyctr_engine_containerd::name_conflict;
 use k8s_cri::v1::{
     ContainerStatusRequest, CreateContainerRequest, LinuxPodSandboxConfig, LinuxSandboxSecurityContext,
     NamespaceOption, PodSandboxConfig, PodSandboxStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest,
-    RunPodSandboxRequest, StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
+    ReopenContainerLogRequest, RunPodSandboxRequest, StartContainerRequest, StopContainerRequest,
+    StopPodSandboxRequest,
 };
 
 use crate::CriEngine;
@@ -129,6 +130,29 @@ impl CriEngine {
         c.call("start", self.cri.start_container(c.request(None, StartContainerRequest { container_id: id })))
             .await
             .map(|_| ())
+    }
+
+    /// ReopenContainerLog: the runtime closes the container's log file and writes on to a new
+    /// file at its log path — kubelet's rotation, which renames the log first. The container
+    /// must be running. anyctr's log readers follow such a rotation (anyctr-host `logs`).
+    pub async fn reopen_container_log(&self, container: &str) -> Result<()> {
+        let located = self.locate(container).await?;
+        let id = located.summary.id;
+        if located.is_sandbox {
+            let why = format!("{id} is a pod sandbox: it writes no container log");
+            return Err(Error::invalid_argument(why).with_engine(crate::NAME).with_container(id));
+        }
+        // The runtime answers a stopped container with an untyped "container is not running".
+        if !located.summary.status.is_running() {
+            let why = format!("container {id} is not running: no writer holds its log to reopen");
+            return Err(Error::new(ErrorKind::Conflict, why).with_engine(crate::NAME).with_container(id));
+        }
+        let c = &self.client;
+        let req = c.request(None, ReopenContainerLogRequest { container_id: id.clone() });
+        c.call("reopen_log", self.cri.reopen_container_log(req))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.with_engine(crate::NAME).with_container(id))
     }
 
     /// StopContainer with the grace period; StopPodSandbox for a sandbox.

@@ -1,6 +1,6 @@
 //! The CRI engine against the real containerd the harness started, reached through CRI alone:
 //! connect and identify, a pod with a container made, started, inspected (verbose pid, mounts, log
-//! path, pod identity), exec'd into with ExecSync, waited for, stopped and removed; what ExecSync
+//! path, pod identity), its log rotated as kubelet does, exec'd into with ExecSync, waited for, stopped and removed; what ExecSync
 //! cannot carry is `Unsupported`; a socket that does not speak CRI is refused at connect; stats of
 //! one and many containers, over runtime.v1 and runtime.v1alpha2.
 
@@ -78,6 +78,13 @@ async fn pod_container_exec_and_teardown() {
         assert!(m.read_only && m.source == host_dir);
         let log = d.log_path.as_ref().expect("log path");
         assert!(log.is_absolute() && log.ends_with(format!("{name}/0.log")), "{log:?}");
+        // kubelet's rotation: the log renamed, ReopenContainerLog makes a new one at the path.
+        let rotated = log.with_extension("log.20261201-090000");
+        std::fs::rename(log, &rotated).unwrap();
+        bounded("reopen", engine.reopen_container_log(&id)).await.expect("ReopenContainerLog");
+        assert!(log.is_file() && rotated.is_file(), "{log:?} made anew beside {rotated:?}");
+        let e = bounded("reopen", engine.reopen_container_log(&sandbox)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
 
         let s = bounded("inspect sandbox", engine.inspect(&sandbox)).await.unwrap();
         assert!(s.is_sandbox());
@@ -112,6 +119,8 @@ async fn pod_container_exec_and_teardown() {
         assert_eq!(code, 137, "sleep ignores TERM in a pid namespace; the grace ends with KILL");
         let e = bounded("exec", engine.exec(&id, ExecRequest::new(["true"]))).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+        let e = bounded("reopen", engine.reopen_container_log(&id)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict, "a stopped container's log is not reopened: {e}");
         bounded("remove", engine.remove(&id, false)).await.expect("remove");
         let gone = bounded("inspect", engine.inspect(&id)).await.unwrap_err();
         assert_eq!(gone.kind(), ErrorKind::NotFound);

@@ -10,6 +10,8 @@
 //! and whether anything failed. [`node_plans`] turns the engines of an [`anyctr::Node`](crate::Node)
 //! into plans, one per engine × runtime it offers.
 
+#[cfg(feature = "cri")]
+mod kubelet;
 mod node;
 mod observed;
 #[cfg(feature = "oci")]
@@ -17,9 +19,11 @@ mod oci;
 mod plan;
 mod run;
 
+#[cfg(feature = "cri")]
+pub use kubelet::KubeletRotation;
 pub use node::{CONTAINERD_1_6_EXEC_SYNC, NodePlans, node_plans};
 pub use observed::ObservedFixtures;
 #[cfg(feature = "oci")]
 pub use oci::prepare_oci_image;
-pub use plan::{CRI_ROTATION, PODMAN_ROTATION, Plan, expected_log, moby_not_applicable};
+pub use plan::{CRI_ROTATION, PODMAN_ROTATION, Plan, cri_address, expected_log, moby_not_applicable};
 pub use run::{Certification, CertifyOptions, Progress, certify, print_progress};

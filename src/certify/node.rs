@@ -6,7 +6,7 @@ use anyctr_core::model::RuntimeClass;
 use anyctr_core::{EngineAddress, EngineInfo};
 
 use super::Plan;
-use super::plan::{CRI_ROTATION, PODMAN_ROTATION, expect, expected_log, moby_not_applicable};
+use super::plan::{PODMAN_ROTATION, cri_address, expect, expected_log, moby_not_applicable};
 use crate::node::{EngineHealth, Node};
 use crate::select::ConnectOptions;
 
@@ -229,7 +229,7 @@ fn daemon_plan(engine: &str, address: &str, runtime: Option<&str>) -> Plan {
 fn cri_plan(name: String, address: &str, handler: &str, info: &EngineInfo) -> Plan {
     let class = RuntimeClass::from_name(handler);
     let mut plan = Plan::new(name, address, Some(handler), expect(class.clone(), expected_log("cri"), true));
-    plan.not_applicable.push(("logs.rotation", CRI_ROTATION.into()));
+    plan.rotate_logs_through = cri_address(address);
     if address.starts_with("cri://") && unbounded_exec_sync(info) {
         plan.not_applicable.push(("exec.background_child", CONTAINERD_1_6_EXEC_SYNC.into()));
     }

@@ -63,10 +63,13 @@ fn one_setup_per_docker_runtime_and_cri_handler() {
     assert_eq!(moby.made_by.as_deref(), Some("docker:///run/d.sock"));
     assert!(moby.expect.labels_hidden && moby.expect.log.is_none() && !moby.expect.pod);
     assert!(reason(moby, "lifecycle.").is_some() && reason(moby, "pods.").is_some());
-    // logs.rotation runs where the daemon rotates by the container's log options (docker); the
-    // CRI plans say why it cannot (moby's logs trials are gated off by its capabilities).
+    // logs.rotation runs where the daemon rotates by the container's log options (docker) and on
+    // CRI, rotated as kubelet does through the CRI plugin on containerd's socket (moby's logs
+    // trials are gated off by its capabilities).
     assert!(reason(by_name("docker/runc"), "logs.rotation").is_none());
-    assert!(reason(cri, "logs.rotation").is_some());
+    assert!(by_name("docker/runc").rotate_logs_through.is_none());
+    assert!(reason(cri, "logs.rotation").is_none());
+    assert_eq!(cri.rotate_logs_through.as_deref(), Some("cri:///run/c.sock"));
 }
 
 #[test]

@@ -23,6 +23,10 @@ pub struct Plan {
     /// An OCI runtime setup's image store is filled from the dockerd at this address (the test
     /// image's rootfs, `docker export`ed once), see [`prepare_oci_image`](super::prepare_oci_image).
     pub export_from: Option<String>,
+    /// A CRI runtime's address (`cri://<socket>`): the runtime rotates the fixtures' logs only
+    /// when told, and `logs.rotation` tells it as kubelet does (rename, then `ReopenContainerLog`
+    /// on this runtime; [`KubeletRotation`](super::KubeletRotation)).
+    pub rotate_logs_through: Option<String>,
     /// A setup that may legitimately be absent (pouch on a node without pouchd): not reachable is
     /// then not a failure.
     pub optional: bool,
@@ -46,6 +50,7 @@ impl Plan {
             expect,
             made_by: None,
             export_from: None,
+            rotate_logs_through: None,
             optional: false,
             not_applicable: Vec::new(),
         }
@@ -58,9 +63,20 @@ impl Plan {
 /// announces the loss: anyctr-host `logs::tests::replacements_*`).
 pub const PODMAN_ROTATION: &str = "conmon's log_size_max rotation renames a fresh file over the log and keeps no copy: lines of a file replaced before the follower reads it are gone (anyctr announces them as a gap), so every line once cannot be promised";
 
-/// Why `logs.rotation` is not applicable on a CRI runtime.
-pub const CRI_ROTATION: &str =
-    "the CRI runtime does not rotate container logs (kubelet does, by rename and ReopenContainerLog)";
+/// Why `logs.rotation` is not applicable on a CRI runtime when this anyctr has no engine `cri`.
+pub const CRI_ROTATION: &str = "the CRI runtime rotates container logs only when kubelet tells it (rename, then \
+    ReopenContainerLog), which the setup does through engine `cri`, and this anyctr is built without it";
+
+/// The CRI address of the runtime serving `address` (a `cri://` address, or containerd's socket,
+/// whose CRI plugin answers there too): what kubelet would tell to reopen a rotated log.
+pub fn cri_address(address: &str) -> Option<String> {
+    let parsed = anyctr_core::EngineAddress::parse(address).ok()?;
+    match parsed.engine.as_deref()? {
+        "cri" => Some(address.to_owned()),
+        "containerd" => Some(format!("cri://{}", parsed.socket?.display())),
+        _ => None,
+    }
+}
 
 /// Where each engine keeps a container's log, by the engine's kind: `docker` (dockerd's json-file
 /// driver, its default: `<data root>/containers/<id>/<id>-json.log`), `cri` (kubelet's layout,

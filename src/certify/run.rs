@@ -181,6 +181,21 @@ async fn setup_for(plan: &Plan, options: &CertifyOptions) -> Result<FixtureSetup
         None => Arc::new(fixtures(engine.clone())),
     };
     let mut not_applicable = plan.not_applicable.clone();
+    let factory = match &plan.rotate_logs_through {
+        None => factory,
+        #[cfg(feature = "cri")]
+        Some(cri) => {
+            let config = crate::select::config_for(anyctr_core::EngineAddress::parse(cri)?, &options.connect);
+            let cri = anyctr_engine_cri::connect(config).await?;
+            let host_root = options.connect.host_root.clone();
+            Arc::new(super::KubeletRotation { inner: factory, cri, host_root })
+        }
+        #[cfg(not(feature = "cri"))]
+        Some(_) => {
+            not_applicable.push(("logs.rotation", super::CRI_ROTATION.into()));
+            factory
+        }
+    };
     // Honestly not applicable only when there is no registry: `cargo xtask engines up` starts one.
     if std::env::var_os(REGISTRY_ENV).is_none() {
         let why = format!(

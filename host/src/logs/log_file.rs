@@ -38,8 +38,13 @@ struct RotatedScan {
     oldest: Option<usize>,
 }
 
+/// A file's identity: device and inode.
+pub(super) fn dev_ino(stat: &rustix::fs::Stat) -> (u64, u64) {
+    (stat.st_dev, stat.st_ino)
+}
+
 fn ino_of(e: &Entry) -> (u64, u64) {
-    (e.stat().st_dev, e.stat().st_ino)
+    dev_ino(e.stat())
 }
 
 /// The open log file and the bytes read but not yet consumed (an incomplete last line).
@@ -175,10 +180,7 @@ impl LogFile {
 
     /// Whether the log's name now names another file than ours (rename-and-create).
     pub(super) fn replaced(&self) -> io::Result<bool> {
-        match self.dir.lookup(&self.name)? {
-            Some(e) => Ok(ino_of(&e) != self.ino),
-            None => Ok(false),
-        }
+        Ok(self.named_ino()?.is_some_and(|named| named != self.ino))
     }
 
     /// The file written after ours, once ours was renamed away (rename-and-create). dockerd

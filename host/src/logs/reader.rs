@@ -17,7 +17,7 @@ use anyctr_core::{Error, ErrorKind, Result};
 use futures_util::stream::BoxStream;
 use tokio::sync::mpsc;
 
-use super::log_file::{Found, LogFile, Successor};
+use super::log_file::{Found, LogFile, Successor, dev_ino};
 use super::replacements::{Count, Replacements};
 use super::{Decoder, FileFormat, MAX_RAW_LINE_BYTES};
 use crate::hostfs::Dir;
@@ -45,6 +45,8 @@ const BATCH_BYTES: usize = 1 << 20;
 /// ([`super::MAX_RECORD_BYTES`]), so what a slow consumer leaves queued — these, the batch being
 /// filled and the one being drained — stays under ~20 MiB of text.
 const BATCHES: usize = 8;
+/// Polls the follower waits for a replaced file's writer to stop before moving to the new file.
+const MAX_LOOKS_AFTER_REPLACED: u32 = 50;
 
 fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
     let kind = match e.kind() {
@@ -83,11 +85,7 @@ pub fn read_log_file(
         // the name have been given another file meanwhile, its count is forgotten with it, so the
         // first replacement is then not trusted to be the only one.
         let _ = watch.take();
-        let settled = dir
-            .lookup(&name)
-            .ok()
-            .flatten()
-            .is_some_and(|e| (e.stat().st_dev, e.stat().st_ino) == (stat.st_dev, stat.st_ino));
+        let settled = dir.lookup(&name).ok().flatten().is_some_and(|e| dev_ino(e.stat()) == dev_ino(&stat));
         if !settled {
             replacements = Some(Err("the log was replaced while it was being opened".into()));
         }
@@ -96,7 +94,7 @@ pub fn read_log_file(
         dir,
         name,
         file,
-        ino: (stat.st_dev, stat.st_ino),
+        ino: dev_ino(&stat),
         read_pos: 0,
         buf: Vec::new(),
         skipping: false,
@@ -117,6 +115,7 @@ pub fn read_log_file(
                 path: shown,
                 replacements,
                 pending: Count::Exact(0),
+                looks_since_replaced: 0,
             }
             .run()
         })
@@ -182,6 +181,8 @@ struct Reader {
     replacements: Option<std::result::Result<Replacements, String>>,
     /// Replacements counted while the name did not hold still, not yet accounted for.
     pending: Count,
+    /// Looks at the old file since its name was seen to name a new one (see [`Reader::follow`]).
+    looks_since_replaced: u32,
 }
 
 impl Reader {
@@ -332,6 +333,7 @@ impl Reader {
     fn follow(&mut self) -> io::Result<()> {
         loop {
             let file = self.log.file.try_clone()?;
+            let read_before = self.log.read_pos;
             let (mut pos, mut buf, mut skipping) =
                 (self.log.read_pos, std::mem::take(&mut self.log.buf), self.log.skipping);
             let go = self.pump(&file, &mut pos, &mut buf, &mut skipping)?;
@@ -355,6 +357,18 @@ impl Reader {
                 continue;
             }
             if self.log.replaced()? {
+                // The old file may still get its last lines after the new one appeared:
+                // containerd's ReopenContainerLog (kubelet's rotation) creates the new file, then
+                // closes the old writer, which writes what it holds. Move on once a look a poll
+                // later found the old file grown no further (bounded: a writer that never stops
+                // cannot hold the follower on the old file).
+                let grew = self.log.read_pos != read_before;
+                let looks = self.looks_since_replaced;
+                if looks == 0 || (grew && looks < MAX_LOOKS_AFTER_REPLACED) {
+                    self.looks_since_replaced += 1;
+                    std::thread::sleep(self.options.poll);
+                    continue;
+                }
                 // Rename-and-create: finish the old file (the writer is done with it), then go on
                 // with the one written after it, one rotation at a time.
                 let file = self.log.file.try_clone()?;
@@ -399,6 +413,7 @@ impl Reader {
                 }
                 self.log.file = next;
                 self.log.ino = ino;
+                self.looks_since_replaced = 0;
                 self.log.read_pos = 0;
                 self.log.buf.clear();
                 self.log.skipping = false;

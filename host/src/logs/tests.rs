@@ -395,3 +395,46 @@ async fn replacements_that_keep_no_copy_are_counted() {
         assert_eq!(text(next().await.unwrap()), format!("line {i}"));
     }
 }
+
+/// kubelet's rotation through containerd: the log is renamed, `ReopenContainerLog` creates the new
+/// file and only then closes the old writer, whose last line lands in the old file a moment
+/// later. A follower that moved on as soon as the new name appeared would lose that line; it
+/// waits for the old file to hold still.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_written_to_the_old_file_after_the_reopen_is_not_lost() {
+    const ROTATIONS: i64 = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("0.log");
+    std::fs::write(&path, "").unwrap();
+    let mut options = FileLogOptions::new(LogOptions::new().follow(true));
+    options.poll = Duration::from_millis(10);
+    let mut s = read_log_file(&path, FileFormat::Cri, options).unwrap();
+    let writer_path = path.clone();
+    let writer = std::thread::spawn(move || {
+        let mut old = std::fs::OpenOptions::new().append(true).open(&writer_path).unwrap();
+        for r in 0..ROTATIONS {
+            old.write_all(numbered(FileFormat::Cri, 3 * r..3 * r + 2).as_bytes()).unwrap();
+            std::fs::rename(&writer_path, writer_path.with_extension(format!("log.20261201-0900{r:02}"))).unwrap();
+            let mut new = std::fs::File::create(&writer_path).unwrap();
+            // The old writer's last line, 3 ms after the new file appeared: a follower that moved
+            // on at once would miss it whenever it looked in those 3 ms of its 10 ms poll.
+            std::thread::sleep(Duration::from_millis(3));
+            old.write_all(numbered(FileFormat::Cri, 3 * r + 2..3 * r + 3).as_bytes()).unwrap();
+            drop(std::mem::replace(&mut old, new.try_clone().unwrap()));
+            new.flush().unwrap();
+            // The next rotation well after the follower moved on (two polls or three).
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let mut got = Vec::new();
+    while got.len() < (3 * ROTATIONS) as usize {
+        match tokio::time::timeout(WAIT, s.next()).await.expect("follow stalled") {
+            Some(Ok(r)) => got.push(String::from_utf8(r.bytes).unwrap()),
+            Some(Err(e)) => panic!("after {got:?}: {e}"),
+            None => panic!("follow ended"),
+        }
+    }
+    writer.join().unwrap();
+    let want: Vec<String> = (0..3 * ROTATIONS).map(|i| format!("line {i}")).collect();
+    assert_eq!(got, want);
+}
