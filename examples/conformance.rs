@@ -149,15 +149,15 @@ fn plans() -> Vec<Plan> {
             "runc",
             RuntimeClass::Runc,
             &docker,
-            vec![(
+            with_runc_class(vec![(
                 "exec.background_child",
                 "runc exec in the foreground copies the process's stdio through pipes of its own and exits, with the \
              exit status, only once they close (runc 1.1 setupProcessPipes; crun hands its stdio over and returns at \
              the exit): a background child holding stdout holds the exit status"
                     .into(),
-            )],
+            )]),
         ),
-        oci_plan("oci/crun", &oci_base, "crun", RuntimeClass::Crun, &docker, Vec::new()),
+        oci_plan("oci/crun", &oci_base, "crun", RuntimeClass::Crun, &docker, with_runc_class(Vec::new())),
         pouch,
     ]
 }

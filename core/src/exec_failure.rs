@@ -39,6 +39,9 @@ const TABLE: &[Row] = &[
     Row { all: &["exceed maximum message size"], kind: ErrorKind::InvalidArgument, needs_runtime_prefix: false },
     // execve's E2BIG (a single argument over 128 KiB, or all of them over the stack limit).
     Row { all: &["argument list too long"], kind: ErrorKind::InvalidArgument, needs_runtime_prefix: false },
+    // A frozen container: runc `cannot exec in a paused container`, crun ``the container `x` is paused``.
+    Row { all: &["cannot exec in a paused container"], kind: ErrorKind::Conflict, needs_runtime_prefix: false },
+    Row { all: &["the container `", "` is paused"], kind: ErrorKind::Conflict, needs_runtime_prefix: true },
     Row { all: &["executable file not found"], kind: ErrorKind::CommandNotFound, needs_runtime_prefix: true },
     Row { all: &["no such file or directory"], kind: ErrorKind::CommandNotFound, needs_runtime_prefix: true },
     Row { all: &["permission denied"], kind: ErrorKind::CommandNotFound, needs_runtime_prefix: true },
@@ -123,6 +126,9 @@ mod tests {
             ),
             ("unable to find user nosuch: no matching entries in passwd file", ErrorKind::NotFound),
             ("message length 10487208 exceed maximum message size of 4194304: unknown", ErrorKind::InvalidArgument),
+            // runc 1.1 and crun 1.8 exec into a frozen container (anyctr's OCI engine, seen live).
+            ("exec failed: cannot exec in a paused container (use --ignore-paused to override)", ErrorKind::Conflict),
+            ("exec failed: the container `4d65917db605` is paused", ErrorKind::Conflict),
         ];
         for (text, kind) in cases {
             assert_eq!(runtime_message_kind(text), Some(kind), "{text}");

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyctr_core::model::{
-    ContainerDetail, ContainerStatus, ContainerSummary, CreateSpec, ExecRequest, ExecSession, Signal,
+    ContainerDetail, ContainerStats, ContainerStatus, ContainerSummary, CreateSpec, ExecRequest, ExecSession,
+    ResourceUpdate, Signal,
 };
 use anyctr_core::{
     Capabilities, ContainerEngine, EngineConfig, EngineInfo, Error, ErrorKind, ListOptions, Result, Support,
@@ -18,6 +19,9 @@ use crate::lifecycle;
 use crate::options::OciOptions;
 use crate::roots::{self, OWNER_FILE, RootOwner, RuntimeRoot};
 use crate::state::{self, Layout};
+
+mod manage;
+mod stats;
 
 /// Containers of OCI runtime roots.
 #[derive(Debug)]
@@ -293,6 +297,16 @@ pub fn oci_capabilities(owned: bool) -> Capabilities {
         proc_root: Support::Native,
         nsenter: Support::Emulated,
         lifecycle: if owned { Support::Native } else { Support::Unsupported },
+        // Read from the host's /proc for runc-class containers, by exec where the runtime is a
+        // sandbox (the runtime class narrows these as for every engine).
+        top: Support::Emulated,
+        probes: Support::Emulated,
+        // From the container's host cgroup (runc-class only: see `container_capabilities`).
+        stats: Support::Emulated,
+        // Pause, restart and updates through the runtime's commands, on containers anyctr made.
+        pause: if owned { Support::Native } else { Support::Unsupported },
+        restart: if owned { Support::Native } else { Support::Unsupported },
+        update_resources: if owned { Support::Native } else { Support::Unsupported },
         ..Default::default()
     }
 }
@@ -305,6 +319,15 @@ impl ContainerEngine for OciEngine {
 
     fn capabilities(&self) -> Capabilities {
         oci_capabilities(self.root.as_ref().is_some_and(RuntimeRoot::owned))
+    }
+
+    /// A sandbox's host cgroup measures the sandbox, not the container: no stats for it here.
+    fn container_capabilities(&self, container: &ContainerDetail) -> Capabilities {
+        let mut caps = self.capabilities().for_runtime(&container.runtime);
+        if container.runtime.is_sandboxed() {
+            caps.stats = Support::Unsupported;
+        }
+        caps
     }
 
     fn host_root(&self) -> Option<&Path> {
@@ -473,9 +496,33 @@ impl ContainerEngine for OciEngine {
                 &["kill", &record.id, &sig],
                 self.config.call_timeout,
             )
-            .await
+            .await?;
+            if signal == Signal::KILL {
+                self.thaw_if_paused(&record).await?;
+            }
+            Ok(())
         };
         run.await.map_err(|e| e.in_context(NAME, "kill").with_container(container))
+    }
+
+    async fn stats(&self, container: &str) -> Result<ContainerStats> {
+        self.cgroup_stats(container).await
+    }
+
+    async fn restart(&self, container: &str, grace: Duration) -> Result<()> {
+        self.restart_owned(container, grace).await
+    }
+
+    async fn update_resources(&self, container: &str, update: &ResourceUpdate) -> Result<()> {
+        self.update_owned(container, update).await
+    }
+
+    async fn pause(&self, container: &str) -> Result<()> {
+        self.freeze(container, "pause", ContainerStatus::Running).await
+    }
+
+    async fn unpause(&self, container: &str) -> Result<()> {
+        self.freeze(container, "unpause", ContainerStatus::Paused).await
     }
 
     async fn stop(&self, container: &str, grace: Duration) -> Result<()> {
@@ -487,6 +534,7 @@ impl ContainerEngine for OciEngine {
             let (binary, root) = (self.binary(&record), self.local_root(&record));
             let timeout = self.config.call_timeout;
             let _ = lifecycle::runtime_call(&binary, &root, &["kill", &record.id, "15"], timeout).await;
+            self.thaw_if_paused(&record).await?;
             if self.wait_until(&record.id, grace, |s| !s.is_running()).await? {
                 self.await_exit_record(&record).await;
                 return Ok(());
@@ -511,6 +559,7 @@ impl ContainerEngine for OciEngine {
                 }
                 let _ =
                     lifecycle::runtime_call(&binary, &root, &["kill", &record.id, "9"], self.config.call_timeout).await;
+                self.thaw_if_paused(&record).await?;
                 self.wait_until(&record.id, self.config.call_timeout, |s| !s.is_running()).await?;
             }
             if record.state.is_some() {

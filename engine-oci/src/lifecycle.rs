@@ -142,6 +142,9 @@ pub fn runtime_spec(spec: &CreateSpec, id: &str, created: &str) -> Value {
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        // The container's own cgroup, read-only, as `runc spec` and the daemons give it: what
+        // programs read their limits from.
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
     ];
     for m in &spec.mounts {
         let ro = if m.read_only { "ro" } else { "rw" };
@@ -164,6 +167,11 @@ pub fn runtime_spec(spec: &CreateSpec, id: &str, created: &str) -> Value {
         annotations.insert(NAME_ANNOTATION.into(), Value::String(name.clone()));
     }
     annotations.insert("io.anyctr.created".into(), Value::String(created.to_owned()));
+    // The memory limit (validated by the spec) is the cgroup's, as the daemons set it.
+    let resources = match spec.memory_limit {
+        Some(limit) => json!({"memory": {"limit": limit}}),
+        None => json!({}),
+    };
     json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -185,7 +193,8 @@ pub fn runtime_spec(spec: &CreateSpec, id: &str, created: &str) -> Value {
             "namespaces": namespaces,
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+            "resources": resources
         }
     })
 }
@@ -308,5 +317,12 @@ mod tests {
         assert_eq!(oci["annotations"][IMAGE_ANNOTATION], "busybox:local");
         assert!(check_spec(&CreateSpec::new("x").pod_sandbox("p")).is_err());
         assert!(check_spec(&CreateSpec::new("x").user("nobody")).is_err());
+        assert_eq!(oci["linux"]["resources"], json!({}));
+        let mut limited = spec.clone();
+        limited.memory_limit = Some(64 << 20);
+        let oci = runtime_spec(&limited, "c2", "2026-01-01T00:00:00Z");
+        assert_eq!(oci["linux"]["resources"]["memory"]["limit"], 64 << 20);
+        let cgroup = oci["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == "/sys/fs/cgroup");
+        assert_eq!(cgroup.map(|m| &m["type"]), Some(&json!("cgroup")));
     }
 }

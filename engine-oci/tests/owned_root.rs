@@ -1,11 +1,12 @@
 //! A root anyctr owns: made with `own=true`, the lifecycle on a bundle from an exported rootfs,
-//! a paused container reported `Paused`; and the roots anyctr refuses to take over.
+//! a paused container reported `Paused`, pause, restart, a resource update and stats through the
+//! engine; and the roots anyctr refuses to take over.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyctr_core::model::{ContainerStatus, CreateSpec, ExecRequest, MountSpec};
+use anyctr_core::model::{ContainerStatus, CreateSpec, ExecRequest, MountSpec, ResourceUpdate};
 use anyctr_core::{ContainerEngine, EngineAddress, EngineConfig, ErrorKind, ListOptions};
 use anyctr_engine_oci::lifecycle::image_tar;
 use anyctr_testkit::docker_cli::{docker, require_docker};
@@ -68,13 +69,37 @@ async fn lifecycle_in_an_owned_root_and_paused_is_seen() {
     let listed = bounded("list", oci.list(&ListOptions::running().label("app=web"))).await.unwrap();
     assert_eq!(listed.len(), 1);
 
-    // Paused through the runtime: the freezer says so.
+    // Paused through the runtime behind anyctr's back: the freezer says so.
     let runc = |args: &[&str]| Command::new("timeout").args(["30", "runc", "--root"]).arg(&root).args(args).status();
     assert!(runc(&["pause", &id]).unwrap().success());
     let paused = bounded("inspect paused", oci.inspect(&id)).await.unwrap().state.status;
     assert!(runc(&["resume", &id]).unwrap().success());
     assert_eq!(paused, ContainerStatus::Paused);
 
+    // Paused through the engine: exec is refused while frozen, a second pause is a conflict.
+    let status = async || bounded("inspect", oci.inspect(&id)).await.unwrap().state.status;
+    bounded("pause", oci.pause(&id)).await.unwrap();
+    assert_eq!(status().await, ContainerStatus::Paused);
+    assert_eq!(bounded("pause again", oci.pause(&id)).await.unwrap_err().kind(), ErrorKind::Conflict);
+    let e = bounded("exec paused", oci.exec(&id, ExecRequest::new(["true"]))).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    bounded("unpause", oci.unpause(&id)).await.unwrap();
+    assert_eq!(status().await, ContainerStatus::Running);
+
+    // Restart: the same container with a new init; then a memory limit set on the running one,
+    // seen in its host cgroup.
+    let pid = async || bounded("inspect", oci.inspect(&id)).await.unwrap().state.pid;
+    let before = pid().await;
+    bounded("restart", oci.restart(&id, Duration::from_secs(1))).await.unwrap();
+    assert_eq!(status().await, ContainerStatus::Running);
+    assert!(pid().await.is_some() && pid().await != before, "a new init after the restart");
+    let limit = 64 << 20;
+    bounded("update", oci.update_resources(&id, &ResourceUpdate::new().memory_limit(limit))).await.unwrap();
+    let stats = bounded("stats", oci.stats(&id)).await.unwrap();
+    assert_eq!(stats.memory.limit, Some(limit));
+
+    // A paused container still stops: it is thawed after the signal.
+    bounded("pause", oci.pause(&id)).await.unwrap();
     bounded("stop", oci.stop(&id, Duration::from_secs(1))).await.unwrap();
     let stopped = bounded("inspect stopped", oci.inspect(&id)).await.unwrap();
     assert_eq!(stopped.state.status, ContainerStatus::Exited);
