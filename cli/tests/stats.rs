@@ -48,7 +48,8 @@ async fn stats_no_stream_json_gives_memory_of_docker_and_containerd_containers()
     let all = json(&out.stdout);
     for id in [&docker_id, &pod.container, &pod.sandbox] {
         let n = all.as_array().unwrap().iter().filter(|r| r["container"] == id.as_str()).count();
-        assert_eq!(n, 1, "{id} sampled once");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(n, 1, "{id} sampled once; stderr {said:?}; samples {all:#}");
     }
 
     // The table: docker's columns with the engine in front; `wide` says where each was read.
