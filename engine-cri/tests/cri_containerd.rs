@@ -55,7 +55,7 @@ async fn pod_container_exec_and_teardown() {
     std::fs::write(host_dir.join("hello.txt"), "from the host\n").unwrap();
     let pod = PodSpec::new(tag("pod"), "anyctr-test", tag("uid")).runtime("runc").label("anyctr.test", name.clone());
     let sandbox = bounded("create_pod", engine.create_pod(&pod)).await.expect("RunPodSandbox");
-    let outcome = async {
+    let outcome = common::catch(async {
         let mut spec = CreateSpec::new(image());
         spec.name = Some(name.clone());
         spec.argv = vec!["sleep".into(), "600".into()];
@@ -124,13 +124,13 @@ async fn pod_container_exec_and_teardown() {
         bounded("remove", engine.remove(&id, false)).await.expect("remove");
         let gone = bounded("inspect", engine.inspect(&id)).await.unwrap_err();
         assert_eq!(gone.kind(), ErrorKind::NotFound);
-    }
+    })
     .await;
     bounded("remove_pod", engine.remove_pod(&sandbox)).await.expect("remove pod");
     let _ = std::fs::remove_dir_all(&host_dir);
     let e = bounded("inspect", engine.inspect(&sandbox)).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
-    outcome
+    common::rethrow(outcome)
 }
 
 #[tokio::test]
@@ -182,7 +182,7 @@ async fn stats_one_and_many(engine: &CriEngine) {
         bounded("start", engine.start(&id)).await.expect("StartContainer");
         made.push(id);
     }
-    let outcome = async {
+    let outcome = common::catch(async {
         let (runc, rund) = (made[1].clone(), made[3].clone());
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let (a, b) = loop {
@@ -211,10 +211,10 @@ async fn stats_one_and_many(engine: &CriEngine) {
         // A pod sandbox is not a container to CRI's stats.
         let e = bounded("stats", engine.stats(&made[0])).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
-    }
+    })
     .await;
     for sandbox in [&made[0], &made[2]] {
         bounded("remove_pod", engine.remove_pod(sandbox)).await.expect("remove pod");
     }
-    outcome
+    common::rethrow(outcome)
 }

@@ -68,7 +68,7 @@ async fn containers_shorter_than_one_poll() {
     notice(&mut events, INTERVAL_MS).await;
     let pod = PodSpec::new(tag("pod"), "anyctr-test", tag("uid")).runtime("runc");
     let sandbox = bounded("create_pod", engine.create_pod(&pod)).await.expect("RunPodSandbox");
-    let outcome = async {
+    let outcome = common::catch(async {
         // The sandbox's Create arrives right after the poll that saw it: the next poll is one
         // interval away.
         let mut seen = Vec::new();
@@ -116,8 +116,8 @@ async fn containers_shorter_than_one_poll() {
         );
         assert!(seen.iter().all(|e| e.kind != EventKind::Gap), "no poll failed: {seen:?}");
         bounded("remove", engine.remove(&exited, false)).await.expect("remove");
-    }
+    })
     .await;
     bounded("remove_pod", engine.remove_pod(&sandbox)).await.expect("remove pod");
-    outcome
+    common::rethrow(outcome)
 }

@@ -60,7 +60,7 @@ async fn events_of_a_container(engine: &CriEngine) {
     assert_eq!(e.err().map(|e| e.kind()), Some(ErrorKind::Unsupported), "CRI keeps no history");
     let pod = PodSpec::new(tag("evpod"), "anyctr-test", tag("uid")).runtime("runc");
     let sandbox = bounded("create_pod", engine.create_pod(&pod)).await.expect("RunPodSandbox");
-    let outcome = async {
+    let outcome = common::catch(async {
         let mut spec = CreateSpec::new(var_or("ANYCTR_TEST_IMAGE", "busybox:local"));
         spec.name = Some(tag("ev"));
         spec.argv = vec!["sh".into(), "-c".into(), "sleep 1; exit 5".into()];
@@ -90,17 +90,17 @@ async fn events_of_a_container(engine: &CriEngine) {
                 (EventKind::Destroy, None)
             ]
         );
-    }
+    })
     .await;
     bounded("remove_pod", engine.remove_pod(&sandbox)).await.expect("remove pod");
-    outcome
+    common::rethrow(outcome)
 }
 
 async fn streaming_exec(engine: &CriEngine) {
     let name = tag("app");
     let pod = PodSpec::new(tag("pod"), "anyctr-test", tag("uid")).runtime("runc");
     let sandbox = bounded("create_pod", engine.create_pod(&pod)).await.expect("RunPodSandbox");
-    let outcome = async {
+    let outcome = common::catch(async {
         let mut spec = CreateSpec::new(var_or("ANYCTR_TEST_IMAGE", "busybox:local"));
         spec.name = Some(name.clone());
         spec.argv = vec!["sleep".into(), "600".into()];
@@ -140,8 +140,8 @@ async fn streaming_exec(engine: &CriEngine) {
         assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");
         let e = bounded("exec", engine.exec(&id, ExecRequest::new(["/no/such"]).stdin("x"))).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::CommandNotFound, "{e}");
-    }
+    })
     .await;
     bounded("remove_pod", engine.remove_pod(&sandbox)).await.expect("remove pod");
-    outcome
+    common::rethrow(outcome)
 }

@@ -35,3 +35,15 @@ pub fn unique(prefix: &str, what: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     format!("{prefix}-{what}-{:x}{:x}", nanos & 0xffff_ffff, std::process::id())
 }
+
+/// Runs a test's body, catching a failed assertion, so the test can remove its pod before
+/// [`rethrow`] fails it: a pod left behind is seen by every later test of the node.
+pub async fn catch<T>(body: impl std::future::Future<Output = T>) -> std::thread::Result<T> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(body).catch_unwind().await
+}
+
+/// The body's value, or its failure raised again once the cleanup is done.
+pub fn rethrow<T>(outcome: std::thread::Result<T>) -> T {
+    outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
