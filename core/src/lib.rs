@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod archive_over_exec;
 pub mod buffered_exec;
 pub mod capability;
 pub mod container_path;

@@ -17,7 +17,6 @@
 
 mod client;
 mod convert;
-pub mod copy;
 mod cri;
 pub mod cri_config;
 mod errors;
@@ -229,13 +228,13 @@ impl ContainerEngine for ContainerdEngine {
     }
 
     async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
-        copy::copy_to(self, container, destination, tar)
+        anyctr_core::archive_over_exec::put_archive(self, container, destination, tar)
             .await
             .map_err(|e| e.in_context(self.name(), "put_archive").with_container(container))
     }
 
     async fn get_archive(&self, container: &str, path: &str) -> Result<ByteStream> {
-        copy::copy_from(self, container, path)
+        anyctr_core::archive_over_exec::get_archive(self, container, path)
             .await
             .map_err(|e| e.in_context(self.name(), "get_archive").with_container(container))
     }

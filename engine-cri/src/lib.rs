@@ -344,12 +344,12 @@ impl ContainerEngine for CriEngine {
     }
 
     async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
-        let r = anyctr_engine_containerd::copy::copy_to(self, container, destination, tar).await;
+        let r = anyctr_core::archive_over_exec::put_archive(self, container, destination, tar).await;
         r.map_err(|e| e.in_context(NAME, "put_archive").with_container(container))
     }
 
     async fn get_archive(&self, container: &str, path: &str) -> Result<ByteStream> {
-        let r = anyctr_engine_containerd::copy::copy_from(self, container, path).await;
+        let r = anyctr_core::archive_over_exec::get_archive(self, container, path).await;
         r.map_err(|e| e.in_context(NAME, "get_archive").with_container(container))
     }
 

@@ -8,8 +8,8 @@ use anyctr_core::model::{
     ResourceUpdate, Signal,
 };
 use anyctr_core::{
-    Capabilities, ContainerEngine, EngineConfig, EngineInfo, Error, ErrorKind, ListOptions, Result, Support,
-    resolve_container,
+    ByteStream, Capabilities, ContainerEngine, EngineConfig, EngineInfo, Error, ErrorKind, ListOptions, Result,
+    Support, resolve_container,
 };
 use async_trait::async_trait;
 
@@ -293,6 +293,9 @@ pub fn oci_capabilities(owned: bool) -> Capabilities {
         // The runtime cannot kill an exec: anyctr signals the marked processes itself.
         exec_kill: Support::Emulated,
         exec_stream: Support::Native,
+        // Tar over exec (`anyctr_core::archive_over_exec`): a runtime has no archive API.
+        copy_to: Support::Emulated,
+        copy_from: Support::Emulated,
         host_rootfs: Support::Native,
         proc_root: Support::Native,
         nsenter: Support::Emulated,
@@ -503,6 +506,16 @@ impl ContainerEngine for OciEngine {
             Ok(())
         };
         run.await.map_err(|e| e.in_context(NAME, "kill").with_container(container))
+    }
+
+    async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
+        let r = anyctr_core::archive_over_exec::put_archive(self, container, destination, tar).await;
+        r.map_err(|e| e.in_context(NAME, "put_archive").with_container(container))
+    }
+
+    async fn get_archive(&self, container: &str, path: &str) -> Result<ByteStream> {
+        let r = anyctr_core::archive_over_exec::get_archive(self, container, path).await;
+        r.map_err(|e| e.in_context(NAME, "get_archive").with_container(container))
     }
 
     async fn stats(&self, container: &str) -> Result<ContainerStats> {

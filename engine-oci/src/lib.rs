@@ -13,7 +13,8 @@
 //!   `config.json` (mounts, env, process, namespaces, cgroup path, CRI annotations naming pods
 //!   and images). Runtime class from the state's layout: runc and crun are runc-class, runsc
 //!   sandboxed. Names are ids (a runtime knows no names); labels are the OCI annotations.
-//! - Exec ([`exec`]) through `<runtime> exec` with the root, killing by the exec marker.
+//! - Exec ([`exec`]) through `<runtime> exec` with the root, killing by the exec marker; the
+//!   archive calls (copy in and out) as tar over that exec (`anyctr_core::archive_over_exec`).
 //! - Lifecycle ([`lifecycle`]) only in roots anyctr owns, with pause/resume, restart (the same
 //!   bundle run again) and resource updates through the runtime's commands; a paused container
 //!   is thawed after a stop's or kill's signal so it can end.
@@ -23,7 +24,7 @@
 //! # Read-only by default on roots anyctr does not own
 //! In a daemon's root (or any root anyctr did not make) anyctr never creates, starts, signals,
 //! stops, pauses, updates or deletes a container: those calls are `PermissionDenied`, and
-//! `capabilities()` claims none of them. Exec is allowed there: it creates nothing in the root (runc and crun keep no
+//! `capabilities()` claims none of them. Exec (and copy, which is tar run by exec) is allowed there: it creates nothing in the root (runc and crun keep no
 //! record of an exec, the runtime's log goes to a temporary file elsewhere) and every process it
 //! starts is ended by the exec marker when it exits, times out or is dropped — it is the same
 //! access `docker exec` or `nsenter` gives, without needing the daemon to answer.

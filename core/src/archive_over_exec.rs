@@ -1,18 +1,16 @@
-//! Copy as tar over exec (containerd has no archive API): `mkdir -p` + `tar -x -C <dest>` fed
-//! the archive on stdin, and `tar -c -C <parent> <name>` streamed from stdout. Works for every
-//! runtime that can exec, including VM sandboxes whose rootfs the host cannot see.
-//!
-//! Self-contained on purpose: it needs only `exec` and `exec_stream` of any engine, so the shared
-//! part can move to core unchanged.
+//! The archive calls (`put_archive`, `get_archive`) for an engine without an archive API
+//! (containerd, a CRI runtime, a bare OCI runtime), as tar over exec: `mkdir -p` + `tar -x -C
+//! <dest>` fed the archive on stdin, and `tar -c -C <parent> <name>` streamed from stdout. It
+//! needs only the engine's `exec` and `exec_stream`, so it works for every runtime that can
+//! exec, including VM sandboxes whose rootfs the host cannot see.
 
-use anyctr_core::container_path::archive_path;
-use anyctr_core::model::{ExecRequest, ExecSession, OutputStream};
-use anyctr_core::{ByteStream, ContainerEngine, Error, ErrorKind, Result};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::errors::Said;
+use crate::container_path::archive_path;
+use crate::model::{ExecRequest, ExecSession, OutputStream};
+use crate::{ByteStream, ContainerEngine, Error, ErrorKind, Result};
 
 /// How much stderr is kept for error messages.
 const STDERR_KEEP: usize = 16 << 10;
@@ -20,7 +18,7 @@ const STDERR_KEEP: usize = 16 << 10;
 const TAR_TRAILER: usize = 1024;
 
 /// Unpacks `tar` into `destination` (created if missing).
-pub async fn copy_to<E: ContainerEngine + ?Sized>(
+pub async fn put_archive<E: ContainerEngine + ?Sized>(
     engine: &E,
     container: &str,
     destination: &str,
@@ -61,7 +59,7 @@ pub async fn copy_to<E: ContainerEngine + ?Sized>(
 }
 
 /// A tar stream of `path`, whose single top-level entry is its last component.
-pub async fn copy_from<E: ContainerEngine + ?Sized>(engine: &E, container: &str, path: &str) -> Result<ByteStream> {
+pub async fn get_archive<E: ContainerEngine + ?Sized>(engine: &E, container: &str, path: &str) -> Result<ByteStream> {
     let path = archive_path(path)?;
     let (parent, name) = split(&path);
     let mut session = engine.exec_stream(container, ExecRequest::new(["tar", "-c", "-C", parent, name]), false).await?;
@@ -152,12 +150,18 @@ fn split(path: &str) -> (&str, &str) {
     }
 }
 
+/// What tar, mkdir and the shell say (lower case) of a path that is missing or not writable.
+const TAR_WORDS: &[(&str, ErrorKind)] = &[
+    ("no such file", ErrorKind::NotFound),
+    ("cannot stat", ErrorKind::NotFound),
+    ("permission denied", ErrorKind::PermissionDenied),
+    ("read-only file system", ErrorKind::PermissionDenied),
+];
+
 fn failure(what: &str, code: i64, stderr: &[u8], path: &str) -> Error {
     let text = String::from_utf8_lossy(stderr).trim().to_owned();
-    let kind = [Said::NoSuchPath, Said::Denied]
-        .into_iter()
-        .find(|said| said.in_text(&text))
-        .map_or(ErrorKind::Unexpected, Said::kind);
+    let lower = text.to_ascii_lowercase();
+    let kind = TAR_WORDS.iter().find(|(words, _)| lower.contains(words)).map_or(ErrorKind::Unexpected, |(_, k)| *k);
     Error::new(kind, format!("{what} for {path:?} failed with exit code {code}: {text}"))
 }
 
