@@ -17,8 +17,26 @@ const STDERR_KEEP: usize = 16 << 10;
 /// A tar that failed writes at most its end-of-archive blocks; more than this is an archive.
 const TAR_TRAILER: usize = 1024;
 
-/// Unpacks `tar` into `destination` (created if missing).
+/// Unpacks `tar` into `destination` (created if missing): the engine's `put_archive`, errors
+/// named with the engine, the operation and the container.
 pub async fn put_archive<E: ContainerEngine + ?Sized>(
+    engine: &E,
+    container: &str,
+    destination: &str,
+    tar: ByteStream,
+) -> Result<()> {
+    let r = unpack(engine, container, destination, tar).await;
+    r.map_err(|e| e.in_context(engine.name(), "put_archive").with_container(container))
+}
+
+/// A tar stream of `path`, whose single top-level entry is its last component: the engine's
+/// `get_archive`, errors named with the engine, the operation and the container.
+pub async fn get_archive<E: ContainerEngine + ?Sized>(engine: &E, container: &str, path: &str) -> Result<ByteStream> {
+    let r = pack(engine, container, path).await;
+    r.map_err(|e| e.in_context(engine.name(), "get_archive").with_container(container))
+}
+
+async fn unpack<E: ContainerEngine + ?Sized>(
     engine: &E,
     container: &str,
     destination: &str,
@@ -58,8 +76,7 @@ pub async fn put_archive<E: ContainerEngine + ?Sized>(
     Ok(())
 }
 
-/// A tar stream of `path`, whose single top-level entry is its last component.
-pub async fn get_archive<E: ContainerEngine + ?Sized>(engine: &E, container: &str, path: &str) -> Result<ByteStream> {
+async fn pack<E: ContainerEngine + ?Sized>(engine: &E, container: &str, path: &str) -> Result<ByteStream> {
     let path = archive_path(path)?;
     let (parent, name) = split(&path);
     let mut session = engine.exec_stream(container, ExecRequest::new(["tar", "-c", "-C", parent, name]), false).await?;

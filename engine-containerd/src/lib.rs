@@ -228,15 +228,11 @@ impl ContainerEngine for ContainerdEngine {
     }
 
     async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
-        anyctr_core::archive_over_exec::put_archive(self, container, destination, tar)
-            .await
-            .map_err(|e| e.in_context(self.name(), "put_archive").with_container(container))
+        anyctr_core::archive_over_exec::put_archive(self, container, destination, tar).await
     }
 
     async fn get_archive(&self, container: &str, path: &str) -> Result<ByteStream> {
-        anyctr_core::archive_over_exec::get_archive(self, container, path)
-            .await
-            .map_err(|e| e.in_context(self.name(), "get_archive").with_container(container))
+        anyctr_core::archive_over_exec::get_archive(self, container, path).await
     }
 
     async fn events(&self, options: EventOptions) -> Result<EventStream> {

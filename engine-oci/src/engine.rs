@@ -509,13 +509,11 @@ impl ContainerEngine for OciEngine {
     }
 
     async fn put_archive(&self, container: &str, destination: &str, tar: ByteStream) -> Result<()> {
-        let r = anyctr_core::archive_over_exec::put_archive(self, container, destination, tar).await;
-        r.map_err(|e| e.in_context(NAME, "put_archive").with_container(container))
+        anyctr_core::archive_over_exec::put_archive(self, container, destination, tar).await
     }
 
     async fn get_archive(&self, container: &str, path: &str) -> Result<ByteStream> {
-        let r = anyctr_core::archive_over_exec::get_archive(self, container, path).await;
-        r.map_err(|e| e.in_context(NAME, "get_archive").with_container(container))
+        anyctr_core::archive_over_exec::get_archive(self, container, path).await
     }
 
     async fn stats(&self, container: &str) -> Result<ContainerStats> {
