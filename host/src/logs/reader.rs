@@ -419,6 +419,9 @@ impl Reader {
                 self.log.skipping = false;
                 continue;
             }
+            // The name is ours again (kubelet renames the log back when the reopen fails): the
+            // next replacement gets its own look a poll later.
+            self.looks_since_replaced = 0;
             std::thread::sleep(self.options.poll);
         }
     }
