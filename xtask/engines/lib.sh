@@ -19,13 +19,19 @@ alive() {
   [ -s "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$2" ] &&
     ! grep -q '^State:[[:space:]]*Z' "/proc/$(cat "$1")/status" 2>/dev/null
 }
+# running PIDFILE: the recorded process exists and is no zombie. Right after `setsid daemon &` its
+# comm may still be the shell's or setsid's (the exec has not happened yet), so a daemon that is
+# starting is judged by this, not by `alive`.
+running() {
+  [ -s "$1" ] && [ -e "/proc/$(cat "$1")" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$(cat "$1")/status" 2>/dev/null
+}
 wait_for() { # wait_for WHAT SECONDS PIDFILE COMM CMD...  (gives up at once if the daemon died)
   local what=$1 secs=$2 pf=$3 comm=$4 end
   shift 4
   end=$(($(date +%s) + secs))
   while [ "$(date +%s)" -lt "$end" ]; do
     "$@" >/dev/null 2>&1 && return 0
-    alive "$pf" "$comm" || die "$what exited at start; last log lines:$(printf '\n'; tail -15 "$LOGD/$comm.log")"
+    running "$pf" || die "$what exited at start; last log lines:$(printf '\n'; tail -15 "$LOGD/$comm.log")"
     sleep 0.05
   done
   die "timed out after ${secs}s waiting for $what (see $LOGD/$comm.log)"
