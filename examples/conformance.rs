@@ -66,7 +66,7 @@ fn plans() -> Vec<Plan> {
     // Podman's rotation keeps no copy (see PODMAN_ROTATION).
     let no_rotation = |why: &str| vec![("logs.rotation", why.to_owned())];
     let rotated_as_by_kubelet = |mut plan: Plan| {
-        plan.rotate_logs_through = Some(format!("cri://{containerd}"));
+        plan.rotate_logs_through = anyctr::certify::cri_address(&plan.address);
         plan
     };
     // The sandbox trial needs a sandboxed runtime; the rund setups of the same engines run it.
